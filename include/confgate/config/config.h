@@ -1,0 +1,165 @@
+// Plain value types for the upstream file (design.md "The upstream file"). The loader fills
+// them, the validator checks them, the builder turns them into immutable runtime objects.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace confgate::config {
+
+// host:port as written in the file, plus the parsed parts.
+struct SocketAddress {
+  std::string host;  // IPv4 literal, bracket-less IPv6 literal, or a name
+  uint16_t port = 0;
+  std::string ToString() const;  // "1.2.3.4:80" or "[::1]:80"
+};
+
+struct TlsFiles {
+  std::string certificate;
+  std::string private_key;
+};
+
+struct ListenerConfig {
+  SocketAddress address;
+  std::optional<TlsFiles> tls;
+  int line = 0;
+};
+
+struct AdminConfig {
+  SocketAddress address{"127.0.0.1", 9901};
+  std::string token_file;
+};
+
+struct LimitsConfig {
+  uint64_t max_request_header_bytes = 32 * 1024;
+  uint64_t max_request_body_bytes = 8 * 1024 * 1024;
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(60);
+  uint64_t max_connections = 10000;
+  absl::Duration drain_timeout = absl::Seconds(15);
+};
+
+struct AccessLogConfig {
+  bool enabled = true;
+  std::string path = "stdout";  // "stdout", "stderr" or a file path
+};
+
+struct ServerConfig {
+  SocketAddress address;  // empty host when `dns` is used
+  std::string dns;        // NAME:PORT, re-resolved every dns_refresh
+  uint32_t weight = 1;
+  bool backup = false;
+  int line = 0;
+};
+
+struct StatusRange {
+  int low = 200;
+  int high = 399;
+};
+
+struct HealthCheckConfig {
+  std::string type = "http";  // http | tcp
+  std::string path = "/health";
+  std::string host;  // Host header for http checks; empty = the server address
+  absl::Duration interval = absl::Seconds(2);
+  absl::Duration timeout = absl::Seconds(1);
+  double jitter_fraction = 0.1;
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 3;
+  std::vector<StatusRange> expected_statuses{{200, 399}};
+};
+
+struct OutlierDetectionConfig {
+  uint32_t consecutive_5xx = 5;
+  uint32_t consecutive_gateway_failures = 3;
+  absl::Duration base_ejection_time = absl::Seconds(30);
+  absl::Duration max_ejection_time = absl::Seconds(300);
+  uint32_t max_ejection_percent = 50;
+  uint32_t min_available_hosts = 1;
+};
+
+struct RetryConfig {
+  uint32_t attempts = 2;
+  // connect_failure, reset, timeout, or a status code written as digits.
+  std::vector<std::string> on{"connect_failure", "reset", "timeout", "502", "503", "504"};
+  uint32_t budget_percent = 20;
+};
+
+struct UpstreamTimeouts {
+  absl::Duration connect = absl::Seconds(1);
+  absl::Duration response = absl::Seconds(15);
+};
+
+struct KeepaliveConfig {
+  uint32_t max_idle_per_worker = 64;
+  absl::Duration idle_timeout = absl::Seconds(30);
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string balancer = "round_robin";
+  std::string hash_key;
+  std::vector<ServerConfig> servers;
+  std::optional<HealthCheckConfig> health_check;
+  std::optional<OutlierDetectionConfig> outlier_detection;
+  absl::Duration slow_start = absl::ZeroDuration();
+  RetryConfig retries;
+  UpstreamTimeouts timeouts;
+  KeepaliveConfig keepalive;
+  absl::Duration dns_refresh = absl::Seconds(5);
+  int line = 0;
+};
+
+enum class RouteKind { kRead, kWatch, kWrite, kAuto };
+
+struct RouteMatch {
+  std::string prefix = "/";
+  std::vector<std::string> methods;  // empty = any method
+  std::string query;                 // a query parameter that must be present; empty = any
+};
+
+struct CachePersistConfig {
+  std::string path;
+  absl::Duration interval = absl::Seconds(10);
+};
+
+struct CacheConfig {
+  bool enabled = false;
+  uint64_t max_bytes = 64 * 1024 * 1024;
+  uint64_t max_object_bytes = 1024 * 1024;
+  absl::Duration default_ttl = absl::ZeroDuration();
+  absl::Duration max_stale = absl::Hours(24);
+  bool coalesce = true;
+  std::vector<std::string> key_headers;
+  std::optional<CachePersistConfig> persist;
+};
+
+struct RouteConfig {
+  RouteMatch match;
+  std::string upstream;
+  RouteKind kind = RouteKind::kAuto;
+  // Overrides the upstream's response timeout; for watches, the upper bound of the hold.
+  std::optional<absl::Duration> response_timeout;
+  std::optional<CacheConfig> cache;
+  int line = 0;
+};
+
+struct Config {
+  std::vector<ListenerConfig> listeners;
+  AdminConfig admin;
+  uint32_t workers = 0;  // 0 = auto (one per core)
+  LimitsConfig limits;
+  AccessLogConfig access_log;
+  // Kept in file order; names are unique after validation.
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+};
+
+const char* RouteKindName(RouteKind kind);
+
+}  // namespace confgate::config

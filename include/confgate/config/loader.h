@@ -1,0 +1,36 @@
+// Parse -> validate: the upstream file into a Config, with every problem reported at once.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "confgate/config/config.h"
+
+namespace confgate::config {
+
+// One problem in the file: "upstreams.config-service.servers[1].address: line 14: ...".
+struct ConfigError {
+  std::string field_path;
+  int line = 0;  // 1-based; 0 when the problem has no single line
+  std::string message;
+  std::string ToString() const;
+};
+
+struct LoadResult {
+  Config config;                    // meaningful only when errors is empty
+  std::vector<ConfigError> errors;  // every problem found, in file order
+  bool ok() const { return errors.empty(); }
+};
+
+// Parses and validates YAML text. `source_name` names the file in messages.
+LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string& source_name);
+
+// Reads the file (a read failure is reported as one ConfigError with an empty path).
+LoadResult LoadConfigFile(const std::string& path);
+
+// `confgate --check -c FILE`: prints every problem (or "ok") to `out`, returns the exit code.
+int RunConfigCheck(const std::string& path, std::ostream& out);
+
+}  // namespace confgate::config

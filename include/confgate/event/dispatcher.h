@@ -1,0 +1,71 @@
+// One Dispatcher per thread, wrapping a libevent event_base (libevent headers stay in src/).
+// Post() is the only entry point that may be called from another thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+struct event_base;
+struct event;
+
+namespace confgate::event {
+
+// A one-shot timer; re-arm it with Enable(). Destroying it cancels it.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void Enable(absl::Duration timeout) = 0;
+  virtual void Disable() = 0;
+  virtual bool enabled() const = 0;
+};
+using TimerPtr = std::unique_ptr<Timer>;
+
+// Objects whose destruction must wait until the current callback stack has unwound.
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+class Dispatcher {
+ public:
+  // Makes libevent thread-aware; call once before creating dispatchers on several threads.
+  static void InitThreading();
+
+  Dispatcher();
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  // Runs until Exit() is called.
+  void Run();
+  // Stops Run() after the current iteration; safe only on the dispatcher's own thread (use
+  // Post([&]{ d.Exit(); }) from elsewhere).
+  void Exit();
+
+  TimerPtr CreateTimer(std::function<void()> callback);
+  // Runs `callback` on the dispatcher's thread, in order. Thread-safe.
+  void Post(std::function<void()> callback);
+  // Destroys `object` after the current callback returns.
+  void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
+
+  event_base* base() { return base_; }
+
+ private:
+  void RunPosted();
+  void ClearDeferred();
+
+  event_base* base_;
+  ::event* post_event_;
+  ::event* deferred_event_;
+  absl::Mutex post_mu_;
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
+  std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+};
+
+}  // namespace confgate::event

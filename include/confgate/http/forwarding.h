@@ -1,0 +1,40 @@
+// Header rewriting for proxied messages (design.md "Proxying rules"): hop-by-hop headers out,
+// X-Forwarded-For / X-Forwarded-Proto / X-Request-Id / Via in. Pure functions over heads.
+#pragma once
+
+#include <string>
+
+#include "absl/random/random.h"
+#include "absl/strings/string_view.h"
+#include "confgate/http/codec.h"
+
+namespace confgate::http {
+
+// Removes Connection and every header it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Upgrade, and the framing headers (Transfer-Encoding, Content-Length), which each hop sets
+// for itself.
+void RemoveHopByHopHeaders(HeaderMap& headers);
+
+// Writes the framing header for `framing` (Content-Length or Transfer-Encoding: chunked).
+void SetFramingHeader(HeaderMap& headers, BodyFraming framing, uint64_t content_length);
+
+// A request id we pass on as is: 1-128 characters from [A-Za-z0-9._:-].
+bool IsAcceptableRequestId(absl::string_view id);
+// A random version-4 UUID.
+std::string GenerateRequestId(absl::BitGen& random);
+
+struct ForwardingContext {
+  absl::string_view client_address;  // the peer's IP, without port
+  absl::string_view protocol;        // "http" or "https"
+  absl::string_view via;             // e.g. "1.1 confgate"
+};
+
+// Rewrites a client request for the upstream. Returns the request id it carries afterwards.
+std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
+                                   absl::BitGen& random);
+
+// Rewrites an upstream response for the client: hop-by-hop headers removed, Via appended.
+// Framing headers are set by the caller, which knows how the body will be sent.
+void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via);
+
+}  // namespace confgate::http

@@ -1,0 +1,37 @@
+// An ordered list of header fields with case-insensitive lookup.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace confgate::http {
+
+class HeaderMap {
+ public:
+  struct Entry {
+    std::string name;
+    std::string value;
+  };
+
+  void Add(std::string name, std::string value);
+  // Replaces every field named `name` with one field (appended at the end when absent).
+  void Set(absl::string_view name, std::string value);
+  // Removes every field named `name`; returns how many were removed.
+  size_t Remove(absl::string_view name);
+  // The first field named `name`, or nullptr.
+  const std::string* Get(absl::string_view name) const;
+  bool Has(absl::string_view name) const { return Get(name) != nullptr; }
+  // True when any comma-separated element of any `name` field equals `token` (case-insensitive).
+  bool HasToken(absl::string_view name, absl::string_view token) const;
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+}  // namespace confgate::http

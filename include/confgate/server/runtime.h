@@ -1,0 +1,26 @@
+// The immutable runtime objects built from one validated upstream file. Workers hold a
+// shared_ptr to the snapshot they started a request with.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "confgate/config/config.h"
+#include "confgate/router/router.h"
+#include "confgate/upstream/host.h"
+
+namespace confgate::server {
+
+struct RuntimeSnapshot {
+  config::Config config;
+  std::vector<upstream::ClusterSharedPtr> clusters;  // same order as config.upstreams
+  router::RouteTable routes;
+};
+
+using RuntimeSnapshotPtr = std::shared_ptr<const RuntimeSnapshot>;
+
+// The "build" step of parse -> validate -> build.
+absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config);
+
+}  // namespace confgate::server

@@ -1,0 +1,98 @@
+// Connections from one worker to upstream hosts, and the worker's pool of idle keep-alive
+// connections. Worker-local: no locking.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <unordered_map>
+
+#include "absl/time/time.h"
+#include "confgate/event/dispatcher.h"
+#include "confgate/upstream/host.h"
+
+struct bufferevent;
+
+namespace confgate::upstream {
+
+class UpstreamConnection;
+
+// Whoever currently owns the connection (a proxy stream, or the idle pool) gets its events.
+class UpstreamConnectionHandler {
+ public:
+  virtual ~UpstreamConnectionHandler() = default;
+  virtual void OnUpstreamConnected(UpstreamConnection& connection) = 0;
+  virtual void OnUpstreamReadable(UpstreamConnection& connection) = 0;
+  // The output buffer drained (request-body back-pressure).
+  virtual void OnUpstreamWritable(UpstreamConnection& connection) = 0;
+  // EOF or error; `connect_failed` when the connection never opened.
+  virtual void OnUpstreamClosed(UpstreamConnection& connection, bool connect_failed) = 0;
+};
+
+class UpstreamConnection {
+ public:
+  // Starts a non-blocking connect; events arrive (deferred, never re-entrantly) at `handler`.
+  static std::unique_ptr<UpstreamConnection> Connect(event::Dispatcher& dispatcher, Host& host,
+                                                     UpstreamConnectionHandler& handler);
+  ~UpstreamConnection();
+  UpstreamConnection(const UpstreamConnection&) = delete;
+  UpstreamConnection& operator=(const UpstreamConnection&) = delete;
+
+  Host& host() const { return host_; }
+  bufferevent* bev() const { return bev_; }
+  bool connected() const { return connected_; }
+  // Requests this connection has carried before the current one; > 0 means it was pooled.
+  uint32_t reuse_count() const { return reuse_count_; }
+  void set_handler(UpstreamConnectionHandler& handler) { handler_ = &handler; }
+  void MarkReused() { ++reuse_count_; }
+
+ private:
+  UpstreamConnection(Host& host, bufferevent* bev, UpstreamConnectionHandler& handler);
+  static void OnRead(bufferevent* bev, void* arg);
+  static void OnWrite(bufferevent* bev, void* arg);
+  static void OnEvent(bufferevent* bev, short events, void* arg);
+
+  Host& host_;
+  bufferevent* bev_;
+  UpstreamConnectionHandler* handler_;
+  bool connected_ = false;
+  uint32_t reuse_count_ = 0;
+};
+
+using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
+
+// Idle keep-alive connections per host. An idle connection that receives bytes or a close is
+// discarded at once (a response nobody asked for means the connection is out of sync).
+class ConnectionPool final : private UpstreamConnectionHandler {
+ public:
+  explicit ConnectionPool(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  ~ConnectionPool() override;
+
+  // An idle connection to `host` if one exists, else nullptr.
+  UpstreamConnectionPtr TakeIdle(Host& host, UpstreamConnectionHandler& new_handler);
+  // Keeps `connection` for reuse, or closes it when the host already has `max_idle` idle ones.
+  void Release(UpstreamConnectionPtr connection, uint32_t max_idle, absl::Duration idle_timeout);
+  // Closes every idle connection (drain, shutdown).
+  void CloseAll();
+  size_t idle_count() const;
+
+ private:
+  struct IdleEntry {
+    UpstreamConnectionPtr connection;
+    event::TimerPtr expiry;
+  };
+  using IdleList = std::list<IdleEntry>;
+
+  void Remove(UpstreamConnection& connection);
+
+  // confgate::upstream::UpstreamConnectionHandler
+  void OnUpstreamConnected(UpstreamConnection&) override {}
+  void OnUpstreamReadable(UpstreamConnection& connection) override { Remove(connection); }
+  void OnUpstreamWritable(UpstreamConnection&) override {}
+  void OnUpstreamClosed(UpstreamConnection& connection, bool) override { Remove(connection); }
+
+  event::Dispatcher& dispatcher_;
+  std::unordered_map<const Host*, IdleList> idle_;
+};
+
+}  // namespace confgate::upstream

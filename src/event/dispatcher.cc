@@ -1,0 +1,99 @@
+#include "confgate/event/dispatcher.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <utility>
+
+namespace confgate::event {
+namespace {
+
+class LibeventTimer final : public Timer {
+ public:
+  LibeventTimer(event_base* base, std::function<void()> callback)
+      : callback_(std::move(callback)) {
+    event_ = evtimer_new(base, &LibeventTimer::OnFire, this);
+  }
+  ~LibeventTimer() override { event_free(event_); }
+
+  // confgate::event::Timer
+  void Enable(absl::Duration timeout) override {
+    timeval tv = absl::ToTimeval(timeout);
+    evtimer_add(event_, &tv);
+  }
+  void Disable() override { evtimer_del(event_); }
+  bool enabled() const override { return evtimer_pending(event_, nullptr) != 0; }
+
+ private:
+  static void OnFire(evutil_socket_t, short, void* arg) {
+    static_cast<LibeventTimer*>(arg)->callback_();
+  }
+
+  std::function<void()> callback_;
+  ::event* event_;
+};
+
+}  // namespace
+
+void Dispatcher::InitThreading() { evthread_use_pthreads(); }
+
+Dispatcher::Dispatcher() : base_(event_base_new()) {
+  post_event_ = event_new(
+      base_, -1, 0,
+      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
+  deferred_event_ = event_new(
+      base_, -1, 0,
+      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
+      this);
+}
+
+Dispatcher::~Dispatcher() {
+  ClearDeferred();
+  event_free(post_event_);
+  event_free(deferred_event_);
+  event_base_free(base_);
+}
+
+void Dispatcher::Run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
+
+void Dispatcher::Exit() { event_base_loopbreak(base_); }
+
+TimerPtr Dispatcher::CreateTimer(std::function<void()> callback) {
+  return std::make_unique<LibeventTimer>(base_, std::move(callback));
+}
+
+void Dispatcher::Post(std::function<void()> callback) {
+  {
+    absl::MutexLock lock(&post_mu_);
+    posted_.push_back(std::move(callback));
+  }
+  event_active(post_event_, 0, 0);
+}
+
+void Dispatcher::RunPosted() {
+  std::vector<std::function<void()>> batch;
+  {
+    absl::MutexLock lock(&post_mu_);
+    batch.swap(posted_);
+  }
+  for (auto& callback : batch) {
+    callback();
+  }
+}
+
+void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
+  deferred_.push_back(std::move(object));
+  if (deferred_.size() == 1) {
+    event_active(deferred_event_, 0, 0);
+  }
+}
+
+void Dispatcher::ClearDeferred() {
+  // Destructors may defer further objects; loop until none are left.
+  while (!deferred_.empty()) {
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(deferred_);
+  }
+}
+
+}  // namespace confgate::event

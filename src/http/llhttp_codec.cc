@@ -1,0 +1,573 @@
+// The codec over llhttp. llhttp does the tokenizing; we add the checks that keep a proxy from
+// being desynchronized: a strict CRLF/obs-fold scan of every head, and semantic checks of the
+// framing headers once a head is complete.
+#include <llhttp.h>
+
+#include <optional>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "confgate/http/codec.h"
+
+namespace confgate::http {
+namespace {
+
+bool IsTokenChar(unsigned char c) {
+  return absl::ascii_isalnum(c) || absl::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                       absl::string_view::npos;
+}
+
+// Field values may hold visible characters, spaces, tabs and obs-text; no other controls.
+bool IsValidFieldValue(absl::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Scans the bytes of a message head before llhttp sees them: every line must end in CRLF
+// (no bare CR or LF), no line may start with whitespace (obs-fold), and the head must fit the
+// limits. It stops at the blank line that ends the head.
+class HeadScanner {
+ public:
+  enum class Result { kNeedMore, kHeadEnd, kError };
+
+  void Reset() {
+    state_ = State::kLineStart;
+    head_bytes_ = 0;
+    line_number_ = 0;
+    line_bytes_ = 0;
+    started_ = false;
+  }
+
+  // Scans from data[0]; on kHeadEnd `*used` is the number of bytes up to and including the
+  // head's final LF, on kNeedMore all of data.
+  Result Scan(absl::string_view data, size_t max_head, size_t max_first_line, size_t* used,
+              DecodeError* error, int limit_status_head, int limit_status_line, int bad_status) {
+    for (size_t i = 0; i < data.size(); ++i) {
+      unsigned char c = static_cast<unsigned char>(data[i]);
+      if (started_ && ++head_bytes_ > max_head) {
+        *error = {limit_status_head, "head too large"};
+        return Result::kError;
+      }
+      switch (state_) {
+        case State::kLineStart:
+          if (c == '\r') {
+            state_ = State::kBlankCr;
+          } else if (c == '\n') {
+            *error = {bad_status, "bare LF"};
+            return Result::kError;
+          } else if (c == ' ' || c == '\t') {
+            *error = {bad_status, started_ ? "obs-fold or whitespace at line start"
+                                           : "whitespace before start line"};
+            return Result::kError;
+          } else {
+            if (!started_) {
+              started_ = true;
+              head_bytes_ = 1;
+            }
+            state_ = State::kInLine;
+            line_bytes_ = 1;
+          }
+          break;
+        case State::kInLine:
+          if (c == '\r') {
+            state_ = State::kLineCr;
+          } else if (c == '\n') {
+            *error = {bad_status, "bare LF"};
+            return Result::kError;
+          } else if (line_number_ == 0 && ++line_bytes_ > max_first_line) {
+            *error = {limit_status_line, "start line too long"};
+            return Result::kError;
+          }
+          break;
+        case State::kLineCr:
+          if (c != '\n') {
+            *error = {bad_status, "bare CR"};
+            return Result::kError;
+          }
+          ++line_number_;
+          state_ = State::kLineStart;
+          break;
+        case State::kBlankCr:
+          if (c != '\n') {
+            *error = {bad_status, "bare CR"};
+            return Result::kError;
+          }
+          if (started_) {
+            *used = i + 1;
+            return Result::kHeadEnd;
+          }
+          // Empty lines before the start line are tolerated (RFC 9112 section 2.2).
+          state_ = State::kLineStart;
+          break;
+      }
+    }
+    *used = data.size();
+    return Result::kNeedMore;
+  }
+
+  bool started() const { return started_; }
+
+ private:
+  enum class State { kLineStart, kInLine, kLineCr, kBlankCr };
+  State state_ = State::kLineStart;
+  size_t head_bytes_ = 0;
+  size_t line_number_ = 0;
+  size_t line_bytes_ = 0;
+  bool started_ = false;
+};
+
+// Shared machinery of the request and response decoders.
+class LlhttpDecoder {
+ protected:
+  LlhttpDecoder(llhttp_type_t type, const DecoderLimits& limits) : limits_(limits) {
+    llhttp_settings_init(&settings_);
+    settings_.on_message_begin = &LlhttpDecoder::OnMessageBegin;
+    settings_.on_url = &LlhttpDecoder::OnUrl;
+    settings_.on_status = &LlhttpDecoder::OnStatus;
+    settings_.on_header_field = &LlhttpDecoder::OnHeaderField;
+    settings_.on_header_value = &LlhttpDecoder::OnHeaderValue;
+    settings_.on_headers_complete = &LlhttpDecoder::OnHeadersComplete;
+    settings_.on_body = &LlhttpDecoder::OnBody;
+    settings_.on_message_complete = &LlhttpDecoder::OnMessageComplete;
+    llhttp_init(&parser_, type, &settings_);
+    parser_.data = this;
+    bad_status_ = type == HTTP_REQUEST ? 400 : 502;
+  }
+  virtual ~LlhttpDecoder() = default;
+
+  virtual int HeadersComplete() = 0;  // 0, 1 (no body) or -1 (error_ set)
+  virtual void Body(absl::string_view data) = 0;
+  virtual int MessageComplete() = 0;  // HPE_PAUSED, or 0 to continue (interim responses)
+
+  size_t FeedBytes(absl::string_view data) {
+    if (has_error_ || paused_) {
+      return 0;
+    }
+    size_t total = 0;
+    while (total < data.size()) {
+      absl::string_view rest = data.substr(total);
+      size_t parse_len = rest.size();
+      if (!head_done_) {
+        size_t used = 0;
+        HeadScanner::Result result = scanner_.Scan(
+            rest, limits_.max_header_bytes, limits_.max_uri_bytes + 32, &used, &error_,
+            bad_status_ == 400 ? 431 : 502, bad_status_ == 400 ? 414 : 502, bad_status_);
+        if (result == HeadScanner::Result::kError) {
+          has_error_ = true;
+          return total;
+        }
+        if (scanner_.started()) {
+          in_message_ = true;
+        }
+        if (result == HeadScanner::Result::kHeadEnd) {
+          head_done_ = true;
+        }
+        (void)used;
+      }
+      llhttp_errno_t rc = llhttp_execute(&parser_, rest.data(), parse_len);
+      if (has_error_) {
+        return total;
+      }
+      if (rc == HPE_OK) {
+        total = data.size();
+        break;
+      }
+      if (rc == HPE_PAUSED) {
+        const char* stop = llhttp_get_error_pos(&parser_);
+        total += static_cast<size_t>(stop - rest.data());
+        if (interim_) {
+          // A 1xx response was consumed; parse the final response that follows.
+          interim_ = false;
+          llhttp_resume(&parser_);
+          continue;
+        }
+        paused_ = true;
+        break;
+      }
+      SetLlhttpError(rc);
+      return total;
+    }
+    return total;
+  }
+
+  void SetLlhttpError(llhttp_errno_t rc) {
+    has_error_ = true;
+    if (rc == HPE_USER && error_.reason.empty()) {
+      error_ = {bad_status_, "rejected"};
+    } else if (rc != HPE_USER) {
+      const char* reason = llhttp_get_error_reason(&parser_);
+      error_ = {bad_status_, reason != nullptr ? reason : llhttp_errno_name(rc)};
+    }
+  }
+
+  int Fail(int status, std::string reason) {
+    has_error_ = true;
+    error_ = {status, std::move(reason)};
+    return -1;
+  }
+
+  void ResumeParser() {
+    if (paused_) {
+      paused_ = false;
+      llhttp_resume(&parser_);
+    }
+  }
+
+  // Checks shared by requests and responses; fills framing from the framing headers.
+  bool CheckFramingHeaders(BodyFraming* framing, uint64_t* content_length) {
+    std::optional<uint64_t> length;
+    int transfer_encodings = 0;
+    bool chunked = false;
+    for (const HeaderMap::Entry& entry : headers_.entries()) {
+      if (entry.name.empty()) {
+        Fail(bad_status_, "empty header name");
+        return false;
+      }
+      for (unsigned char c : entry.name) {
+        if (!IsTokenChar(c)) {
+          Fail(bad_status_, "invalid header name");
+          return false;
+        }
+      }
+      if (!IsValidFieldValue(entry.value)) {
+        Fail(bad_status_, "invalid character in header value");
+        return false;
+      }
+      if (absl::EqualsIgnoreCase(entry.name, "content-length")) {
+        uint64_t value = 0;
+        if (entry.value.empty() || entry.value.size() > 19 ||
+            entry.value.find_first_not_of("0123456789") != std::string::npos ||
+            !absl::SimpleAtoi(entry.value, &value)) {
+          Fail(bad_status_, "malformed Content-Length");
+          return false;
+        }
+        if (length.has_value() && *length != value) {
+          Fail(bad_status_, "conflicting Content-Length");
+          return false;
+        }
+        length = value;
+      } else if (absl::EqualsIgnoreCase(entry.name, "transfer-encoding")) {
+        ++transfer_encodings;
+        chunked = absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(entry.value), "chunked");
+        if (!chunked || transfer_encodings > 1) {
+          Fail(bad_status_, "unsupported Transfer-Encoding");
+          return false;
+        }
+      }
+    }
+    if (length.has_value() && transfer_encodings > 0) {
+      Fail(bad_status_, "Content-Length with Transfer-Encoding");
+      return false;
+    }
+    if (chunked) {
+      *framing = BodyFraming::kChunked;
+    } else if (length.has_value()) {
+      *framing = BodyFraming::kContentLength;
+      *content_length = *length;
+    } else {
+      *framing = BodyFraming::kNone;
+    }
+    return true;
+  }
+
+  void FlushHeader() {
+    if (!field_.empty() || have_value_) {
+      headers_.Add(std::move(field_), std::move(value_));
+    }
+    field_.clear();
+    value_.clear();
+    have_value_ = false;
+  }
+
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
+  DecoderLimits limits_;
+  HeadScanner scanner_;
+  int bad_status_;
+  bool has_error_ = false;
+  DecodeError error_;
+  bool paused_ = false;
+  bool in_message_ = false;
+  bool head_done_ = false;
+  bool interim_ = false;
+  std::string url_;
+  std::string status_text_;
+  std::string field_;
+  std::string value_;
+  bool have_value_ = false;
+  HeaderMap headers_;
+  uint64_t body_bytes_ = 0;
+
+ private:
+  static LlhttpDecoder* Self(llhttp_t* parser) { return static_cast<LlhttpDecoder*>(parser->data); }
+
+  static int OnMessageBegin(llhttp_t* parser) {
+    LlhttpDecoder* self = Self(parser);
+    self->in_message_ = true;
+    self->url_.clear();
+    self->status_text_.clear();
+    self->field_.clear();
+    self->value_.clear();
+    self->have_value_ = false;
+    self->headers_ = HeaderMap();
+    self->body_bytes_ = 0;
+    return 0;
+  }
+  static int OnUrl(llhttp_t* parser, const char* at, size_t length) {
+    LlhttpDecoder* self = Self(parser);
+    if (self->url_.size() + length > self->limits_.max_uri_bytes) {
+      return self->Fail(self->bad_status_ == 400 ? 414 : 502, "URI too long");
+    }
+    self->url_.append(at, length);
+    return 0;
+  }
+  static int OnStatus(llhttp_t* parser, const char* at, size_t length) {
+    Self(parser)->status_text_.append(at, length);
+    return 0;
+  }
+  static int OnHeaderField(llhttp_t* parser, const char* at, size_t length) {
+    LlhttpDecoder* self = Self(parser);
+    if (self->have_value_) {
+      self->FlushHeader();
+    }
+    self->field_.append(at, length);
+    return 0;
+  }
+  static int OnHeaderValue(llhttp_t* parser, const char* at, size_t length) {
+    LlhttpDecoder* self = Self(parser);
+    self->have_value_ = true;
+    self->value_.append(at, length);
+    return 0;
+  }
+  static int OnHeadersComplete(llhttp_t* parser) {
+    LlhttpDecoder* self = Self(parser);
+    self->FlushHeader();
+    // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
+    return self->HeadersComplete();
+  }
+  static int OnBody(llhttp_t* parser, const char* at, size_t length) {
+    LlhttpDecoder* self = Self(parser);
+    self->body_bytes_ += length;
+    if (self->limits_.max_body_bytes > 0 && self->body_bytes_ > self->limits_.max_body_bytes) {
+      return self->Fail(self->bad_status_ == 400 ? 413 : 502, "body too large");
+    }
+    self->Body(absl::string_view(at, length));
+    return self->has_error_ ? -1 : 0;
+  }
+  static int OnMessageComplete(llhttp_t* parser) {
+    LlhttpDecoder* self = Self(parser);
+    self->in_message_ = false;
+    self->head_done_ = false;
+    self->scanner_.Reset();
+    return self->MessageComplete();
+  }
+};
+
+std::string TrimValue(std::string value) {
+  absl::string_view trimmed = absl::StripAsciiWhitespace(value);
+  return std::string(trimmed);
+}
+
+class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
+ public:
+  RequestDecoderImpl(RequestDecoderCallbacks& callbacks, const DecoderLimits& limits)
+      : LlhttpDecoder(HTTP_REQUEST, limits), callbacks_(callbacks) {}
+
+  // confgate::http::RequestDecoder
+  size_t Feed(absl::string_view data) override { return FeedBytes(data); }
+  void Resume() override { ResumeParser(); }
+  bool paused() const override { return paused_; }
+  bool in_message() const override { return in_message_; }
+  bool has_error() const override { return has_error_; }
+  const DecodeError& error() const override { return error_; }
+
+ private:
+  int HeadersComplete() override {
+    RequestHead head;
+    head.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+    if (parser_.http_major != 1 || parser_.http_minor > 1) {
+      return Fail(400, "unsupported HTTP version");
+    }
+    head.version_minor = parser_.http_minor;
+    if (head.method == "CONNECT") {
+      return Fail(400, "CONNECT is not supported");
+    }
+    for (const HeaderMap::Entry& entry : headers_.entries()) {
+      head.headers.Add(entry.name, TrimValue(entry.value));
+    }
+    headers_ = head.headers;
+    if (!CheckFramingHeaders(&head.framing, &head.content_length)) {
+      return -1;
+    }
+    int hosts = 0;
+    for (const HeaderMap::Entry& entry : head.headers.entries()) {
+      if (absl::EqualsIgnoreCase(entry.name, "host")) {
+        ++hosts;
+      }
+    }
+    if (hosts > 1 || (hosts == 0 && head.version_minor == 1)) {
+      return Fail(400, "missing or repeated Host");
+    }
+    if (!SetTarget(head)) {
+      return -1;
+    }
+    if (head.framing == BodyFraming::kContentLength && limits_.max_body_bytes > 0 &&
+        head.content_length > limits_.max_body_bytes) {
+      return Fail(413, "body too large");
+    }
+    head.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+    const std::string* expect = head.headers.Get("expect");
+    head.expect_continue = expect != nullptr && absl::EqualsIgnoreCase(*expect, "100-continue");
+    // We strip Upgrade and never switch protocols, so the bytes after this request are HTTP.
+    parser_.upgrade = 0;
+    callbacks_.OnRequestHead(std::move(head));
+    return 0;
+  }
+
+  bool SetTarget(RequestHead& head) {
+    std::string target = url_;
+    if (absl::StartsWithIgnoreCase(target, "http://") ||
+        absl::StartsWithIgnoreCase(target, "https://")) {
+      size_t scheme_end = target.find("://") + 3;
+      size_t path_start = target.find_first_of("/?", scheme_end);
+      std::string authority = target.substr(scheme_end, path_start - scheme_end);
+      const std::string* host = head.headers.Get("host");
+      if (authority.empty() || host == nullptr || !absl::EqualsIgnoreCase(authority, *host)) {
+        Fail(400, "absolute-form target disagrees with Host");
+        return false;
+      }
+      target = path_start == std::string::npos ? "/" : target.substr(path_start);
+      if (target[0] == '?') {
+        target = "/" + target;
+      }
+    }
+    if (target.empty() || target[0] != '/') {
+      Fail(400, "request target must be origin-form");
+      return false;
+    }
+    size_t question = target.find('?');
+    head.path = target.substr(0, question);
+    head.query = question == std::string::npos ? "" : target.substr(question + 1);
+    head.target = std::move(target);
+    return true;
+  }
+
+  void Body(absl::string_view data) override { callbacks_.OnRequestBody(data); }
+
+  int MessageComplete() override {
+    callbacks_.OnRequestComplete();
+    return HPE_PAUSED;
+  }
+
+  RequestDecoderCallbacks& callbacks_;
+};
+
+class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder {
+ public:
+  ResponseDecoderImpl(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits)
+      : LlhttpDecoder(HTTP_RESPONSE, limits), callbacks_(callbacks) {}
+
+  // confgate::http::ResponseDecoder
+  void ExpectResponse(absl::string_view request_method) override {
+    head_request_ = request_method == "HEAD";
+    ResumeParser();
+  }
+  size_t Feed(absl::string_view data) override { return FeedBytes(data); }
+  void FeedEof() override {
+    if (has_error_ || paused_) {
+      return;
+    }
+    if (!in_message_) {
+      return;
+    }
+    llhttp_errno_t rc = llhttp_finish(&parser_);
+    if (has_error_) {
+      return;
+    }
+    if (rc == HPE_PAUSED) {
+      paused_ = true;
+      return;
+    }
+    if (rc != HPE_OK || in_message_) {
+      Fail(502, "upstream closed in the middle of a response");
+    }
+  }
+  bool paused() const override { return paused_; }
+  bool in_message() const override { return in_message_; }
+  bool has_error() const override { return has_error_; }
+  const DecodeError& error() const override { return error_; }
+
+ private:
+  int HeadersComplete() override {
+    int status = parser_.status_code;
+    if (parser_.http_major != 1 || parser_.http_minor > 1) {
+      return Fail(502, "unsupported HTTP version");
+    }
+    if (status == 101) {
+      return Fail(502, "protocol upgrade is not supported");
+    }
+    ResponseHead head;
+    head.status = status;
+    head.reason = status_text_;
+    head.version_minor = parser_.http_minor;
+    for (const HeaderMap::Entry& entry : headers_.entries()) {
+      head.headers.Add(entry.name, TrimValue(entry.value));
+    }
+    headers_ = head.headers;
+    if (!CheckFramingHeaders(&head.framing, &head.content_length)) {
+      return -1;
+    }
+    if (status >= 100 && status < 200) {
+      interim_ = true;
+      return 0;
+    }
+    bool no_body = head_request_ || status == 204 || status == 304;
+    if (no_body) {
+      head.framing = BodyFraming::kNone;
+      head.content_length = 0;
+    } else if (head.framing == BodyFraming::kNone) {
+      head.framing = BodyFraming::kUntilClose;
+    }
+    head.keep_alive = head.framing != BodyFraming::kUntilClose &&
+                      llhttp_should_keep_alive(&parser_) != 0;
+    callbacks_.OnResponseHead(std::move(head));
+    if (has_error_) {
+      return -1;
+    }
+    return no_body ? 1 : 0;
+  }
+
+  void Body(absl::string_view data) override { callbacks_.OnResponseBody(data); }
+
+  int MessageComplete() override {
+    if (interim_) {
+      return HPE_PAUSED;  // FeedBytes resumes and goes on to the final response
+    }
+    callbacks_.OnResponseComplete();
+    return HPE_PAUSED;
+  }
+
+  ResponseDecoderCallbacks& callbacks_;
+  bool head_request_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<RequestDecoder> RequestDecoder::Create(RequestDecoderCallbacks& callbacks,
+                                                       const DecoderLimits& limits) {
+  return std::make_unique<RequestDecoderImpl>(callbacks, limits);
+}
+
+std::unique_ptr<ResponseDecoder> ResponseDecoder::Create(ResponseDecoderCallbacks& callbacks,
+                                                         const DecoderLimits& limits) {
+  return std::make_unique<ResponseDecoderImpl>(callbacks, limits);
+}
+
+}  // namespace confgate::http

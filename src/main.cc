@@ -1,0 +1,68 @@
+// confgate: a reverse proxy and load balancer for configuration services.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "confgate/common/log.h"
+#include "confgate/config/loader.h"
+#include "confgate/server/server.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: confgate -c FILE [--check]\n"
+         "  -c, --config FILE  the upstream file (YAML)\n"
+         "      --check        validate FILE, print every problem, exit 0 (ok) or 1\n"
+         "      --version      print the version\n"
+         "  -h, --help         this text\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-c" || arg == "--config") {
+      if (i + 1 >= argc) {
+        std::cerr << "confgate: " << arg << " needs a file\n";
+        return 2;
+      }
+      config_path = argv[++i];
+    } else if (arg.rfind("--config=", 0) == 0) {
+      config_path = arg.substr(std::strlen("--config="));
+    } else if (arg == "--check") {
+      check_only = true;
+    } else if (arg == "--version") {
+      std::cout << "confgate " << kVersion << "\n";
+      return 0;
+    } else if (arg == "-h" || arg == "--help") {
+      PrintUsage(std::cout);
+      return 0;
+    } else {
+      std::cerr << "confgate: unknown argument \"" << arg << "\"\n";
+      PrintUsage(std::cerr);
+      return 2;
+    }
+  }
+  if (config_path.empty()) {
+    std::cerr << "confgate: no config file given\n";
+    PrintUsage(std::cerr);
+    return 2;
+  }
+  if (check_only) {
+    return confgate::config::RunConfigCheck(config_path, std::cout);
+  }
+  confgate::config::LoadResult loaded = confgate::config::LoadConfigFile(config_path);
+  if (!loaded.ok()) {
+    for (const confgate::config::ConfigError& error : loaded.errors) {
+      confgate::Log(confgate::LogLevel::kError, "invalid config",
+                    {{"file", config_path}, {"error", error.ToString()}});
+    }
+    return 1;
+  }
+  return confgate::server::RunServer(loaded.config);
+}

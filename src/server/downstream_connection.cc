@@ -1,0 +1,419 @@
+#include "server/downstream_connection.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "confgate/common/log.h"
+#include "server/proxy_stream.h"
+#include "server/worker.h"
+
+namespace confgate::server {
+namespace {
+
+// Pipelined requests beyond this stay in the kernel until their turn comes.
+constexpr size_t kMinReadHighWatermark = 64 * 1024;
+
+}  // namespace
+
+DownstreamConnection::DownstreamConnection(Worker& worker, int fd, std::string client_ip)
+    : worker_(worker),
+      snapshot_(worker.snapshot()),
+      bev_(bufferevent_socket_new(worker.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE)),
+      client_ip_(std::move(client_ip)) {
+  const config::LimitsConfig& limits = snapshot_->config.limits;
+  http::DecoderLimits decoder_limits;
+  decoder_limits.max_header_bytes = limits.max_request_header_bytes;
+  decoder_limits.max_body_bytes = limits.max_request_body_bytes;
+  decoder_ = http::RequestDecoder::Create(*this, decoder_limits);
+  timer_ = worker.dispatcher().CreateTimer([this] { OnTimer(); });
+
+  bufferevent_setcb(bev_, &DownstreamConnection::OnRead, &DownstreamConnection::OnWrite,
+                    &DownstreamConnection::OnEvent, this);
+  bufferevent_setwatermark(
+      bev_, EV_READ, 0,
+      std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  // A client must send a complete request head within header_timeout of connecting.
+  ArmTimer(TimerMode::kHeader, limits.header_timeout);
+}
+
+DownstreamConnection::~DownstreamConnection() {
+  if (bev_ != nullptr) {
+    bufferevent_free(bev_);
+  }
+}
+
+evbuffer* DownstreamConnection::output() { return bufferevent_get_output(bev_); }
+
+size_t DownstreamConnection::output_length() {
+  return evbuffer_get_length(bufferevent_get_output(bev_));
+}
+
+bool DownstreamConnection::keep_alive_after_response() const {
+  return client_keep_alive_ && !draining_ && !close_after_exchange_;
+}
+
+void DownstreamConnection::PauseReading() {
+  if (!reading_paused_ && !closed_) {
+    reading_paused_ = true;
+    bufferevent_disable(bev_, EV_READ);
+  }
+}
+
+void DownstreamConnection::ResumeReading() {
+  if (reading_paused_ && !closed_) {
+    reading_paused_ = false;
+    bufferevent_enable(bev_, EV_READ);
+    ProcessInput();
+  }
+}
+
+void DownstreamConnection::OnRead(bufferevent*, void* arg) {
+  static_cast<DownstreamConnection*>(arg)->ProcessInput();
+}
+
+void DownstreamConnection::OnWrite(bufferevent*, void* arg) {
+  auto* self = static_cast<DownstreamConnection*>(arg);
+  if (self->closed_) {
+    return;
+  }
+  if (self->closing_after_flush_) {
+    self->Close();
+    return;
+  }
+  if (self->stream_ != nullptr) {
+    self->stream_->OnDownstreamDrained();
+  }
+}
+
+void DownstreamConnection::OnEvent(bufferevent*, short events, void* arg) {
+  auto* self = static_cast<DownstreamConnection*>(arg);
+  if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+    // Half-closed clients are treated as gone, like Envoy: a parked watch must not outlive
+    // the client that asked for it.
+    if (self->request_active_ && !self->response_complete_) {
+      self->Abort();
+    } else {
+      self->Close();
+    }
+  }
+}
+
+void DownstreamConnection::ProcessInput() {
+  if (closed_ || in_process_input_) {
+    return;
+  }
+  in_process_input_ = true;
+  evbuffer* input = bufferevent_get_input(bev_);
+  while (!close_pending_ && !reading_paused_ && !closing_after_flush_ &&
+         !decoder_->has_error() && evbuffer_get_length(input) > 0) {
+    if (decoder_->paused()) {
+      if (!resume_pending_) {
+        break;  // a pipelined request waits for the response before it
+      }
+      resume_pending_ = false;
+      decoder_->Resume();
+    }
+    bool was_in_message = decoder_->in_message();
+    evbuffer_iovec chunk;
+    if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1) {
+      break;
+    }
+    size_t consumed =
+        decoder_->Feed(absl::string_view(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
+    evbuffer_drain(input, consumed);
+    if (!was_in_message && !request_active_ && decoder_->in_message()) {
+      // The first byte of the next request: the head must now arrive within header_timeout.
+      ArmTimer(TimerMode::kHeader, snapshot_->config.limits.header_timeout);
+    }
+    if (consumed == 0 && !resume_pending_) {
+      break;
+    }
+  }
+  if (resume_pending_ && decoder_->paused()) {
+    resume_pending_ = false;
+    decoder_->Resume();
+  }
+  in_process_input_ = false;
+  if (close_pending_) {
+    Close();
+    return;
+  }
+  if (decoder_->has_error()) {
+    HandleDecodeError();
+  }
+}
+
+void DownstreamConnection::HandleDecodeError() {
+  const http::DecodeError& error = decoder_->error();
+  Log(LogLevel::kDebug, "bad request",
+      {{"client", client_ip_}, {"status", absl::StrCat(error.status)}, {"reason", error.reason}});
+  if (stream_ != nullptr) {
+    stream_->Cancel();
+  }
+  if (!request_active_) {
+    // The error happened in a head: start an exchange so it is logged.
+    request_active_ = true;
+    log_entry_ = AccessLogEntry{};
+    log_entry_.start = worker_.time_source().SystemTime();
+    log_entry_.client = client_ip_;
+  }
+  SendLocalReply(error.status, absl::StrCat(error.reason, "\n"), /*close_after=*/true);
+}
+
+void DownstreamConnection::OnRequestHead(http::RequestHead head) {
+  timer_->Disable();
+  timer_mode_ = TimerMode::kNone;
+  request_active_ = true;
+  request_complete_ = false;
+  response_started_ = false;
+  response_complete_ = false;
+  client_keep_alive_ = head.keep_alive;
+  request_has_body_ = head.framing != http::BodyFraming::kNone;
+  request_version_minor_ = head.version_minor;
+  log_entry_ = AccessLogEntry{};
+  log_entry_.start = worker_.time_source().SystemTime();
+  log_entry_.client = client_ip_;
+  log_entry_.method = head.method;
+  log_entry_.path = head.path;
+
+  const router::Route* route = snapshot_->routes.Match(head.method, head.path, head.query);
+  if (route == nullptr) {
+    // A body we will not read keeps us from reusing the connection.
+    SendLocalReply(404, "no route\n", request_has_body_);
+    return;
+  }
+  if (head.framing != http::BodyFraming::kNone) {
+    ArmTimer(TimerMode::kBody, snapshot_->config.limits.idle_timeout);
+  }
+  bool expect_continue = head.expect_continue && head.version_minor >= 1;
+  stream_ = std::make_unique<ProxyStream>(worker_, *this, snapshot_, *route, std::move(head));
+  log_entry_.upstream = route->upstream;
+  if (expect_continue) {
+    // We take the body ourselves and stream it on; the upstream never sees the Expect.
+    evbuffer_add(output(), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  }
+  stream_->Start();
+}
+
+void DownstreamConnection::OnRequestBody(absl::string_view data) {
+  if (timer_mode_ == TimerMode::kBody) {
+    ArmTimer(TimerMode::kBody, snapshot_->config.limits.idle_timeout);
+  }
+  if (stream_ != nullptr && !response_complete_) {
+    stream_->OnRequestBody(data);
+  }
+}
+
+void DownstreamConnection::OnRequestComplete() {
+  request_complete_ = true;
+  if (timer_mode_ == TimerMode::kBody) {
+    timer_->Disable();
+    timer_mode_ = TimerMode::kNone;
+  }
+  if (stream_ != nullptr && !response_complete_) {
+    stream_->OnRequestComplete();
+  }
+  MaybeFinishExchange();
+}
+
+void DownstreamConnection::OnResponseStarted(int status) {
+  response_started_ = true;
+  log_entry_.status = status;
+}
+
+void DownstreamConnection::SetUpstreamForLog(const std::string& upstream, const std::string& host) {
+  log_entry_.upstream = upstream;
+  log_entry_.host = host;
+}
+
+void DownstreamConnection::OnResponseComplete(bool must_close) {
+  response_complete_ = true;
+  if (must_close) {
+    close_after_exchange_ = true;
+  }
+  if (!request_complete_ && request_has_body_) {
+    // The upstream answered before the request body ended: we cannot find the next request's
+    // start without reading the rest, so the connection ends here.
+    close_after_exchange_ = true;
+    FinishExchange();
+    return;
+  }
+  MaybeFinishExchange();
+}
+
+void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bool close_after) {
+  if (closed_ || close_pending_) {
+    return;
+  }
+  if (response_started_) {
+    Abort();
+    return;
+  }
+  if (close_after) {
+    close_after_exchange_ = true;
+  }
+  if (stream_ != nullptr && !request_complete_) {
+    // The rest of the body would have gone to the upstream we are not talking to any more.
+    close_after_exchange_ = true;
+  }
+  std::string response = absl::StrCat("HTTP/1.1 ", status, " ", http::ReasonPhrase(status),
+                                      "\r\nContent-Type: text/plain\r\nContent-Length: ",
+                                      body.size(), "\r\nCache-Control: no-store\r\n");
+  if (stream_ != nullptr && !stream_->request_id().empty()) {
+    absl::StrAppend(&response, "X-Request-Id: ", stream_->request_id(), "\r\n");
+  }
+  if (!keep_alive_after_response()) {
+    response.append("Connection: close\r\n");
+  } else if (request_version_minor_ == 0) {
+    response.append("Connection: keep-alive\r\n");
+  }
+  response.append("\r\n");
+  if (log_entry_.method != "HEAD") {
+    absl::StrAppend(&response, body);
+    log_entry_.bytes_sent += body.size();
+  }
+  evbuffer_add(output(), response.data(), response.size());
+  OnResponseStarted(status);
+  OnResponseComplete(close_after_exchange_);
+}
+
+void DownstreamConnection::MaybeFinishExchange() {
+  if (request_active_ && request_complete_ && response_complete_) {
+    FinishExchange();
+  }
+}
+
+void DownstreamConnection::FinishExchange() {
+  WriteAccessLog();
+  request_active_ = false;
+  if (stream_ != nullptr) {
+    stream_->Cancel();  // no-op when it finished cleanly
+    struct StreamHolder : event::DeferredDeletable {
+      std::unique_ptr<ProxyStream> stream;
+    };
+    auto holder = std::make_unique<StreamHolder>();
+    holder->stream = std::move(stream_);
+    worker_.dispatcher().DeferredDelete(std::move(holder));
+  }
+  if (!keep_alive_after_response() || decoder_->has_error()) {
+    CloseAfterFlush();
+    return;
+  }
+  ArmTimer(TimerMode::kIdle, snapshot_->config.limits.idle_timeout);
+  if (in_process_input_) {
+    resume_pending_ = true;  // the decoder pauses when the callback returns; undo it after
+    return;
+  }
+  decoder_->Resume();
+  ProcessInput();
+}
+
+void DownstreamConnection::WriteAccessLog() {
+  if (worker_.shared().access_log == nullptr) {
+    return;
+  }
+  log_entry_.duration = worker_.time_source().SystemTime() - log_entry_.start;
+  if (stream_ != nullptr) {
+    log_entry_.request_id = stream_->request_id();
+  }
+  worker_.shared().access_log->Append(log_entry_);
+}
+
+void DownstreamConnection::CloseAfterFlush() {
+  if (closed_) {
+    return;
+  }
+  closing_after_flush_ = true;
+  bufferevent_disable(bev_, EV_READ);
+  if (output_length() == 0) {
+    Close();
+    return;
+  }
+  // A client that never reads its last response must not hold the connection forever.
+  ArmTimer(TimerMode::kCloseFlush, snapshot_->config.limits.idle_timeout);
+}
+
+void DownstreamConnection::Abort() {
+  if (closed_) {
+    return;
+  }
+  if (request_active_) {
+    if (log_entry_.status == 0) {
+      log_entry_.status = 499;  // nginx's "client closed request"; shows aborted exchanges
+    }
+    WriteAccessLog();
+    request_active_ = false;
+  }
+  Close();
+}
+
+void DownstreamConnection::Drain() {
+  draining_ = true;
+  if (!request_active_ && !decoder_->in_message()) {
+    Close();
+  }
+}
+
+void DownstreamConnection::Close() {
+  if (closed_) {
+    return;
+  }
+  if (in_process_input_) {
+    close_pending_ = true;  // the input buffer is in use; ProcessInput() closes on its way out
+    if (stream_ != nullptr) {
+      stream_->Cancel();
+    }
+    return;
+  }
+  closed_ = true;
+  timer_->Disable();
+  if (stream_ != nullptr) {
+    stream_->Cancel();
+  }
+  bufferevent_free(bev_);
+  bev_ = nullptr;
+  worker_.RemoveConnection(*this);
+}
+
+void DownstreamConnection::ArmTimer(TimerMode mode, absl::Duration timeout) {
+  timer_mode_ = mode;
+  timer_->Enable(timeout);
+}
+
+void DownstreamConnection::OnTimer() {
+  TimerMode mode = timer_mode_;
+  timer_mode_ = TimerMode::kNone;
+  switch (mode) {
+    case TimerMode::kHeader:
+      if (decoder_->in_message() && !request_active_) {
+        request_active_ = true;
+        log_entry_ = AccessLogEntry{};
+        log_entry_.start = worker_.time_source().SystemTime();
+        log_entry_.client = client_ip_;
+        SendLocalReply(408, "request header timeout\n", /*close_after=*/true);
+      } else {
+        Close();
+      }
+      return;
+    case TimerMode::kBody:
+      if (!response_started_) {
+        SendLocalReply(408, "request body timeout\n", /*close_after=*/true);
+      } else {
+        Abort();
+      }
+      return;
+    case TimerMode::kIdle:
+    case TimerMode::kCloseFlush:
+      Close();
+      return;
+    case TimerMode::kNone:
+      return;
+  }
+}
+
+}  // namespace confgate::server

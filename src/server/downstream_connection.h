@@ -1,0 +1,107 @@
+// One client connection: reads requests through the codec, answers them in order (pipelined
+// requests wait for the response before theirs), enforces the header/idle timeouts.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "confgate/event/dispatcher.h"
+#include "confgate/http/codec.h"
+#include "confgate/server/access_log.h"
+#include "confgate/server/runtime.h"
+
+struct bufferevent;
+struct evbuffer;
+
+namespace confgate::server {
+
+class ProxyStream;
+class Worker;
+
+class DownstreamConnection final : public event::DeferredDeletable,
+                                   private http::RequestDecoderCallbacks {
+ public:
+  DownstreamConnection(Worker& worker, int fd, std::string client_ip);
+  ~DownstreamConnection() override;
+
+  // Worker is draining: close now if idle, else after the current exchange.
+  void Drain();
+  // Closes at once (the worker is stopping).
+  void Close();
+
+  // --- used by ProxyStream ---
+  evbuffer* output();
+  size_t output_length();
+  // Whether the response being written may keep the connection open afterwards.
+  bool keep_alive_after_response() const;
+  int request_version_minor() const { return request_version_minor_; }
+  // The stream stops/starts reading the request body (upstream back-pressure).
+  void PauseReading();
+  void ResumeReading();
+  // Response head written; `status` goes to the access log.
+  void OnResponseStarted(int status);
+  void AddResponseBodyBytes(uint64_t bytes) { log_entry_.bytes_sent += bytes; }
+  // The response is fully written to the output buffer. `must_close` when the connection
+  // cannot carry another request (close-delimited body, upstream cut).
+  void OnResponseComplete(bool must_close);
+  // Answers with a short local response (errors) unless a response was already started, in
+  // which case the connection is closed.
+  void SendLocalReply(int status, absl::string_view body, bool close_after = false);
+  // The response cannot be completed: close at once, the client sees a truncated message.
+  void Abort();
+  void SetUpstreamForLog(const std::string& upstream, const std::string& host);
+  const std::string& client_ip() const { return client_ip_; }
+
+ private:
+  enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };
+
+  static void OnRead(bufferevent* bev, void* arg);
+  static void OnWrite(bufferevent* bev, void* arg);
+  static void OnEvent(bufferevent* bev, short events, void* arg);
+
+  // http::RequestDecoderCallbacks
+  void OnRequestHead(http::RequestHead head) override;
+  void OnRequestBody(absl::string_view data) override;
+  void OnRequestComplete() override;
+
+  void ProcessInput();
+  void HandleDecodeError();
+  void MaybeFinishExchange();
+  void FinishExchange();
+  void CloseAfterFlush();
+  void ArmTimer(TimerMode mode, absl::Duration timeout);
+  void OnTimer();
+  void WriteAccessLog();
+
+  Worker& worker_;
+  RuntimeSnapshotPtr snapshot_;
+  bufferevent* bev_;
+  std::string client_ip_;
+  std::unique_ptr<http::RequestDecoder> decoder_;
+  std::unique_ptr<ProxyStream> stream_;
+  event::TimerPtr timer_;
+  TimerMode timer_mode_ = TimerMode::kNone;
+
+  // The current exchange.
+  bool request_active_ = false;    // head received, exchange not finished
+  bool request_complete_ = false;  // whole request (body included) received
+  bool request_has_body_ = false;
+  bool response_started_ = false;
+  bool response_complete_ = false;
+  bool client_keep_alive_ = true;
+  bool close_after_exchange_ = false;
+  bool reading_paused_ = false;
+  int request_version_minor_ = 1;
+  AccessLogEntry log_entry_;
+
+  bool draining_ = false;
+  bool closed_ = false;
+  bool closing_after_flush_ = false;
+  bool in_process_input_ = false;
+  bool close_pending_ = false;   // Close() was called inside ProcessInput()
+  bool resume_pending_ = false;  // the exchange finished inside ProcessInput()
+};
+
+}  // namespace confgate::server

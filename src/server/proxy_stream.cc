@@ -1,0 +1,383 @@
+#include "server/proxy_stream.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <algorithm>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "confgate/common/log.h"
+#include "confgate/http/forwarding.h"
+#include "confgate/upstream/load_balancer.h"
+#include "server/downstream_connection.h"
+#include "server/worker.h"
+
+namespace confgate::server {
+namespace {
+
+// Output buffered for a slow peer before we stop reading from the other side.
+constexpr size_t kHighWatermark = 1024 * 1024;
+// A watch may be held this much longer than the client asked for before we call it late.
+constexpr absl::Duration kWatchMargin = absl::Seconds(5);
+// Consul's default blocking-query wait.
+constexpr absl::Duration kDefaultWatchWait = absl::Minutes(5);
+constexpr absl::string_view kVia = "1.1 confgate";
+
+}  // namespace
+
+ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
+                         RuntimeSnapshotPtr snapshot, const router::Route& route,
+                         http::RequestHead head)
+    : worker_(worker),
+      downstream_(downstream),
+      snapshot_(std::move(snapshot)),
+      route_(route),
+      cluster_(*snapshot_->clusters[route.upstream_index]),
+      kind_(route.KindFor(head.method)),
+      head_(std::move(head)),
+      method_(head_.method) {
+  timer_ = worker_.dispatcher().CreateTimer([this] { OnTimeout(); });
+}
+
+ProxyStream::~ProxyStream() { Cancel(); }
+
+absl::Duration ProxyStream::ResponseTimeout() const {
+  absl::Duration limit = route_.response_timeout.value_or(cluster_.config().timeouts.response);
+  if (kind_ != router::RequestKind::kWatch) {
+    return limit;
+  }
+  // A watch is held as long as the client asked (Consul wait=, Nacos Long-Pulling-Timeout in
+  // ms) plus a margin, never longer than the route allows.
+  absl::Duration wait = kDefaultWatchWait;
+  if (std::optional<absl::string_view> value = router::QueryParam(head_.query, "wait")) {
+    absl::Duration parsed;
+    if (absl::ParseDuration(*value, &parsed) && parsed > absl::ZeroDuration()) {
+      wait = parsed;
+    }
+  } else if (const std::string* header = head_.headers.Get("long-pulling-timeout")) {
+    int64_t millis = 0;
+    if (absl::SimpleAtoi(*header, &millis) && millis > 0) {
+      wait = absl::Milliseconds(millis);
+    }
+  }
+  return std::min(wait + kWatchMargin, limit);
+}
+
+void ProxyStream::Start() {
+  request_has_body_ = head_.framing != http::BodyFraming::kNone;
+  response_timeout_ = ResponseTimeout();
+  http::ForwardingContext context{downstream_.client_ip(), "http", kVia};
+  request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
+  http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
+  http::SerializeRequestHead(head_, serialized_head_);
+  if (!SendToHost(nullptr)) {
+    return;
+  }
+}
+
+bool ProxyStream::SendToHost(const upstream::Host* exclude) {
+  upstream::Host* host = cluster_.load_balancer().ChooseHost(exclude);
+  if (host == nullptr) {
+    FailBeforeResponse(503, "no upstream host available\n");
+    return false;
+  }
+  host_ = host;
+  host_->active_requests().fetch_add(1, std::memory_order_relaxed);
+  downstream_.SetUpstreamForLog(cluster_.name(), host_->address());
+  connection_ = worker_.pool().TakeIdle(*host_, *this);
+  if (connection_ == nullptr) {
+    connection_ = upstream::UpstreamConnection::Connect(worker_.dispatcher(), *host_, *this);
+    timer_->Enable(cluster_.config().timeouts.connect);
+  } else {
+    timer_->Enable(response_timeout_);
+  }
+  http::DecoderLimits limits;
+  limits.max_header_bytes = 64 * 1024;
+  decoder_ = http::ResponseDecoder::Create(*this, limits);
+  decoder_->ExpectResponse(method_);
+  bufferevent_write(connection_->bev(), serialized_head_.data(), serialized_head_.size());
+  return true;
+}
+
+void ProxyStream::OnRequestBody(absl::string_view data) {
+  if (finished_ || connection_ == nullptr || data.empty()) {
+    return;
+  }
+  request_body_started_ = true;
+  evbuffer* out = bufferevent_get_output(connection_->bev());
+  if (head_.framing == http::BodyFraming::kChunked) {
+    std::string chunk_head = absl::StrCat(absl::Hex(data.size()), "\r\n");
+    evbuffer_add(out, chunk_head.data(), chunk_head.size());
+    evbuffer_add(out, data.data(), data.size());
+    evbuffer_add(out, "\r\n", 2);
+  } else {
+    evbuffer_add(out, data.data(), data.size());
+  }
+  if (evbuffer_get_length(out) > kHighWatermark) {
+    // The upstream reads slower than the client sends: stop reading the client until the
+    // upstream's buffer drains (OnUpstreamWritable).
+    downstream_.PauseReading();
+  }
+}
+
+void ProxyStream::OnRequestComplete() {
+  request_complete_ = true;
+  if (finished_ || connection_ == nullptr) {
+    return;
+  }
+  if (head_.framing == http::BodyFraming::kChunked) {
+    bufferevent_write(connection_->bev(), http::kLastChunk.data(), http::kLastChunk.size());
+  }
+}
+
+void ProxyStream::OnUpstreamConnected(upstream::UpstreamConnection&) {
+  if (finished_) {
+    return;
+  }
+  timer_->Enable(response_timeout_);
+}
+
+void ProxyStream::OnUpstreamWritable(upstream::UpstreamConnection&) {
+  if (finished_) {
+    return;
+  }
+  downstream_.ResumeReading();
+}
+
+void ProxyStream::OnUpstreamReadable(upstream::UpstreamConnection&) {
+  if (finished_) {
+    return;
+  }
+  ReadUpstream();
+}
+
+void ProxyStream::ReadUpstream() {
+  if (in_read_ || connection_ == nullptr) {
+    return;
+  }
+  in_read_ = true;
+  evbuffer* input = bufferevent_get_input(connection_->bev());
+  while (!finished_ && !response_complete_ && !decoder_->has_error() &&
+         evbuffer_get_length(input) > 0) {
+    evbuffer_iovec chunk;
+    if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1) {
+      break;
+    }
+    response_bytes_seen_ = true;
+    size_t consumed =
+        decoder_->Feed(absl::string_view(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
+    evbuffer_drain(input, consumed);
+    if (consumed == 0) {
+      break;
+    }
+    if (downstream_.output_length() > kHighWatermark) {
+      // The client reads slower than the upstream sends: stop reading the upstream until the
+      // client's buffer drains (OnDownstreamDrained). Only this stream stalls.
+      bufferevent_disable(connection_->bev(), EV_READ);
+      upstream_read_paused_ = true;
+      break;
+    }
+  }
+  in_read_ = false;
+  if (finished_) {
+    return;
+  }
+  if (decoder_->has_error()) {
+    Log(LogLevel::kWarn, "malformed upstream response",
+        {{"upstream", cluster_.name()}, {"host", host_->address()},
+         {"reason", decoder_->error().reason}});
+    ReleaseUpstream(/*reusable=*/false);
+    FailBeforeResponse(502, "malformed upstream response\n");
+    return;
+  }
+  if (response_complete_) {
+    FinishResponse();
+  } else if (response_started_) {
+    timer_->Enable(response_timeout_);  // after the head, the timeout bounds each silence
+  }
+}
+
+void ProxyStream::OnDownstreamDrained() {
+  if (finished_ || !upstream_read_paused_ || connection_ == nullptr) {
+    return;
+  }
+  upstream_read_paused_ = false;
+  bufferevent_enable(connection_->bev(), EV_READ);
+  ReadUpstream();
+}
+
+void ProxyStream::OnResponseHead(http::ResponseHead head) {
+  timer_->Enable(response_timeout_);
+  http::ResponseHead& response = head;
+  const std::string* upstream_length = response.headers.Get("content-length");
+  std::string kept_length = upstream_length != nullptr ? *upstream_length : std::string();
+  http::PrepareDownstreamResponse(response, kVia);
+
+  bool client_http10 = downstream_.request_version_minor() == 0;
+  bool keep_alive = downstream_.keep_alive_after_response();
+  switch (response.framing) {
+    case http::BodyFraming::kNone:
+      // HEAD and 304 responses describe the body they would have had.
+      if (!kept_length.empty() && (method_ == "HEAD" || response.status == 304)) {
+        response.headers.Set("Content-Length", kept_length);
+      } else if (response.status != 204 && response.status != 304 && method_ != "HEAD") {
+        response.headers.Set("Content-Length", "0");
+      }
+      break;
+    case http::BodyFraming::kContentLength:
+      http::SetFramingHeader(response.headers, response.framing, response.content_length);
+      break;
+    case http::BodyFraming::kChunked:
+    case http::BodyFraming::kUntilClose:
+      if (client_http10) {
+        close_delimited_to_client_ = true;
+        keep_alive = false;
+      } else {
+        chunked_to_client_ = true;
+        response.headers.Set("Transfer-Encoding", "chunked");
+      }
+      break;
+  }
+  if (!keep_alive) {
+    response.headers.Set("Connection", "close");
+  } else if (client_http10) {
+    response.headers.Set("Connection", "keep-alive");
+  }
+  std::string serialized;
+  http::SerializeResponseHead(response, serialized);
+  evbuffer_add(downstream_.output(), serialized.data(), serialized.size());
+  response_started_ = true;
+  downstream_.OnResponseStarted(response.status);
+}
+
+void ProxyStream::OnResponseBody(absl::string_view data) {
+  if (data.empty()) {
+    return;
+  }
+  evbuffer* out = downstream_.output();
+  if (chunked_to_client_) {
+    std::string chunk_head = absl::StrCat(absl::Hex(data.size()), "\r\n");
+    evbuffer_add(out, chunk_head.data(), chunk_head.size());
+    evbuffer_add(out, data.data(), data.size());
+    evbuffer_add(out, "\r\n", 2);
+  } else {
+    evbuffer_add(out, data.data(), data.size());
+  }
+  downstream_.AddResponseBodyBytes(data.size());
+}
+
+void ProxyStream::OnResponseComplete() {
+  response_complete_ = true;
+  if (chunked_to_client_) {
+    evbuffer_add(downstream_.output(), http::kLastChunk.data(), http::kLastChunk.size());
+  }
+}
+
+void ProxyStream::FinishResponse() {
+  timer_->Disable();
+  evbuffer* input = bufferevent_get_input(connection_->bev());
+  // Bytes after the response mean the upstream is out of step with us: never reuse it.
+  bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
+  ReleaseUpstream(reusable);
+  finished_ = true;
+  downstream_.OnResponseComplete(close_delimited_to_client_);
+}
+
+void ProxyStream::ReleaseUpstream(bool reusable) {
+  if (connection_ == nullptr) {
+    return;
+  }
+  host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
+  if (reusable && !worker_.draining()) {
+    const config::KeepaliveConfig& keepalive = cluster_.config().keepalive;
+    worker_.pool().Release(std::move(connection_), keepalive.max_idle_per_worker,
+                           keepalive.idle_timeout);
+  } else {
+    // Destroyed after this callback stack: libevent may still be inside its callback.
+    struct ConnectionHolder : event::DeferredDeletable {
+      upstream::UpstreamConnectionPtr connection;
+    };
+    auto holder = std::make_unique<ConnectionHolder>();
+    holder->connection = std::move(connection_);
+    bufferevent_disable(holder->connection->bev(), EV_READ | EV_WRITE);
+    worker_.dispatcher().DeferredDelete(std::move(holder));
+  }
+}
+
+void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) {
+  if (finished_) {
+    return;
+  }
+  // Read whatever arrived before the close.
+  ReadUpstream();
+  if (finished_ || connection_ == nullptr) {
+    return;
+  }
+  if (!response_complete_ && decoder_->in_message()) {
+    decoder_->FeedEof();  // completes a close-delimited body, or records a truncation
+  }
+  if (response_complete_) {
+    FinishResponse();
+    return;
+  }
+  bool was_reused = connection.reuse_count() > 0;
+  if (connect_failed) {
+    Log(LogLevel::kWarn, "upstream connect failed",
+        {{"upstream", cluster_.name()}, {"host", host_->address()}});
+    ReleaseUpstream(false);
+    FailBeforeResponse(502, "upstream connect failed\n");
+    return;
+  }
+  ReleaseUpstream(false);
+  if (!response_started_ && !response_bytes_seen_ && was_reused && !request_has_body_ &&
+      !retried_ && kind_ != router::RequestKind::kWatch) {
+    // A pooled connection the upstream closed just as we reused it: the request never got an
+    // answer and had no body, so it is safe to send it once more on a fresh connection.
+    retried_ = true;
+    SendToHost(nullptr);
+    return;
+  }
+  if (response_started_) {
+    finished_ = true;
+    downstream_.Abort();
+    return;
+  }
+  FailBeforeResponse(502, "upstream closed the connection\n");
+}
+
+void ProxyStream::OnTimeout() {
+  if (finished_) {
+    return;
+  }
+  bool connecting = connection_ != nullptr && !connection_->connected();
+  Log(LogLevel::kWarn, connecting ? "upstream connect timeout" : "upstream response timeout",
+      {{"upstream", cluster_.name()}, {"host", host_ != nullptr ? host_->address() : ""}});
+  ReleaseUpstream(false);
+  if (response_started_) {
+    finished_ = true;
+    downstream_.Abort();
+    return;
+  }
+  FailBeforeResponse(connecting ? 502 : 504,
+                     connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
+}
+
+void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
+  finished_ = true;
+  timer_->Disable();
+  downstream_.SendLocalReply(status, body);
+}
+
+void ProxyStream::Cancel() {
+  if (timer_ != nullptr) {
+    timer_->Disable();
+  }
+  if (connection_ != nullptr) {
+    ReleaseUpstream(/*reusable=*/false);
+  }
+  finished_ = true;
+}
+
+}  // namespace confgate::server

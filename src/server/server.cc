@@ -1,0 +1,184 @@
+#include "confgate/server/server.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "confgate/common/log.h"
+#include "confgate/event/dispatcher.h"
+#include "confgate/network/socket.h"
+#include "server/worker.h"
+
+namespace confgate::server {
+namespace {
+
+constexpr absl::Duration kAccessLogFlushInterval = absl::Milliseconds(100);
+constexpr absl::Duration kDrainPollInterval = absl::Milliseconds(20);
+
+uint32_t WorkerCount(const config::Config& config) {
+  if (config.workers > 0) {
+    return config.workers;
+  }
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : cores;
+}
+
+// One socket per worker and listener, all bound to the same address with SO_REUSEPORT. A
+// listener on port 0 gets its port from the first socket; the others bind that port.
+absl::StatusOr<std::vector<std::vector<int>>> OpenListenSockets(const config::Config& config,
+                                                                uint32_t workers) {
+  std::vector<std::vector<int>> per_worker(workers);
+  for (const config::ListenerConfig& listener : config.listeners) {
+    config::SocketAddress address = listener.address;
+    for (uint32_t i = 0; i < workers; ++i) {
+      absl::StatusOr<int> fd = network::CreateListenSocket(address);
+      if (!fd.ok()) {
+        for (auto& fds : per_worker) {
+          for (int open_fd : fds) {
+            close(open_fd);
+          }
+        }
+        return fd.status();
+      }
+      if (i == 0) {
+        absl::StatusOr<uint16_t> port = network::BoundPort(*fd);
+        if (port.ok()) {
+          address.port = *port;
+        }
+        Log(LogLevel::kInfo, "listening",
+            {{"address", address.ToString()}, {"workers", absl::StrCat(workers)}});
+      }
+      per_worker[i].push_back(*fd);
+    }
+  }
+  return per_worker;
+}
+
+}  // namespace
+
+int RunServer(const config::Config& config) {
+  absl::StatusOr<RuntimeSnapshotPtr> snapshot = BuildRuntimeSnapshot(config);
+  if (!snapshot.ok()) {
+    Log(LogLevel::kError, "cannot build runtime configuration",
+        {{"error", std::string(snapshot.status().message())}});
+    return 1;
+  }
+  AccessLog access_log;
+  SharedState shared;
+  if (config.access_log.enabled) {
+    absl::Status opened = access_log.Open(config.access_log.path);
+    if (!opened.ok()) {
+      Log(LogLevel::kError, "cannot open access log", {{"error", std::string(opened.message())}});
+      return 1;
+    }
+    shared.access_log = &access_log;
+  }
+
+  uint32_t worker_count = WorkerCount(config);
+  absl::StatusOr<std::vector<std::vector<int>>> sockets = OpenListenSockets(config, worker_count);
+  if (!sockets.ok()) {
+    Log(LogLevel::kError, "cannot open listener", {{"error", std::string(sockets.status().message())}});
+    return 1;
+  }
+
+  event::Dispatcher::InitThreading();
+  // Signals go to the main thread only: workers start with them blocked.
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGHUP);
+  signal(SIGPIPE, SIG_IGN);
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (uint32_t i = 0; i < worker_count; ++i) {
+    workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot,
+                                               std::move((*sockets)[i])));
+    workers.back()->Start();
+  }
+
+  event::Dispatcher main_dispatcher;
+
+  event::TimerPtr flush_timer;
+  flush_timer = main_dispatcher.CreateTimer([&] {
+    access_log.Flush();
+    flush_timer->Enable(kAccessLogFlushInterval);
+  });
+  flush_timer->Enable(kAccessLogFlushInterval);
+
+  bool draining = false;
+  absl::Time drain_deadline;
+  event::TimerPtr drain_timer;
+  drain_timer = main_dispatcher.CreateTimer([&] {
+    uint64_t open = 0;
+    for (const auto& worker : workers) {
+      open += worker->open_connections();
+    }
+    if (open == 0 || absl::Now() >= drain_deadline) {
+      if (open > 0) {
+        Log(LogLevel::kWarn, "drain timeout; closing connections",
+            {{"open_connections", absl::StrCat(open)}});
+      }
+      main_dispatcher.Exit();
+      return;
+    }
+    drain_timer->Enable(kDrainPollInterval);
+  });
+
+  auto start_drain = [&](const char* signal_name) {
+    if (draining) {
+      return;
+    }
+    draining = true;
+    drain_deadline = absl::Now() + config.limits.drain_timeout;
+    Log(LogLevel::kInfo, "draining", {{"signal", signal_name}});
+    for (const auto& worker : workers) {
+      worker->Drain();
+    }
+    drain_timer->Enable(kDrainPollInterval);
+  };
+
+  struct SignalHandler {
+    std::function<void()> callback;
+  };
+  SignalHandler on_term{[&] { start_drain("SIGTERM"); }};
+  SignalHandler on_int{[&] { start_drain("SIGINT"); }};
+  SignalHandler on_hup{[] {
+    Log(LogLevel::kWarn, "SIGHUP received; hot reload is not implemented yet, config unchanged");
+  }};
+  auto trampoline = [](evutil_socket_t, short, void* arg) {
+    static_cast<SignalHandler*>(arg)->callback();
+  };
+  ::event* term_event = evsignal_new(main_dispatcher.base(), SIGTERM, trampoline, &on_term);
+  ::event* int_event = evsignal_new(main_dispatcher.base(), SIGINT, trampoline, &on_int);
+  ::event* hup_event = evsignal_new(main_dispatcher.base(), SIGHUP, trampoline, &on_hup);
+  event_add(term_event, nullptr);
+  event_add(int_event, nullptr);
+  event_add(hup_event, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
+
+  Log(LogLevel::kInfo, "started", {{"workers", absl::StrCat(worker_count)}});
+  main_dispatcher.Run();
+
+  for (const auto& worker : workers) {
+    worker->Stop();
+  }
+  for (const auto& worker : workers) {
+    worker->Join();
+  }
+  workers.clear();
+  event_free(term_event);
+  event_free(int_event);
+  event_free(hup_event);
+  access_log.Flush();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace confgate::server

@@ -1,0 +1,144 @@
+#include "server/worker.h"
+
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "confgate/common/log.h"
+#include "confgate/network/socket.h"
+#include "server/downstream_connection.h"
+
+namespace confgate::server {
+namespace {
+
+// How long accepting pauses after an accept error such as EMFILE, so we neither spin nor
+// give up on the listener.
+constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
+
+}  // namespace
+
+Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
+               std::vector<int> listen_fds)
+    : index_(index),
+      shared_(shared),
+      snapshot_(std::move(snapshot)),
+      listen_fds_(std::move(listen_fds)),
+      pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)) {
+  for (int fd : listen_fds_) {
+    evconnlistener* listener = evconnlistener_new(
+        dispatcher_.base(), &Worker::OnAccept, this,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, /*backlog=already listening*/ 0, fd);
+    evconnlistener_set_error_cb(listener, &Worker::OnAcceptError);
+    listeners_.push_back(listener);
+  }
+  accept_resume_timer_ = dispatcher_.CreateTimer([this] {
+    if (!draining_) {
+      for (evconnlistener* listener : listeners_) {
+        evconnlistener_enable(listener);
+      }
+    }
+  });
+}
+
+Worker::~Worker() {
+  connections_.clear();
+  pool_.reset();
+  for (evconnlistener* listener : listeners_) {
+    evconnlistener_free(listener);
+  }
+}
+
+void Worker::Start() {
+  thread_ = std::thread([this] {
+    dispatcher_.Run();
+    // Close what is left on this thread, which owns the sockets.
+    std::vector<DownstreamConnection*> open;
+    for (auto& [raw, connection] : connections_) {
+      open.push_back(raw);
+    }
+    for (DownstreamConnection* connection : open) {
+      connection->Close();
+    }
+    pool_->CloseAll();
+  });
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Worker::Drain() {
+  dispatcher_.Post([this] { DrainOnThread(); });
+}
+
+void Worker::Stop() {
+  dispatcher_.Post([this] { dispatcher_.Exit(); });
+}
+
+void Worker::DrainOnThread() {
+  draining_ = true;
+  for (evconnlistener* listener : listeners_) {
+    evconnlistener_disable(listener);
+  }
+  pool_->CloseAll();
+  std::vector<DownstreamConnection*> open;
+  for (auto& [raw, connection] : connections_) {
+    open.push_back(raw);
+  }
+  for (DownstreamConnection* connection : open) {
+    connection->Drain();
+  }
+}
+
+void Worker::OnAccept(evconnlistener*, int fd, sockaddr* address, int length, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  uint64_t limit = self->snapshot_->config.limits.max_connections;
+  if (self->draining_ ||
+      self->shared_.downstream_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    if (!self->draining_) {
+      self->shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+      self->shared_.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    }
+    close(fd);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  std::string client_ip = network::PeerIp(address, static_cast<socklen_t>(length));
+  auto connection = std::make_unique<DownstreamConnection>(*self, fd, std::move(client_ip));
+  DownstreamConnection* raw = connection.get();
+  self->connections_.emplace(raw, std::move(connection));
+  self->open_connections_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::OnAcceptError(evconnlistener* listener, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  int error = errno;
+  self->shared_.accept_errors.fetch_add(1, std::memory_order_relaxed);
+  Log(LogLevel::kWarn, "accept failed; pausing accepts",
+      {{"worker", absl::StrCat(self->index_)}, {"error", std::strerror(error)},
+       {"pause_ms", absl::StrCat(absl::ToInt64Milliseconds(kAcceptPause))}});
+  evconnlistener_disable(listener);
+  self->accept_resume_timer_->Enable(kAcceptPause);
+}
+
+void Worker::RemoveConnection(DownstreamConnection& connection) {
+  auto it = connections_.find(&connection);
+  if (it == connections_.end()) {
+    return;
+  }
+  std::unique_ptr<DownstreamConnection> owned = std::move(it->second);
+  connections_.erase(it);
+  shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+  open_connections_.fetch_sub(1, std::memory_order_relaxed);
+  dispatcher_.DeferredDelete(std::move(owned));
+}
+
+}  // namespace confgate::server

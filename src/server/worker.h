@@ -1,0 +1,77 @@
+// One data-plane thread: its own event loop, its own SO_REUSEPORT listener sockets, its own
+// downstream connections and upstream connection pool.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "confgate/common/time_source.h"
+#include "confgate/event/dispatcher.h"
+#include "confgate/server/access_log.h"
+#include "confgate/server/runtime.h"
+#include "confgate/upstream/connection_pool.h"
+
+struct evconnlistener;
+
+namespace confgate::server {
+
+class DownstreamConnection;
+
+// State every worker shares; owned by the Server on the main thread.
+struct SharedState {
+  AccessLog* access_log = nullptr;
+  std::atomic<uint64_t> downstream_connections{0};  // open client connections, all workers
+  std::atomic<uint64_t> rejected_connections{0};    // refused by max_connections
+  std::atomic<uint64_t> accept_errors{0};           // EMFILE and friends
+};
+
+class Worker {
+ public:
+  Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot, std::vector<int> listen_fds);
+  ~Worker();
+
+  void Start();
+  void Join();
+  // Thread-safe: stop accepting and close connections as their exchanges finish.
+  void Drain();
+  // Thread-safe: leave the event loop (connections still open are closed).
+  void Stop();
+  uint64_t open_connections() const { return open_connections_.load(); }
+
+  // Used by connections and streams on this worker's thread.
+  event::Dispatcher& dispatcher() { return dispatcher_; }
+  upstream::ConnectionPool& pool() { return *pool_; }
+  const RuntimeSnapshotPtr& snapshot() const { return snapshot_; }
+  SharedState& shared() { return shared_; }
+  absl::BitGen& random() { return random_; }
+  TimeSource& time_source() { return time_source_; }
+  bool draining() const { return draining_; }
+  void RemoveConnection(DownstreamConnection& connection);
+
+ private:
+  static void OnAccept(evconnlistener* listener, int fd, struct sockaddr* address, int length,
+                       void* arg);
+  static void OnAcceptError(evconnlistener* listener, void* arg);
+  void DrainOnThread();
+
+  int index_;
+  SharedState& shared_;
+  RuntimeSnapshotPtr snapshot_;
+  std::vector<int> listen_fds_;
+  event::Dispatcher dispatcher_;
+  std::unique_ptr<upstream::ConnectionPool> pool_;
+  std::vector<evconnlistener*> listeners_;
+  event::TimerPtr accept_resume_timer_;
+  std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
+  std::atomic<uint64_t> open_connections_{0};
+  absl::BitGen random_;
+  RealTimeSource time_source_;
+  bool draining_ = false;
+  std::thread thread_;
+};
+
+}  // namespace confgate::server

@@ -1,0 +1,125 @@
+#include "confgate/upstream/connection_pool.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+namespace confgate::upstream {
+
+UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher, Host& host,
+                                                  UpstreamConnectionHandler& handler) {
+  // Deferred callbacks: a connect that fails at once must not call back into the stream that
+  // is still inside Connect().
+  bufferevent* bev =
+      bufferevent_socket_new(dispatcher.base(), -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  UpstreamConnectionPtr connection(new UpstreamConnection(host, bev, handler));
+  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
+                                 static_cast<int>(host.sockaddr_len())) != 0) {
+    // The error event has been scheduled; the handler learns of it from the loop.
+    return connection;
+  }
+  int fd = bufferevent_getfd(bev);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  return connection;
+}
+
+UpstreamConnection::UpstreamConnection(Host& host, bufferevent* bev,
+                                       UpstreamConnectionHandler& handler)
+    : host_(host), bev_(bev), handler_(&handler) {
+  bufferevent_setcb(bev_, &UpstreamConnection::OnRead, &UpstreamConnection::OnWrite,
+                    &UpstreamConnection::OnEvent, this);
+  bufferevent_enable(bev_, EV_READ | EV_WRITE);
+}
+
+UpstreamConnection::~UpstreamConnection() { bufferevent_free(bev_); }
+
+void UpstreamConnection::OnRead(bufferevent*, void* arg) {
+  auto* self = static_cast<UpstreamConnection*>(arg);
+  self->handler_->OnUpstreamReadable(*self);
+}
+
+void UpstreamConnection::OnWrite(bufferevent*, void* arg) {
+  auto* self = static_cast<UpstreamConnection*>(arg);
+  self->handler_->OnUpstreamWritable(*self);
+}
+
+void UpstreamConnection::OnEvent(bufferevent* bev, short events, void* arg) {
+  auto* self = static_cast<UpstreamConnection*>(arg);
+  if (events & BEV_EVENT_CONNECTED) {
+    self->connected_ = true;
+    int fd = bufferevent_getfd(bev);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    self->handler_->OnUpstreamConnected(*self);
+    return;
+  }
+  if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+    self->handler_->OnUpstreamClosed(*self, !self->connected_);
+  }
+}
+
+ConnectionPool::~ConnectionPool() { CloseAll(); }
+
+UpstreamConnectionPtr ConnectionPool::TakeIdle(Host& host, UpstreamConnectionHandler& new_handler) {
+  auto it = idle_.find(&host);
+  if (it == idle_.end() || it->second.empty()) {
+    return nullptr;
+  }
+  // Most recently used first: it is the least likely to have been closed by the upstream.
+  UpstreamConnectionPtr connection = std::move(it->second.back().connection);
+  it->second.pop_back();
+  connection->set_handler(new_handler);
+  connection->MarkReused();
+  return connection;
+}
+
+void ConnectionPool::Release(UpstreamConnectionPtr connection, uint32_t max_idle,
+                             absl::Duration idle_timeout) {
+  IdleList& list = idle_[&connection->host()];
+  if (list.size() >= max_idle) {
+    return;  // closed by the unique_ptr
+  }
+  connection->set_handler(*this);
+  bufferevent_enable(connection->bev(), EV_READ);
+  UpstreamConnection* raw = connection.get();
+  list.push_back(IdleEntry{std::move(connection), nullptr});
+  list.back().expiry = dispatcher_.CreateTimer([this, raw] { Remove(*raw); });
+  list.back().expiry->Enable(idle_timeout);
+}
+
+void ConnectionPool::Remove(UpstreamConnection& connection) {
+  auto it = idle_.find(&connection.host());
+  if (it == idle_.end()) {
+    return;
+  }
+  for (auto entry = it->second.begin(); entry != it->second.end(); ++entry) {
+    if (entry->connection.get() == &connection) {
+      // The timer may be the caller; destroy it after the callback stack unwinds.
+      struct Graveyard : event::DeferredDeletable {
+        IdleEntry entry;
+      };
+      auto grave = std::make_unique<Graveyard>();
+      grave->entry = std::move(*entry);
+      it->second.erase(entry);
+      dispatcher_.DeferredDelete(std::move(grave));
+      return;
+    }
+  }
+}
+
+void ConnectionPool::CloseAll() { idle_.clear(); }
+
+size_t ConnectionPool::idle_count() const {
+  size_t count = 0;
+  for (const auto& [host, list] : idle_) {
+    count += list.size();
+  }
+  return count;
+}
+
+}  // namespace confgate::upstream

@@ -1,0 +1,55 @@
+#include "confgate/upstream/host.h"
+
+#include <netdb.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "confgate/upstream/load_balancer.h"
+
+namespace confgate::upstream {
+
+Host::Host(std::string upstream, std::string address, const sockaddr* addr, socklen_t addr_len,
+           uint32_t weight, bool backup)
+    : upstream_(std::move(upstream)),
+      address_(std::move(address)),
+      addr_len_(addr_len),
+      weight_(weight),
+      backup_(backup) {
+  std::memcpy(&addr_, addr, std::min<size_t>(addr_len, sizeof(addr_)));
+}
+
+Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts)
+    : config_(config),
+      hosts_(std::move(hosts)),
+      load_balancer_(CreateLoadBalancer(config_, hosts_)) {}
+
+Cluster::~Cluster() = default;
+
+absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config) {
+  std::vector<ClusterSharedPtr> clusters;
+  for (const config::UpstreamConfig& upstream : config.upstreams) {
+    std::vector<HostSharedPtr> hosts;
+    for (const config::ServerConfig& server : upstream.servers) {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* result = nullptr;
+      std::string port = absl::StrCat(server.address.port);
+      int rc = getaddrinfo(server.address.host.c_str(), port.c_str(), &hints, &result);
+      if (rc != 0 || result == nullptr) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("upstreams.", upstream.name, ": line ", server.line, ": cannot resolve \"",
+                         server.address.host, "\": ", gai_strerror(rc)));
+      }
+      hosts.push_back(std::make_shared<Host>(upstream.name, server.address.ToString(),
+                                             result->ai_addr, result->ai_addrlen, server.weight,
+                                             server.backup));
+      freeaddrinfo(result);
+    }
+    clusters.push_back(std::make_shared<const Cluster>(upstream, std::move(hosts)));
+  }
+  return clusters;
+}
+
+}  // namespace confgate::upstream

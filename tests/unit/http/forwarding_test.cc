@@ -1,0 +1,116 @@
+#include "confgate/http/forwarding.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace confgate::http {
+namespace {
+
+using ::testing::MatchesRegex;
+
+RequestHead MakeHead() {
+  RequestHead head;
+  head.method = "GET";
+  head.target = "/v1/kv/app";
+  head.path = "/v1/kv/app";
+  head.headers.Add("Host", "config.example");
+  return head;
+}
+
+TEST(RemoveHopByHopHeaders, RemovesStandardAndConnectionNamedHeaders) {
+  HeaderMap headers;
+  headers.Add("Host", "h");
+  headers.Add("Connection", "keep-alive, X-Secret");
+  headers.Add("X-Secret", "s");
+  headers.Add("Keep-Alive", "timeout=5");
+  headers.Add("Proxy-Connection", "keep-alive");
+  headers.Add("TE", "trailers");
+  headers.Add("Trailer", "X-T");
+  headers.Add("Upgrade", "websocket");
+  headers.Add("Transfer-Encoding", "chunked");
+  headers.Add("Content-Length", "5");
+  headers.Add("X-Kept", "1");
+  RemoveHopByHopHeaders(headers);
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers.entries()[0].name, "Host");
+  EXPECT_EQ(headers.entries()[1].name, "X-Kept");
+}
+
+TEST(PrepareUpstreamRequest, AddsForwardingHeaders) {
+  RequestHead head = MakeHead();
+  absl::BitGen random;
+  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "10.1.2.3");
+  EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
+  EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
+  EXPECT_EQ(*head.headers.Get("x-request-id"), id);
+  EXPECT_THAT(id, MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+}
+
+TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
+  RequestHead head = MakeHead();
+  head.headers.Add("X-Forwarded-For", "203.0.113.9");
+  head.headers.Add("X-Forwarded-Proto", "https");  // a client cannot claim TLS it did not use
+  head.headers.Add("Via", "1.0 edge");
+  head.headers.Add("X-Request-Id", "abc-123");
+  absl::BitGen random;
+  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "203.0.113.9, 10.1.2.3");
+  EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
+  EXPECT_EQ(*head.headers.Get("via"), "1.0 edge, 1.1 confgate");
+  EXPECT_EQ(id, "abc-123");
+}
+
+TEST(PrepareUpstreamRequest, ReplacesUnsafeRequestId) {
+  RequestHead head = MakeHead();
+  head.headers.Add("X-Request-Id", "bad id\"<script>");
+  absl::BitGen random;
+  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  EXPECT_NE(id, "bad id\"<script>");
+  EXPECT_TRUE(IsAcceptableRequestId(id));
+  EXPECT_EQ(head.headers.entries().size(), 5u);  // Host + XFF + XFP + X-Request-Id + Via
+}
+
+TEST(PrepareUpstreamRequest, DropsExpectBecauseTheProxyAnswersIt) {
+  RequestHead head = MakeHead();
+  head.headers.Add("Expect", "100-continue");
+  absl::BitGen random;
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  EXPECT_FALSE(head.headers.Has("expect"));
+}
+
+TEST(IsAcceptableRequestId, Bounds) {
+  EXPECT_TRUE(IsAcceptableRequestId("a"));
+  EXPECT_TRUE(IsAcceptableRequestId(std::string(128, 'x')));
+  EXPECT_FALSE(IsAcceptableRequestId(std::string(129, 'x')));
+  EXPECT_FALSE(IsAcceptableRequestId(""));
+  EXPECT_FALSE(IsAcceptableRequestId("a\r\nb"));
+}
+
+TEST(PrepareDownstreamResponse, StripsHopByHopAndAddsVia) {
+  ResponseHead head;
+  head.status = 200;
+  head.headers.Add("Connection", "close");
+  head.headers.Add("Content-Length", "3");
+  head.headers.Add("ETag", "\"7\"");
+  PrepareDownstreamResponse(head, "1.1 confgate");
+  EXPECT_FALSE(head.headers.Has("connection"));
+  EXPECT_FALSE(head.headers.Has("content-length"));
+  EXPECT_EQ(*head.headers.Get("etag"), "\"7\"");
+  EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
+}
+
+TEST(SetFramingHeader, WritesTheRightHeader) {
+  HeaderMap headers;
+  SetFramingHeader(headers, BodyFraming::kContentLength, 42);
+  EXPECT_EQ(*headers.Get("content-length"), "42");
+  HeaderMap chunked;
+  SetFramingHeader(chunked, BodyFraming::kChunked, 0);
+  EXPECT_EQ(*chunked.Get("transfer-encoding"), "chunked");
+  HeaderMap none;
+  SetFramingHeader(none, BodyFraming::kNone, 0);
+  EXPECT_TRUE(none.empty());
+}
+
+}  // namespace
+}  // namespace confgate::http
