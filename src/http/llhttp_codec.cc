@@ -52,7 +52,9 @@ class HeadScanner {
     for (size_t i = 0; i < data.size(); ++i) {
       unsigned char c = static_cast<unsigned char>(data[i]);
       if (started_ && ++head_bytes_ > max_head) {
-        *error = {limit_status_head, "head too large"};
+        // A start line that alone fills the head is a too-long URI, not too many fields.
+        *error = line_number_ == 0 ? DecodeError{limit_status_line, "start line too long"}
+                                   : DecodeError{limit_status_head, "head too large"};
         return Result::kError;
       }
       switch (state_) {

@@ -236,7 +236,7 @@ void DownstreamConnection::OnResponseComplete(bool must_close) {
   if (must_close) {
     close_after_exchange_ = true;
   }
-  if (!request_complete_ && request_has_body_) {
+  if (!request_complete_ && (request_has_body_ || close_after_exchange_)) {
     // The upstream answered before the request body ended: we cannot find the next request's
     // start without reading the rest, so the connection ends here.
     close_after_exchange_ = true;

@@ -84,9 +84,12 @@ void Worker::Stop() {
 
 void Worker::DrainOnThread() {
   draining_ = true;
+  // Close the sockets, not just stop accepting: new connections are refused at once instead
+  // of waiting in a backlog nobody reads.
   for (evconnlistener* listener : listeners_) {
-    evconnlistener_disable(listener);
+    evconnlistener_free(listener);
   }
+  listeners_.clear();
   pool_->CloseAll();
   std::vector<DownstreamConnection*> open;
   for (auto& [raw, connection] : connections_) {

@@ -1,0 +1,122 @@
+"""Process lifecycle: graceful drain on SIGTERM, and the command line (--check, --version)."""
+
+import glob
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from confgate_harness import CONFGATE_BIN, SOURCE_DIR, ProxyTestCase  # noqa: E402
+
+
+class DrainTest(ProxyTestCase, unittest.TestCase):
+    def test_sigterm_lets_in_flight_requests_finish(self):
+        replicas = self.start_replicas(1)
+        proxy = self.start_proxy(replicas, limits={"drain_timeout": "10s"})
+        replicas[0].fault("delay", delay_ms=1500)
+        result = {}
+
+        def slow_request():
+            result["reply"] = self.request(proxy, "GET", "/health")
+
+        client = threading.Thread(target=slow_request)
+        client.start()
+        time.sleep(0.4)  # the request is now waiting on the replica
+        started = time.time()
+        proxy.process.send_signal(15)
+        time.sleep(0.3)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", proxy.port), timeout=1).close()
+        client.join(5)
+        self.assertEqual(result["reply"][0], 200)
+        self.assertEqual(result["reply"][2], b"ok\n")
+        self.assertEqual(proxy.process.wait(timeout=10), 0)
+        self.assertLess(time.time() - started, 5)
+        self.assertTrue(any('"draining"' in line for line in proxy.stderr_lines()))
+        self.assertEqual(proxy.access_log(count=1)[0]["status"], 200)
+
+    def test_drain_timeout_bounds_the_wait(self):
+        replicas = self.start_replicas(1)
+        proxy = self.start_proxy(replicas, limits={"drain_timeout": "500ms"})
+        replicas[0].fault("hang")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+            started = time.time()
+            self.assertEqual(proxy.terminate(timeout=10), 0)
+            self.assertLess(time.time() - started, 3)
+
+    def test_idle_keep_alive_clients_do_not_delay_exit(self):
+        replicas = self.start_replicas(1)
+        proxy = self.start_proxy(replicas, limits={"drain_timeout": "10s"})
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+        connection.request("GET", "/health")
+        connection.getresponse().read()
+        started = time.time()
+        self.assertEqual(proxy.terminate(timeout=10), 0)
+        self.assertLess(time.time() - started, 2)
+        connection.close()
+
+
+class CommandLineTest(unittest.TestCase):
+    def run_confgate(self, *args):
+        return subprocess.run([CONFGATE_BIN, *args], capture_output=True, text=True, timeout=30)
+
+    def test_check_accepts_every_shipped_config(self):
+        files = sorted(glob.glob(os.path.join(SOURCE_DIR, "conf", "*.yaml")))
+        self.assertTrue(files)
+        for path in files:
+            with self.subTest(os.path.basename(path)):
+                result = self.run_confgate("--check", "-c", path)
+                self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+                self.assertIn("ok", result.stdout)
+
+    def test_check_reports_every_problem_with_path_and_line(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            handle.write("""listeners:
+  - address: 127.0.0.1:8080
+upstreams:
+  config-service:
+    balancer: fastest
+    servers:
+      - {address: 127.0.0.1:8081}
+      - {address: 10.0.0.1}
+routes:
+  - match: {prefix: /}
+    upstream: nowhere
+""")
+        self.addCleanup(os.unlink, handle.name)
+        result = self.run_confgate("--check", "-c", handle.name)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn('upstreams.config-service.balancer: line 5: unknown balancer "fastest"',
+                      result.stdout)
+        self.assertIn('upstreams.config-service.servers[1].address: line 8: "10.0.0.1" has no port',
+                      result.stdout)
+        self.assertIn('routes[0].upstream: line 11: unknown upstream "nowhere"', result.stdout)
+
+    def test_bad_config_stops_start_up(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            handle.write("listeners: []\n")
+        self.addCleanup(os.unlink, handle.name)
+        result = self.run_confgate("-c", handle.name)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("listeners", result.stderr)
+
+    def test_version_and_help(self):
+        version = self.run_confgate("--version")
+        self.assertEqual(version.returncode, 0)
+        self.assertRegex(version.stdout, r"^confgate \d+\.\d+\.\d+")
+        help_text = self.run_confgate("--help")
+        self.assertEqual(help_text.returncode, 0)
+        self.assertIn("--check", help_text.stdout)
+        self.assertEqual(self.run_confgate("--bogus").returncode, 2)
+
+
+if __name__ == "__main__":
+    unittest.main()

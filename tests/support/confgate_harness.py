@@ -1,0 +1,232 @@
+"""Helpers for integration tests: real config-service replicas and a real confgate process,
+all on 127.0.0.1 with ephemeral ports."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import http.client
+import urllib.request
+
+CONFGATE_BIN = os.environ.get("CONFGATE_BIN", "")
+CONFIG_SERVICE_BIN = os.environ.get("CONFIG_SERVICE_BIN", "")
+SOURCE_DIR = os.environ.get("CONFGATE_SOURCE_DIR",
+                            os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+class Replica:
+    def __init__(self, replica_id, extra_args=()):
+        self.id = replica_id
+        self.process = subprocess.Popen(
+            [CONFIG_SERVICE_BIN, "--port", "0", "--id", replica_id, *extra_args],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("config-service %s did not start" % replica_id)
+        self.port = json.loads(line)["port"]
+        self.address = "127.0.0.1:%d" % self.port
+
+    def get_json(self, path):
+        with urllib.request.urlopen("http://%s%s" % (self.address, path), timeout=5) as reply:
+            return json.loads(reply.read())
+
+    def stats(self):
+        return self.get_json("/stats")
+
+    def debug_requests(self):
+        return self.get_json("/debug/requests")
+
+    def fault(self, mode, delay_ms=None):
+        query = "mode=%s" % mode
+        if delay_ms is not None:
+            query += "&delay_ms=%d" % delay_ms
+        request = urllib.request.Request(
+            "http://%s/fault?%s" % (self.address, query), data=b"", method="POST")
+        urllib.request.urlopen(request, timeout=5).read()
+
+    def put(self, key, value):
+        request = urllib.request.Request(
+            "http://%s/v1/kv/%s" % (self.address, key), data=value.encode(), method="PUT")
+        urllib.request.urlopen(request, timeout=5).read()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+
+
+class Proxy:
+    def __init__(self, config_path, args=()):
+        self.process = subprocess.Popen(
+            [CONFGATE_BIN, "-c", config_path, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._stdout = []
+        self._stderr = []
+        self._lock = threading.Lock()
+        self._listening = threading.Event()
+        self.port = None
+        self._threads = [
+            threading.Thread(target=self._drain, args=(self.process.stdout, self._stdout),
+                             daemon=True),
+            threading.Thread(target=self._drain, args=(self.process.stderr, self._stderr),
+                             daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        if not self._listening.wait(10):
+            self.kill()
+            raise RuntimeError("confgate did not start:\n" + "\n".join(self.stderr_lines()))
+
+    def _drain(self, stream, sink):
+        for line in stream:
+            line = line.rstrip("\n")
+            with self._lock:
+                sink.append(line)
+            if sink is self._stderr and self.port is None:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("msg") == "listening":
+                    self.port = int(entry["address"].rsplit(":", 1)[1])
+                    self._listening.set()
+
+    def access_log(self, count=1, timeout=3.0):
+        """At least `count` parsed access-log entries (waits for the periodic flush)."""
+        deadline = time.time() + timeout
+        while True:
+            with self._lock:
+                lines = list(self._stdout)
+            entries = [json.loads(line) for line in lines if line.startswith("{")]
+            if len(entries) >= count or time.time() > deadline:
+                return entries
+            time.sleep(0.05)
+
+    def stderr_lines(self):
+        with self._lock:
+            return list(self._stderr)
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.process.pid) as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def terminate(self, timeout=20):
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+
+def write_confgate_config(directory, replicas, limits=None, upstream_extra="", routes=None,
+                          workers=2):
+    servers = "\n".join("      - {address: %s}" % replica.address for replica in replicas)
+    limits_yaml = ""
+    if limits:
+        limits_yaml = "limits: {%s}\n" % ", ".join("%s: %s" % item for item in limits.items())
+    if routes is None:
+        routes = """routes:
+  - match: {prefix: /v1/kv/, query: index}
+    upstream: config-service
+    kind: watch
+    timeouts: {response: 600s}
+  - match: {prefix: /}
+    upstream: config-service
+    kind: auto
+"""
+    text = """listeners:
+  - address: 127.0.0.1:0
+admin:
+  address: 127.0.0.1:0
+workers: %d
+%saccess_log: {enabled: true, path: stdout}
+upstreams:
+  config-service:
+    balancer: round_robin
+    servers:
+%s
+%s
+%s""" % (workers, limits_yaml, servers, upstream_extra, routes)
+    path = os.path.join(directory, "confgate.yaml")
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+class ProxyTestCase:
+    """Mixin for unittest.TestCase: replicas + proxy set up per test, torn down after."""
+
+    def start_replicas(self, count, extra_args=()):
+        replicas = []
+        for index in range(count):
+            replica = Replica("replica-%d" % (index + 1), extra_args)
+            self.addCleanup(replica.stop)
+            replicas.append(replica)
+        return replicas
+
+    def start_proxy(self, replicas, **config):
+        directory = tempfile.mkdtemp(prefix="confgate-test-")
+        path = write_confgate_config(directory, replicas, **config)
+        proxy = Proxy(path)
+        self.addCleanup(proxy.kill)
+        return proxy
+
+    def request(self, proxy, method, path, headers=None, body=None, timeout=10):
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+
+def raw_exchange(port, data, read_timeout=2.0, half_close=False):
+    """Sends raw bytes and returns everything read until the peer closes or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(read_timeout)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except socket.timeout:
+            pass
+        return b"".join(chunks)
+
+
+def is_closed(sock, timeout=2.0):
+    """True when the peer closes `sock` within `timeout` (after any data it still sends)."""
+    sock.settimeout(timeout)
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return True
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
