@@ -1,0 +1,479 @@
+#include <random>
+
+#include "confgate/http/codec.h"
+#include "gtest/gtest.h"
+
+namespace confgate::http {
+namespace {
+
+// Everything a decoder reported, in a form two runs can be compared by.
+struct Transcript {
+  std::vector<std::string> events;
+  bool error = false;
+  int error_status = 0;
+  bool operator==(const Transcript&) const = default;
+};
+
+std::string Describe(const HeaderMap& headers) {
+  std::string out;
+  for (const auto& entry : headers.entries()) {
+    out += entry.name + "=" + entry.value + ";";
+  }
+  return out;
+}
+
+class RequestRecorder : public RequestDecoderCallbacks {
+ public:
+  void OnRequestHead(RequestHead head) override {
+    heads.push_back(head);
+    events.push_back("head " + head.method + " " + head.target + " v1." +
+                     std::to_string(head.version_minor) + " ka=" +
+                     std::to_string(head.keep_alive) + " framing=" +
+                     std::to_string(static_cast<int>(head.framing)) + " cl=" +
+                     std::to_string(head.content_length) + " expect=" +
+                     std::to_string(head.expect_continue) + " " + Describe(head.headers));
+  }
+  void OnRequestBody(absl::string_view data) override {
+    // Adjacent body pieces merge so that different splits compare equal.
+    if (!events.empty() && events.back().rfind("body ", 0) == 0) {
+      events.back().append(data.data(), data.size());
+    } else {
+      events.push_back("body " + std::string(data));
+    }
+  }
+  void OnRequestComplete() override { events.push_back("complete"); }
+
+  std::vector<RequestHead> heads;
+  std::vector<std::string> events;
+};
+
+// Feeds `input` in the given pieces, resuming after each message like the proxy does.
+Transcript DecodeRequests(absl::string_view input, const std::vector<size_t>& cuts,
+                          const DecoderLimits& limits = {}) {
+  RequestRecorder recorder;
+  auto decoder = RequestDecoder::Create(recorder, limits);
+  std::string pending;
+  size_t start = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(input.size());
+  for (size_t end : ends) {
+    pending.append(input.data() + start, end - start);
+    start = end;
+    while (!pending.empty() && !decoder->has_error()) {
+      if (decoder->paused()) {
+        decoder->Resume();
+      }
+      size_t consumed = decoder->Feed(pending);
+      pending.erase(0, consumed);
+      if (consumed == 0 && !decoder->paused()) {
+        break;
+      }
+    }
+  }
+  Transcript transcript;
+  transcript.events = recorder.events;
+  transcript.error = decoder->has_error();
+  transcript.error_status = decoder->has_error() ? decoder->error().status : 0;
+  return transcript;
+}
+
+// The transcript of `input` fed whole, after checking that byte-by-byte and 50 random splits
+// give the very same transcript.
+// A rejected input may deliver a different amount of body before the error depending on the
+// split, so for those only the outcome must agree.
+bool SameOutcome(const Transcript& a, const Transcript& b) {
+  return a.error ? (b.error && a.error_status == b.error_status) : a == b;
+}
+
+Transcript DecodeAllSplits(absl::string_view input, const DecoderLimits& limits = {}) {
+  Transcript whole = DecodeRequests(input, {}, limits);
+  std::vector<size_t> every_byte;
+  for (size_t i = 1; i < input.size(); ++i) {
+    every_byte.push_back(i);
+  }
+  EXPECT_TRUE(SameOutcome(DecodeRequests(input, every_byte, limits), whole)) << "byte by byte";
+  std::mt19937 random(1234);
+  for (int round = 0; round < 50 && input.size() > 1; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t i = 1; i < input.size(); ++i) {
+      if (random() % 7 == 0) {
+        cuts.push_back(i);
+      }
+    }
+    EXPECT_TRUE(SameOutcome(DecodeRequests(input, cuts, limits), whole))
+        << "random split round " << round;
+  }
+  return whole;
+}
+
+TEST(RequestDecoder, SimpleGet) {
+  Transcript t = DecodeAllSplits("GET /v1/kv/app?index=3 HTTP/1.1\r\nHost: cfg\r\nX-A:  b  \r\n\r\n");
+  ASSERT_FALSE(t.error);
+  ASSERT_EQ(t.events.size(), 2u);
+  EXPECT_EQ(t.events[0],
+            "head GET /v1/kv/app?index=3 v1.1 ka=1 framing=0 cl=0 expect=0 Host=cfg;X-A=b;");
+  EXPECT_EQ(t.events[1], "complete");
+}
+
+TEST(RequestDecoder, PathAndQuerySplit) {
+  RequestRecorder recorder;
+  auto decoder = RequestDecoder::Create(recorder, {});
+  decoder->Feed("GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  EXPECT_EQ(recorder.heads[0].path, "/a/b");
+  EXPECT_EQ(recorder.heads[0].query, "x=1&y=2");
+}
+
+TEST(RequestDecoder, KeepAliveRules) {
+  EXPECT_NE(DecodeAllSplits("GET / HTTP/1.0\r\n\r\n").events[0].find("v1.0 ka=0"),
+            std::string::npos);
+  EXPECT_NE(DecodeAllSplits("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                .events[0]
+                .find("v1.0 ka=1"),
+            std::string::npos);
+  EXPECT_NE(DecodeAllSplits("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                .events[0]
+                .find("ka=0"),
+            std::string::npos);
+}
+
+TEST(RequestDecoder, ContentLengthBody) {
+  Transcript t = DecodeAllSplits("PUT /k HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world");
+  ASSERT_FALSE(t.error);
+  ASSERT_EQ(t.events.size(), 3u);
+  EXPECT_NE(t.events[0].find("framing=1 cl=11"), std::string::npos);
+  EXPECT_EQ(t.events[1], "body hello world");
+}
+
+TEST(RequestDecoder, ChunkedBodyWithExtensions) {
+  Transcript t = DecodeAllSplits(
+      "POST /k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;name=value\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  ASSERT_FALSE(t.error);
+  ASSERT_EQ(t.events.size(), 3u);
+  EXPECT_NE(t.events[0].find("framing=2"), std::string::npos);
+  EXPECT_EQ(t.events[1], "body hello world");
+}
+
+TEST(RequestDecoder, ExpectContinue) {
+  Transcript t = DecodeAllSplits(
+      "PUT /k HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\nx");
+  EXPECT_NE(t.events[0].find("expect=1"), std::string::npos);
+}
+
+TEST(RequestDecoder, PipelinedRequestsPauseBetweenMessages) {
+  RequestRecorder recorder;
+  auto decoder = RequestDecoder::Create(recorder, {});
+  std::string first = "GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+  std::string second = "PUT /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi";
+  std::string both = first + second;
+  size_t consumed = decoder->Feed(both);
+  EXPECT_EQ(consumed, first.size());
+  EXPECT_TRUE(decoder->paused());
+  EXPECT_EQ(decoder->Feed(both.substr(consumed)), 0u);  // nothing while paused
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  decoder->Resume();
+  EXPECT_EQ(decoder->Feed(both.substr(consumed)), second.size());
+  ASSERT_EQ(recorder.heads.size(), 2u);
+  EXPECT_EQ(recorder.heads[1].target, "/b");
+  Transcript t = DecodeAllSplits(both);
+  EXPECT_EQ(t.events.size(), 5u);
+}
+
+TEST(RequestDecoder, AbsoluteFormReducedToOriginForm) {
+  Transcript t = DecodeAllSplits("GET http://cfg/v1/kv?x=1 HTTP/1.1\r\nHost: cfg\r\n\r\n");
+  ASSERT_FALSE(t.error);
+  EXPECT_NE(t.events[0].find("head GET /v1/kv?x=1 "), std::string::npos);
+}
+
+struct HostileCase {
+  const char* name;
+  const char* input;
+  int status;
+};
+
+class HostileRequest : public ::testing::TestWithParam<HostileCase> {};
+
+TEST_P(HostileRequest, IsRejectedWithTheRightStatus) {
+  DecoderLimits limits;
+  limits.max_header_bytes = 1024;
+  limits.max_uri_bytes = 256;
+  limits.max_body_bytes = 16;
+  Transcript t = DecodeAllSplits(GetParam().input, limits);
+  EXPECT_TRUE(t.error);
+  EXPECT_EQ(t.error_status, GetParam().status);
+  for (const std::string& event : t.events) {
+    EXPECT_NE(event, "complete") << "a rejected request must not complete";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Smuggling, HostileRequest,
+    ::testing::Values(
+        HostileCase{"ClAndTe",
+                    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                    "chunked\r\n\r\n0\r\n\r\n",
+                    400},
+        HostileCase{"ConflictingCl",
+                    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                    400},
+        HostileCase{"ClList", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 3\r\n\r\nabc", 400},
+        HostileCase{"ClNegative", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+        HostileCase{"ClHex", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x10\r\n\r\n", 400},
+        HostileCase{"TeGzipChunked",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400},
+        HostileCase{"TeIdentity",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400},
+        HostileCase{"TeTwice",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n",
+                    400},
+        HostileCase{"TeVerticalTab",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\x0b" "chunked\r\n\r\n", 400},
+        HostileCase{"BadChunkSize",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        HostileCase{"ChunkSizeOverflow",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "fffffffffffffffff\r\n",
+                    400},
+        HostileCase{"BareLf", "GET / HTTP/1.1\nHost: h\n\n", 400},
+        HostileCase{"BareCr", "GET / HTTP/1.1\rHost: h\r\n\r\n", 400},
+        HostileCase{"SpaceBeforeColon", "GET / HTTP/1.1\r\nHost: h\r\nX-A : b\r\n\r\n", 400},
+        HostileCase{"ObsFold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", 400},
+        HostileCase{"AbsoluteFormMismatch", "GET http://evil/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"Http09", "GET /\r\n\r\n", 400},
+        HostileCase{"Http2", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"MissingHost", "GET / HTTP/1.1\r\n\r\n", 400},
+        HostileCase{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        HostileCase{"Connect", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 400},
+        HostileCase{"AsteriskTarget", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"UriTooLong",
+                    "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n",
+                    414},
+        HostileCase{"BodyTooLargeByLength",
+                    "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n", 413},
+        HostileCase{"BodyTooLargeChunked",
+                    "PUT / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "a\r\n0123456789\r\na\r\n0123456789\r\n0\r\n\r\n",
+                    413}),
+    [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
+
+TEST(RequestDecoder, NulInHeaderValueIsRejected) {
+  std::string input("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 34);
+  Transcript t = DecodeAllSplits(input);
+  EXPECT_TRUE(t.error);
+  EXPECT_EQ(t.error_status, 400);
+}
+
+TEST(RequestDecoder, HeadLargerThanTheLimitGets431) {
+  DecoderLimits limits;
+  limits.max_header_bytes = 1024;
+  std::string input = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(1000, 'a') + "\r\n\r\n";
+  Transcript t = DecodeAllSplits(input, limits);
+  EXPECT_TRUE(t.error);
+  EXPECT_EQ(t.error_status, 431);
+  // Just under the limit passes.
+  std::string fits = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(900, 'a') + "\r\n\r\n";
+  EXPECT_FALSE(DecodeAllSplits(fits, limits).error);
+}
+
+// --- responses ---
+
+class ResponseRecorder : public ResponseDecoderCallbacks {
+ public:
+  void OnResponseHead(ResponseHead head) override {
+    events.push_back("head " + std::to_string(head.status) + " ka=" +
+                     std::to_string(head.keep_alive) + " framing=" +
+                     std::to_string(static_cast<int>(head.framing)) + " " +
+                     Describe(head.headers));
+  }
+  void OnResponseBody(absl::string_view data) override {
+    if (!events.empty() && events.back().rfind("body ", 0) == 0) {
+      events.back().append(data.data(), data.size());
+    } else {
+      events.push_back("body " + std::string(data));
+    }
+  }
+  void OnResponseComplete() override { events.push_back("complete"); }
+  std::vector<std::string> events;
+};
+
+struct ResponseResult {
+  Transcript transcript;
+  size_t consumed = 0;
+};
+
+ResponseResult DecodeResponse(absl::string_view input, const std::vector<size_t>& cuts,
+                              const char* method, bool eof) {
+  ResponseRecorder recorder;
+  auto decoder = ResponseDecoder::Create(recorder, {});
+  decoder->ExpectResponse(method);
+  ResponseResult result;
+  size_t start = 0;
+  std::vector<size_t> ends = cuts;
+  ends.push_back(input.size());
+  std::string pending;
+  for (size_t end : ends) {
+    pending.append(input.data() + start, end - start);
+    start = end;
+    size_t consumed = decoder->Feed(pending);
+    result.consumed += consumed;
+    pending.erase(0, consumed);
+  }
+  if (eof) {
+    decoder->FeedEof();
+  }
+  result.transcript.events = recorder.events;
+  result.transcript.error = decoder->has_error();
+  result.transcript.error_status = decoder->has_error() ? decoder->error().status : 0;
+  return result;
+}
+
+ResponseResult DecodeResponseAllSplits(absl::string_view input, const char* method = "GET",
+                                       bool eof = false) {
+  ResponseResult whole = DecodeResponse(input, {}, method, eof);
+  std::mt19937 random(99);
+  for (int round = 0; round < 50 && input.size() > 1; ++round) {
+    std::vector<size_t> cuts;
+    for (size_t i = 1; i < input.size(); ++i) {
+      if (random() % 5 == 0) {
+        cuts.push_back(i);
+      }
+    }
+    ResponseResult split = DecodeResponse(input, cuts, method, eof);
+    EXPECT_TRUE(SameOutcome(split.transcript, whole.transcript)) << "round " << round;
+    if (!whole.transcript.error) {
+      EXPECT_EQ(split.consumed, whole.consumed) << "round " << round;
+    }
+  }
+  return whole;
+}
+
+TEST(ResponseDecoder, ContentLength) {
+  auto r = DecodeResponseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"3\"\r\n\r\nhello");
+  ASSERT_FALSE(r.transcript.error);
+  ASSERT_EQ(r.transcript.events.size(), 3u);
+  EXPECT_EQ(r.transcript.events[0], "head 200 ka=1 framing=1 Content-Length=5;ETag=\"3\";");
+  EXPECT_EQ(r.transcript.events[1], "body hello");
+}
+
+TEST(ResponseDecoder, Chunked) {
+  auto r = DecodeResponseAllSplits(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n");
+  ASSERT_FALSE(r.transcript.error);
+  EXPECT_EQ(r.transcript.events[1], "body abcde");
+  EXPECT_EQ(r.transcript.events.back(), "complete");
+}
+
+TEST(ResponseDecoder, CloseDelimitedCompletesAtEof) {
+  auto r = DecodeResponseAllSplits("HTTP/1.1 200 OK\r\n\r\nuntil close", "GET", true);
+  ASSERT_FALSE(r.transcript.error);
+  EXPECT_EQ(r.transcript.events[0], "head 200 ka=0 framing=3 ");
+  EXPECT_EQ(r.transcript.events[1], "body until close");
+  EXPECT_EQ(r.transcript.events.back(), "complete");
+}
+
+TEST(ResponseDecoder, HeadResponseHasNoBody) {
+  std::string input = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+  auto r = DecodeResponseAllSplits(input, "HEAD");
+  ASSERT_FALSE(r.transcript.error);
+  EXPECT_EQ(r.transcript.events.size(), 2u);
+  EXPECT_EQ(r.consumed, input.size());
+}
+
+TEST(ResponseDecoder, NoBodyFor204And304) {
+  for (const char* input : {"HTTP/1.1 204 No Content\r\n\r\n",
+                            "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n"}) {
+    auto r = DecodeResponseAllSplits(input);
+    ASSERT_FALSE(r.transcript.error) << input;
+    ASSERT_EQ(r.transcript.events.size(), 2u) << input;
+    EXPECT_NE(r.transcript.events[0].find("framing=0"), std::string::npos);
+  }
+}
+
+TEST(ResponseDecoder, InterimContinueIsSkipped) {
+  auto r = DecodeResponseAllSplits(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok");
+  ASSERT_FALSE(r.transcript.error);
+  ASSERT_EQ(r.transcript.events.size(), 3u);
+  EXPECT_EQ(r.transcript.events[0].rfind("head 201", 0), 0u);
+}
+
+TEST(ResponseDecoder, TruncatedBodyIsAnError) {
+  auto r = DecodeResponseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "GET", true);
+  EXPECT_TRUE(r.transcript.error);
+  EXPECT_EQ(r.transcript.error_status, 502);
+  auto chunked = DecodeResponseAllSplits(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "GET", true);
+  EXPECT_TRUE(chunked.transcript.error);
+}
+
+TEST(ResponseDecoder, MalformedResponsesAre502) {
+  for (const char* input :
+       {"garbage\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "HTTP/1.1 200 OK\r\nX : y\r\n\r\n",
+        "HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"}) {
+    auto r = DecodeResponseAllSplits(input);
+    EXPECT_TRUE(r.transcript.error) << input;
+    EXPECT_EQ(r.transcript.error_status, 502) << input;
+  }
+}
+
+TEST(ResponseDecoder, BytesAfterTheResponseAreNotConsumed) {
+  std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  auto r = DecodeResponse(first + "HTTP/1.1 200 OK\r\n", {}, "GET", false);
+  ASSERT_FALSE(r.transcript.error);
+  EXPECT_EQ(r.consumed, first.size());
+  EXPECT_EQ(r.transcript.events.back(), "complete");
+}
+
+TEST(Serializer, RequestRoundTrip) {
+  RequestHead head;
+  head.method = "PUT";
+  head.target = "/v1/kv/x?flags=1";
+  head.headers.Add("Host", "cfg");
+  head.headers.Add("Content-Length", "3");
+  std::string wire;
+  SerializeRequestHead(head, wire);
+  EXPECT_EQ(wire, "PUT /v1/kv/x?flags=1 HTTP/1.1\r\nHost: cfg\r\nContent-Length: 3\r\n\r\n");
+  Transcript t = DecodeAllSplits(wire + "abc");
+  ASSERT_FALSE(t.error);
+  EXPECT_EQ(t.events[1], "body abc");
+}
+
+TEST(Serializer, ResponseAndChunks) {
+  ResponseHead head;
+  head.status = 502;
+  head.headers.Add("Transfer-Encoding", "chunked");
+  std::string wire;
+  SerializeResponseHead(head, wire);
+  AppendChunk("hello", wire);
+  AppendChunk("", wire);
+  AppendChunk(std::string(26, 'z'), wire);
+  wire.append(kLastChunk.data(), kLastChunk.size());
+  EXPECT_EQ(wire.substr(0, 26), "HTTP/1.1 502 Bad Gateway\r\n");
+  auto r = DecodeResponseAllSplits(wire);
+  ASSERT_FALSE(r.transcript.error);
+  EXPECT_EQ(r.transcript.events[1], "body hello" + std::string(26, 'z'));
+  EXPECT_EQ(ReasonPhrase(431), "Request Header Fields Too Large");
+  EXPECT_EQ(ReasonPhrase(799), "Unknown");
+}
+
+TEST(HeaderMap, CaseInsensitiveOperations) {
+  HeaderMap headers;
+  headers.Add("Connection", "keep-alive, Upgrade");
+  headers.Add("X-A", "1");
+  headers.Add("x-a", "2");
+  EXPECT_EQ(*headers.Get("x-A"), "1");
+  EXPECT_TRUE(headers.HasToken("connection", "upgrade"));
+  EXPECT_FALSE(headers.HasToken("connection", "close"));
+  EXPECT_EQ(headers.Remove("X-A"), 2u);
+  headers.Set("Via", "1.1 a");
+  headers.Set("via", "1.1 b");
+  EXPECT_EQ(headers.size(), 2u);
+  EXPECT_EQ(*headers.Get("VIA"), "1.1 b");
+}
+
+}  // namespace
+}  // namespace confgate::http
