@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config python3 curl
+  build-essential cmake pkg-config python3 curl clang-format
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )

@@ -88,14 +88,22 @@ void AppendJson(const std::string& value, std::string& out) {
 
 const char* MethodName(evhttp_cmd_type command) {
   switch (command) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
+    case EVHTTP_REQ_GET:
+      return "GET";
+    case EVHTTP_REQ_HEAD:
+      return "HEAD";
+    case EVHTTP_REQ_PUT:
+      return "PUT";
+    case EVHTTP_REQ_POST:
+      return "POST";
+    case EVHTTP_REQ_DELETE:
+      return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+      return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+      return "PATCH";
+    default:
+      return "OTHER";
   }
 }
 
@@ -197,8 +205,8 @@ void HandleKv(evhttp_request* request, const std::string& key) {
       auto it = service.store.find(key);
       uint64_t current = it == service.store.end() ? 0 : it->second.modify_index;
       if (current <= wait_index) {
-        int64_t wait_ms = std::min<int64_t>(ParseWaitMs(QueryValue(request, "wait"), 300'000),
-                                            600'000);
+        int64_t wait_ms =
+            std::min<int64_t>(ParseWaitMs(QueryValue(request, "wait"), 300'000), 600'000);
         auto* parked = new ParkedRead{request, key, nullptr};
         parked->timer = evtimer_new(service.base, &OnParkedTimeout, parked);
         timeval tv{wait_ms / 1000, static_cast<suseconds_t>((wait_ms % 1000) * 1000)};
@@ -374,8 +382,8 @@ void Dispatch(evhttp_request* request) {
     HandleLarge(request);
   } else if (path == "/sink") {
     Reply(request, 200,
-          absl::StrCat("{\"bytes\":",
-                       evbuffer_get_length(evhttp_request_get_input_buffer(request)), "}"),
+          absl::StrCat("{\"bytes\":", evbuffer_get_length(evhttp_request_get_input_buffer(request)),
+                       "}"),
           "application/json");
   } else {
     Reply(request, 404, "not found\n");
@@ -389,8 +397,10 @@ void OnRequest(evhttp_request* request, void*) {
   // Control endpoints are never faulted and not recorded.
   if (path == "/fault") {
     std::string mode = QueryValue(request, "mode");
-    std::map<std::string, Fault> modes = {{"none", Fault::kNone}, {"error", Fault::kError},
-                                          {"hang", Fault::kHang},   {"delay", Fault::kDelay},
+    std::map<std::string, Fault> modes = {{"none", Fault::kNone},
+                                          {"error", Fault::kError},
+                                          {"hang", Fault::kHang},
+                                          {"delay", Fault::kDelay},
                                           {"reset", Fault::kReset}};
     auto it = modes.find(mode);
     if (it == modes.end()) {
@@ -430,7 +440,8 @@ void OnRequest(evhttp_request* request, void*) {
     case Fault::kHang:
       return;  // never answered
     case Fault::kDelay: {
-      timeval tv{service.delay_ms / 1000, static_cast<suseconds_t>((service.delay_ms % 1000) * 1000)};
+      timeval tv{service.delay_ms / 1000,
+                 static_cast<suseconds_t>((service.delay_ms % 1000) * 1000)};
       event_base_once(service.base, -1, EV_TIMEOUT, &OnDelayed, request, &tv);
       return;
     }

@@ -62,8 +62,8 @@ class Validator {
       }
       if (!known) {
         Error(child_path, it->first,
-              absl::StrCat("unknown key ", Quote(key), " (expected one of: ",
-                           absl::StrJoin(allowed, ", "), ")"));
+              absl::StrCat("unknown key ", Quote(key),
+                           " (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
         continue;
       }
       on_key(key, it->second);
@@ -106,7 +106,8 @@ class Validator {
     uint64_t value = 0;
     if (text->empty() || text->find_first_not_of("0123456789") != std::string::npos ||
         !absl::SimpleAtoi(*text, &value) || value < min || value > max) {
-      Error(path, node, absl::StrCat(Quote(*text), " is not a whole number from ", min, " to ", max));
+      Error(path, node,
+            absl::StrCat(Quote(*text), " is not a whole number from ", min, " to ", max));
       return std::nullopt;
     }
     return value;
@@ -203,16 +204,17 @@ void ParseListeners(Validator& v, const YAML::Node& node, Config& config) {
     ListenerConfig listener;
     listener.line = LineOf(node[i]);
     bool has_address = false;
-    v.ForEachKey(node[i], path, {"address", "tls"}, [&](const std::string& key, const YAML::Node& value) {
-      if (key == "address") {
-        has_address = true;
-        if (auto address = v.Address(value, path + ".address", true)) {
-          listener.address = *address;
-        }
-      } else if (key == "tls") {
-        v.Error(path + ".tls", value, "listener TLS is not implemented yet");
-      }
-    });
+    v.ForEachKey(node[i], path, {"address", "tls"},
+                 [&](const std::string& key, const YAML::Node& value) {
+                   if (key == "address") {
+                     has_address = true;
+                     if (auto address = v.Address(value, path + ".address", true)) {
+                       listener.address = *address;
+                     }
+                   } else if (key == "tls") {
+                     v.Error(path + ".tls", value, "listener TLS is not implemented yet");
+                   }
+                 });
     if (node[i].IsMap() && !has_address) {
       v.Error(path + ".address", node[i], "is required");
     }
@@ -221,15 +223,16 @@ void ParseListeners(Validator& v, const YAML::Node& node, Config& config) {
 }
 
 void ParseAdmin(Validator& v, const YAML::Node& node, Config& config) {
-  v.ForEachKey(node, "admin", {"address", "token_file"}, [&](const std::string& key, const YAML::Node& value) {
-    if (key == "address") {
-      if (auto address = v.Address(value, "admin.address", true)) {
-        config.admin.address = *address;
-      }
-    } else if (auto text = v.String(value, "admin.token_file")) {
-      config.admin.token_file = *text;
-    }
-  });
+  v.ForEachKey(node, "admin", {"address", "token_file"},
+               [&](const std::string& key, const YAML::Node& value) {
+                 if (key == "address") {
+                   if (auto address = v.Address(value, "admin.address", true)) {
+                     config.admin.address = *address;
+                   }
+                 } else if (auto text = v.String(value, "admin.token_file")) {
+                   config.admin.token_file = *text;
+                 }
+               });
 }
 
 void ParseWorkers(Validator& v, const YAML::Node& node, Config& config) {
@@ -276,17 +279,18 @@ void ParseLimits(Validator& v, const YAML::Node& node, Config& config) {
 }
 
 void ParseAccessLog(Validator& v, const YAML::Node& node, Config& config) {
-  v.ForEachKey(node, "access_log", {"enabled", "path"}, [&](const std::string& key, const YAML::Node& value) {
-    if (key == "enabled") {
-      if (auto b = v.Bool(value, "access_log.enabled")) config.access_log.enabled = *b;
-    } else if (auto text = v.String(value, "access_log.path")) {
-      if (text->empty()) {
-        v.Error("access_log.path", value, "must not be empty");
-      } else {
-        config.access_log.path = *text;
-      }
-    }
-  });
+  v.ForEachKey(node, "access_log", {"enabled", "path"},
+               [&](const std::string& key, const YAML::Node& value) {
+                 if (key == "enabled") {
+                   if (auto b = v.Bool(value, "access_log.enabled")) config.access_log.enabled = *b;
+                 } else if (auto text = v.String(value, "access_log.path")) {
+                   if (text->empty()) {
+                     v.Error("access_log.path", value, "must not be empty");
+                   } else {
+                     config.access_log.path = *text;
+                   }
+                 }
+               });
 }
 
 void ParseServers(Validator& v, const YAML::Node& node, const std::string& path,
@@ -347,7 +351,8 @@ void ParseStatusRanges(Validator& v, const YAML::Node& node, const std::string& 
                   : absl::SimpleAtoi(text->substr(0, dash), &range.low) &&
                         absl::SimpleAtoi(text->substr(dash + 1), &range.high);
     if (!ok || range.low < 100 || range.high > 599 || range.low > range.high) {
-      v.Error(item_path, node[i], absl::StrCat(Quote(*text), " is not a status or range like 200-399"));
+      v.Error(item_path, node[i],
+              absl::StrCat(Quote(*text), " is not a status or range like 200-399"));
       continue;
     }
     check.expected_statuses.push_back(range);
@@ -442,7 +447,8 @@ void ParseRetries(Validator& v, const YAML::Node& node, const std::string& path,
                  if (key == "attempts") {
                    if (auto n = v.Integer(value, field, 0, 10)) upstream.retries.attempts = *n;
                  } else if (key == "budget_percent") {
-                   if (auto n = v.Integer(value, field, 0, 100)) upstream.retries.budget_percent = *n;
+                   if (auto n = v.Integer(value, field, 0, 100))
+                     upstream.retries.budget_percent = *n;
                  } else if (key == "on") {
                    if (!value.IsSequence()) {
                      v.Error(field, value, "must be a list");
@@ -491,7 +497,8 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
             if (*b == "round_robin") {
               upstream.balancer = *b;
             } else if (kPlanned.count(*b) > 0) {
-              v.Error(field, value, absl::StrCat(Quote(*b), " is not implemented yet (use round_robin)"));
+              v.Error(field, value,
+                      absl::StrCat(Quote(*b), " is not implemented yet (use round_robin)"));
             } else {
               v.Error(field, value, absl::StrCat("unknown balancer ", Quote(*b)));
             }
@@ -510,13 +517,13 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
         } else if (key == "retries") {
           ParseRetries(v, value, field, upstream);
         } else if (key == "timeouts") {
-          v.ForEachKey(value, field, {"connect", "response"},
-                       [&](const std::string& k, const YAML::Node& t) {
-                         if (auto d = v.Duration(t, field + "." + k)) {
-                           (k == "connect" ? upstream.timeouts.connect
-                                           : upstream.timeouts.response) = *d;
-                         }
-                       });
+          v.ForEachKey(
+              value, field, {"connect", "response"},
+              [&](const std::string& k, const YAML::Node& t) {
+                if (auto d = v.Duration(t, field + "." + k)) {
+                  (k == "connect" ? upstream.timeouts.connect : upstream.timeouts.response) = *d;
+                }
+              });
         } else if (key == "keepalive") {
           v.ForEachKey(value, field, {"max_idle_per_worker", "idle_timeout"},
                        [&](const std::string& k, const YAML::Node& t) {
@@ -621,70 +628,74 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
     route.line = LineOf(node[i]);
     bool has_match = false;
     bool has_upstream = false;
-    v.ForEachKey(node[i], path, {"match", "upstream", "kind", "timeouts", "cache"},
-                 [&](const std::string& key, const YAML::Node& value) {
-                   std::string field = path + "." + key;
-                   if (key == "match") {
-                     has_match = true;
-                     v.ForEachKey(value, field, {"prefix", "methods", "query"},
-                                  [&](const std::string& k, const YAML::Node& m) {
-                                    std::string mfield = field + "." + k;
-                                    if (k == "prefix") {
-                                      if (auto p = v.String(m, mfield)) {
-                                        if (p->empty() || (*p)[0] != '/') {
-                                          v.Error(mfield, m, absl::StrCat(Quote(*p), " must start with /"));
-                                        } else {
-                                          route.match.prefix = *p;
-                                        }
-                                      }
-                                    } else if (k == "query") {
-                                      if (auto q = v.String(m, mfield)) route.match.query = *q;
-                                    } else if (k == "methods") {
-                                      if (!m.IsSequence() || m.size() == 0) {
-                                        v.Error(mfield, m, "must be a non-empty list of methods");
-                                        return;
-                                      }
-                                      for (size_t j = 0; j < m.size(); ++j) {
-                                        std::string item = absl::StrCat(mfield, "[", j, "]");
-                                        auto method = v.String(m[j], item);
-                                        if (!method) continue;
-                                        bool valid = !method->empty();
-                                        for (char c : *method) {
-                                          valid = valid && absl::ascii_isupper(static_cast<unsigned char>(c));
-                                        }
-                                        if (!valid) {
-                                          v.Error(item, m[j], absl::StrCat(Quote(*method), " is not an uppercase method name"));
-                                        } else {
-                                          route.match.methods.push_back(*method);
-                                        }
-                                      }
-                                    }
-                                  });
-                   } else if (key == "upstream") {
-                     has_upstream = true;
-                     if (auto u = v.String(value, field)) route.upstream = *u;
-                   } else if (key == "kind") {
-                     if (auto k = v.String(value, field)) {
-                       if (*k == "read") {
-                         route.kind = RouteKind::kRead;
-                       } else if (*k == "watch") {
-                         route.kind = RouteKind::kWatch;
-                       } else if (*k == "write") {
-                         route.kind = RouteKind::kWrite;
-                       } else if (*k == "auto") {
-                         route.kind = RouteKind::kAuto;
-                       } else {
-                         v.Error(field, value, absl::StrCat("unknown kind ", Quote(*k), " (read, watch, write or auto)"));
-                       }
-                     }
-                   } else if (key == "timeouts") {
-                     v.ForEachKey(value, field, {"response"}, [&](const std::string&, const YAML::Node& t) {
-                       if (auto d = v.Duration(t, field + ".response")) route.response_timeout = *d;
-                     });
-                   } else if (key == "cache") {
-                     ParseCache(v, value, field, route);
-                   }
-                 });
+    v.ForEachKey(
+        node[i], path, {"match", "upstream", "kind", "timeouts", "cache"},
+        [&](const std::string& key, const YAML::Node& value) {
+          std::string field = path + "." + key;
+          if (key == "match") {
+            has_match = true;
+            v.ForEachKey(
+                value, field, {"prefix", "methods", "query"},
+                [&](const std::string& k, const YAML::Node& m) {
+                  std::string mfield = field + "." + k;
+                  if (k == "prefix") {
+                    if (auto p = v.String(m, mfield)) {
+                      if (p->empty() || (*p)[0] != '/') {
+                        v.Error(mfield, m, absl::StrCat(Quote(*p), " must start with /"));
+                      } else {
+                        route.match.prefix = *p;
+                      }
+                    }
+                  } else if (k == "query") {
+                    if (auto q = v.String(m, mfield)) route.match.query = *q;
+                  } else if (k == "methods") {
+                    if (!m.IsSequence() || m.size() == 0) {
+                      v.Error(mfield, m, "must be a non-empty list of methods");
+                      return;
+                    }
+                    for (size_t j = 0; j < m.size(); ++j) {
+                      std::string item = absl::StrCat(mfield, "[", j, "]");
+                      auto method = v.String(m[j], item);
+                      if (!method) continue;
+                      bool valid = !method->empty();
+                      for (char c : *method) {
+                        valid = valid && absl::ascii_isupper(static_cast<unsigned char>(c));
+                      }
+                      if (!valid) {
+                        v.Error(item, m[j],
+                                absl::StrCat(Quote(*method), " is not an uppercase method name"));
+                      } else {
+                        route.match.methods.push_back(*method);
+                      }
+                    }
+                  }
+                });
+          } else if (key == "upstream") {
+            has_upstream = true;
+            if (auto u = v.String(value, field)) route.upstream = *u;
+          } else if (key == "kind") {
+            if (auto k = v.String(value, field)) {
+              if (*k == "read") {
+                route.kind = RouteKind::kRead;
+              } else if (*k == "watch") {
+                route.kind = RouteKind::kWatch;
+              } else if (*k == "write") {
+                route.kind = RouteKind::kWrite;
+              } else if (*k == "auto") {
+                route.kind = RouteKind::kAuto;
+              } else {
+                v.Error(field, value,
+                        absl::StrCat("unknown kind ", Quote(*k), " (read, watch, write or auto)"));
+              }
+            }
+          } else if (key == "timeouts") {
+            v.ForEachKey(value, field, {"response"}, [&](const std::string&, const YAML::Node& t) {
+              if (auto d = v.Duration(t, field + ".response")) route.response_timeout = *d;
+            });
+          } else if (key == "cache") {
+            ParseCache(v, value, field, route);
+          }
+        });
     if (node[i].IsMap()) {
       if (!has_match) {
         v.Error(path + ".match", node[i], "is required");
@@ -698,7 +709,8 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
         }
         if (!known && !route.upstream.empty()) {
           YAML::Node upstream_node = node[i]["upstream"];
-          v.Error(path + ".upstream", upstream_node, absl::StrCat("unknown upstream ", Quote(route.upstream)));
+          v.Error(path + ".upstream", upstream_node,
+                  absl::StrCat("unknown upstream ", Quote(route.upstream)));
         }
       }
     }
@@ -798,8 +810,8 @@ int RunConfigCheck(const std::string& path, std::ostream& out) {
   for (const ConfigError& error : result.errors) {
     out << path << ": " << error.ToString() << "\n";
   }
-  out << path << ": " << result.errors.size() << (result.errors.size() == 1 ? " problem" : " problems")
-      << "\n";
+  out << path << ": " << result.errors.size()
+      << (result.errors.size() == 1 ? " problem" : " problems") << "\n";
   return 1;
 }
 

@@ -12,8 +12,8 @@ namespace {
 // Splits "12.5ms" into 12.5 and "ms". False when there is no leading number.
 bool SplitNumber(absl::string_view text, double* number, absl::string_view* unit) {
   size_t end = 0;
-  while (end < text.size() && (absl::ascii_isdigit(static_cast<unsigned char>(text[end])) ||
-                               text[end] == '.')) {
+  while (end < text.size() &&
+         (absl::ascii_isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.')) {
     ++end;
   }
   if (end == 0) {

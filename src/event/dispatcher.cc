@@ -10,8 +10,7 @@ namespace {
 
 class LibeventTimer final : public Timer {
  public:
-  LibeventTimer(event_base* base, std::function<void()> callback)
-      : callback_(std::move(callback)) {
+  LibeventTimer(event_base* base, std::function<void()> callback) : callback_(std::move(callback)) {
     event_ = evtimer_new(base, &LibeventTimer::OnFire, this);
   }
   ~LibeventTimer() override { event_free(event_); }

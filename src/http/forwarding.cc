@@ -87,8 +87,8 @@ std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& c
   head.headers.Set("X-Request-Id", request_id);
 
   const std::string* via = head.headers.Get("via");
-  head.headers.Set("Via", via != nullptr ? absl::StrCat(*via, ", ", context.via)
-                                         : std::string(context.via));
+  head.headers.Set(
+      "Via", via != nullptr ? absl::StrCat(*via, ", ", context.via) : std::string(context.via));
   return request_id;
 }
 

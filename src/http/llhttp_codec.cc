@@ -16,8 +16,8 @@ namespace confgate::http {
 namespace {
 
 bool IsTokenChar(unsigned char c) {
-  return absl::ascii_isalnum(c) || absl::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                       absl::string_view::npos;
+  return absl::ascii_isalnum(c) ||
+         absl::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != absl::string_view::npos;
 }
 
 // Field values may hold visible characters, spaces, tabs and obs-text; no other controls.
@@ -537,8 +537,8 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     } else if (head.framing == BodyFraming::kNone) {
       head.framing = BodyFraming::kUntilClose;
     }
-    head.keep_alive = head.framing != BodyFraming::kUntilClose &&
-                      llhttp_should_keep_alive(&parser_) != 0;
+    head.keep_alive =
+        head.framing != BodyFraming::kUntilClose && llhttp_should_keep_alive(&parser_) != 0;
     callbacks_.OnResponseHead(std::move(head));
     if (has_error_) {
       return -1;

@@ -24,9 +24,8 @@ absl::StatusOr<int> CreateListenSocket(const config::SocketAddress& address, int
   const char* host = address.host.empty() ? nullptr : address.host.c_str();
   int rc = getaddrinfo(host, port.c_str(), &hints, &result);
   if (rc != 0 || result == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot resolve listener address ", address.ToString(), ": ",
-                     gai_strerror(rc)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve listener address ",
+                                                   address.ToString(), ": ", gai_strerror(rc)));
   }
   int fd = socket(result->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {

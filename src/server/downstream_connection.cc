@@ -109,8 +109,8 @@ void DownstreamConnection::ProcessInput() {
   }
   in_process_input_ = true;
   evbuffer* input = bufferevent_get_input(bev_);
-  while (!close_pending_ && !reading_paused_ && !closing_after_flush_ &&
-         !decoder_->has_error() && evbuffer_get_length(input) > 0) {
+  while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_->has_error() &&
+         evbuffer_get_length(input) > 0) {
     if (decoder_->paused()) {
       if (!resume_pending_) {
         break;  // a pipelined request waits for the response before it
@@ -261,9 +261,10 @@ void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bo
     // The rest of the body would have gone to the upstream we are not talking to any more.
     close_after_exchange_ = true;
   }
-  std::string response = absl::StrCat("HTTP/1.1 ", status, " ", http::ReasonPhrase(status),
-                                      "\r\nContent-Type: text/plain\r\nContent-Length: ",
-                                      body.size(), "\r\nCache-Control: no-store\r\n");
+  std::string response =
+      absl::StrCat("HTTP/1.1 ", status, " ", http::ReasonPhrase(status),
+                   "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
+                   "\r\nCache-Control: no-store\r\n");
   if (stream_ != nullptr && !stream_->request_id().empty()) {
     absl::StrAppend(&response, "X-Request-Id: ", stream_->request_id(), "\r\n");
   }

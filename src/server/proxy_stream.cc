@@ -25,6 +25,18 @@ constexpr absl::Duration kWatchMargin = absl::Seconds(5);
 constexpr absl::Duration kDefaultWatchWait = absl::Minutes(5);
 constexpr absl::string_view kVia = "1.1 confgate";
 
+// Appends body bytes, framed as one chunk when the body is sent chunked.
+void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
+  if (chunked) {
+    std::string chunk_head = absl::StrCat(absl::Hex(data.size()), "\r\n");
+    evbuffer_add(out, chunk_head.data(), chunk_head.size());
+    evbuffer_add(out, data.data(), data.size());
+    evbuffer_add(out, "\r\n", 2);
+  } else {
+    evbuffer_add(out, data.data(), data.size());
+  }
+}
+
 }  // namespace
 
 ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
@@ -107,14 +119,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   }
   request_body_started_ = true;
   evbuffer* out = bufferevent_get_output(connection_->bev());
-  if (head_.framing == http::BodyFraming::kChunked) {
-    std::string chunk_head = absl::StrCat(absl::Hex(data.size()), "\r\n");
-    evbuffer_add(out, chunk_head.data(), chunk_head.size());
-    evbuffer_add(out, data.data(), data.size());
-    evbuffer_add(out, "\r\n", 2);
-  } else {
-    evbuffer_add(out, data.data(), data.size());
-  }
+  AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
   if (evbuffer_get_length(out) > kHighWatermark) {
     // The upstream reads slower than the client sends: stop reading the client until the
     // upstream's buffer drains (OnUpstreamWritable).
@@ -186,7 +191,8 @@ void ProxyStream::ReadUpstream() {
   }
   if (decoder_->has_error()) {
     Log(LogLevel::kWarn, "malformed upstream response",
-        {{"upstream", cluster_.name()}, {"host", host_->address()},
+        {{"upstream", cluster_.name()},
+         {"host", host_->address()},
          {"reason", decoder_->error().reason}});
     ReleaseUpstream(/*reusable=*/false);
     FailBeforeResponse(502, "malformed upstream response\n");
@@ -256,15 +262,7 @@ void ProxyStream::OnResponseBody(absl::string_view data) {
   if (data.empty()) {
     return;
   }
-  evbuffer* out = downstream_.output();
-  if (chunked_to_client_) {
-    std::string chunk_head = absl::StrCat(absl::Hex(data.size()), "\r\n");
-    evbuffer_add(out, chunk_head.data(), chunk_head.size());
-    evbuffer_add(out, data.data(), data.size());
-    evbuffer_add(out, "\r\n", 2);
-  } else {
-    evbuffer_add(out, data.data(), data.size());
-  }
+  AddBodyPiece(downstream_.output(), data, chunked_to_client_);
   downstream_.AddResponseBodyBytes(data.size());
 }
 

@@ -75,7 +75,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool request_has_body_ = false;
   bool request_complete_ = false;
   bool request_body_started_ = false;
-  bool response_started_ = false;   // head written to the client
+  bool response_started_ = false;  // head written to the client
   bool response_complete_ = false;
   bool response_bytes_seen_ = false;
   bool chunked_to_client_ = false;

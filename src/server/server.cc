@@ -83,7 +83,8 @@ int RunServer(const config::Config& config) {
   uint32_t worker_count = WorkerCount(config);
   absl::StatusOr<std::vector<std::vector<int>>> sockets = OpenListenSockets(config, worker_count);
   if (!sockets.ok()) {
-    Log(LogLevel::kError, "cannot open listener", {{"error", std::string(sockets.status().message())}});
+    Log(LogLevel::kError, "cannot open listener",
+        {{"error", std::string(sockets.status().message())}});
     return 1;
   }
 
@@ -98,8 +99,8 @@ int RunServer(const config::Config& config) {
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
   std::vector<std::unique_ptr<Worker>> workers;
   for (uint32_t i = 0; i < worker_count; ++i) {
-    workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot,
-                                               std::move((*sockets)[i])));
+    workers.push_back(
+        std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot, std::move((*sockets)[i])));
     workers.back()->Start();
   }
 

@@ -30,9 +30,9 @@ Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
       listen_fds_(std::move(listen_fds)),
       pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)) {
   for (int fd : listen_fds_) {
-    evconnlistener* listener = evconnlistener_new(
-        dispatcher_.base(), &Worker::OnAccept, this,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, /*backlog=already listening*/ 0, fd);
+    evconnlistener* listener = evconnlistener_new(dispatcher_.base(), &Worker::OnAccept, this,
+                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                                  /*backlog=already listening*/ 0, fd);
     evconnlistener_set_error_cb(listener, &Worker::OnAcceptError);
     listeners_.push_back(listener);
   }
@@ -126,7 +126,8 @@ void Worker::OnAcceptError(evconnlistener* listener, void* arg) {
   int error = errno;
   self->shared_.accept_errors.fetch_add(1, std::memory_order_relaxed);
   Log(LogLevel::kWarn, "accept failed; pausing accepts",
-      {{"worker", absl::StrCat(self->index_)}, {"error", std::strerror(error)},
+      {{"worker", absl::StrCat(self->index_)},
+       {"error", std::strerror(error)},
        {"pause_ms", absl::StrCat(absl::ToInt64Milliseconds(kAcceptPause))}});
   evconnlistener_disable(listener);
   self->accept_resume_timer_->Enable(kAcceptPause);

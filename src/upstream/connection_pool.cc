@@ -12,8 +12,8 @@ UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher,
                                                   UpstreamConnectionHandler& handler) {
   // Deferred callbacks: a connect that fails at once must not call back into the stream that
   // is still inside Connect().
-  bufferevent* bev =
-      bufferevent_socket_new(dispatcher.base(), -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  bufferevent* bev = bufferevent_socket_new(dispatcher.base(), -1,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
   UpstreamConnectionPtr connection(new UpstreamConnection(host, bev, handler));
   if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
                                  static_cast<int>(host.sockaddr_len())) != 0) {

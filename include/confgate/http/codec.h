@@ -5,7 +5,8 @@
 // connection is an error: Content-Length with Transfer-Encoding, conflicting or malformed
 // Content-Length, a Transfer-Encoding other than exactly "chunked", bad chunk sizes or
 // extensions, bare CR or LF line endings, NUL/CR/LF in header values, whitespace before a colon,
-// obs-fold, absolute-form targets that disagree with Host, HTTP/0.9 and versions other than 1.0/1.1.
+// obs-fold, absolute-form targets that disagree with Host, HTTP/0.9 and versions other
+// than 1.0/1.1.
 #pragma once
 
 #include <cstdint>
@@ -23,11 +24,11 @@ enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
 struct RequestHead {
   std::string method;
-  std::string target;  // origin-form ("/path?query"); absolute-form is reduced to origin-form
-  std::string path;    // target up to '?'
-  std::string query;   // after the first '?', without it; empty when absent
-  int version_minor = 1;  // HTTP/1.<version_minor>
-  HeaderMap headers;      // as received, hop-by-hop included
+  std::string target;      // origin-form ("/path?query"); absolute-form is reduced to origin-form
+  std::string path;        // target up to '?'
+  std::string query;       // after the first '?', without it; empty when absent
+  int version_minor = 1;   // HTTP/1.<version_minor>
+  HeaderMap headers;       // as received, hop-by-hop included
   bool keep_alive = true;  // from the version and Connection
   BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;               // when framing == kContentLength

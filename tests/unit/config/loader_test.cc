@@ -1,7 +1,8 @@
+#include "confgate/config/loader.h"
+
 #include <filesystem>
 #include <sstream>
 
-#include "confgate/config/loader.h"
 #include "confgate/config/units.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

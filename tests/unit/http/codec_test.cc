@@ -1,6 +1,7 @@
+#include "confgate/http/codec.h"
+
 #include <random>
 
-#include "confgate/http/codec.h"
 #include "gtest/gtest.h"
 
 namespace confgate::http {
@@ -27,10 +28,9 @@ class RequestRecorder : public RequestDecoderCallbacks {
   void OnRequestHead(RequestHead head) override {
     heads.push_back(head);
     events.push_back("head " + head.method + " " + head.target + " v1." +
-                     std::to_string(head.version_minor) + " ka=" +
-                     std::to_string(head.keep_alive) + " framing=" +
-                     std::to_string(static_cast<int>(head.framing)) + " cl=" +
-                     std::to_string(head.content_length) + " expect=" +
+                     std::to_string(head.version_minor) + " ka=" + std::to_string(head.keep_alive) +
+                     " framing=" + std::to_string(static_cast<int>(head.framing)) +
+                     " cl=" + std::to_string(head.content_length) + " expect=" +
                      std::to_string(head.expect_continue) + " " + Describe(head.headers));
   }
   void OnRequestBody(absl::string_view data) override {
@@ -107,7 +107,8 @@ Transcript DecodeAllSplits(absl::string_view input, const DecoderLimits& limits 
 }
 
 TEST(RequestDecoder, SimpleGet) {
-  Transcript t = DecodeAllSplits("GET /v1/kv/app?index=3 HTTP/1.1\r\nHost: cfg\r\nX-A:  b  \r\n\r\n");
+  Transcript t =
+      DecodeAllSplits("GET /v1/kv/app?index=3 HTTP/1.1\r\nHost: cfg\r\nX-A:  b  \r\n\r\n");
   ASSERT_FALSE(t.error);
   ASSERT_EQ(t.events.size(), 2u);
   EXPECT_EQ(t.events[0],
@@ -138,7 +139,8 @@ TEST(RequestDecoder, KeepAliveRules) {
 }
 
 TEST(RequestDecoder, ContentLengthBody) {
-  Transcript t = DecodeAllSplits("PUT /k HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world");
+  Transcript t =
+      DecodeAllSplits("PUT /k HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world");
   ASSERT_FALSE(t.error);
   ASSERT_EQ(t.events.size(), 3u);
   EXPECT_NE(t.events[0].find("framing=1 cl=11"), std::string::npos);
@@ -229,7 +231,9 @@ INSTANTIATE_TEST_SUITE_P(
                     "Transfer-Encoding: chunked\r\n\r\n",
                     400},
         HostileCase{"TeVerticalTab",
-                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\x0b" "chunked\r\n\r\n", 400},
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\x0b"
+                    "chunked\r\n\r\n",
+                    400},
         HostileCase{"BadChunkSize",
                     "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
         HostileCase{"ChunkSizeOverflow",
@@ -248,7 +252,11 @@ INSTANTIATE_TEST_SUITE_P(
         HostileCase{"Connect", "CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 400},
         HostileCase{"AsteriskTarget", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         HostileCase{"UriTooLong",
-                    "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n",
+                    "GET "
+                    "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n",
                     414},
         HostileCase{"BodyTooLargeByLength",
                     "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 17\r\n\r\n", 413},
@@ -282,10 +290,9 @@ TEST(RequestDecoder, HeadLargerThanTheLimitGets431) {
 class ResponseRecorder : public ResponseDecoderCallbacks {
  public:
   void OnResponseHead(ResponseHead head) override {
-    events.push_back("head " + std::to_string(head.status) + " ka=" +
-                     std::to_string(head.keep_alive) + " framing=" +
-                     std::to_string(static_cast<int>(head.framing)) + " " +
-                     Describe(head.headers));
+    events.push_back("head " + std::to_string(head.status) +
+                     " ka=" + std::to_string(head.keep_alive) + " framing=" +
+                     std::to_string(static_cast<int>(head.framing)) + " " + Describe(head.headers));
   }
   void OnResponseBody(absl::string_view data) override {
     if (!events.empty() && events.back().rfind("body ", 0) == 0) {
@@ -350,7 +357,8 @@ ResponseResult DecodeResponseAllSplits(absl::string_view input, const char* meth
 }
 
 TEST(ResponseDecoder, ContentLength) {
-  auto r = DecodeResponseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"3\"\r\n\r\nhello");
+  auto r =
+      DecodeResponseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"3\"\r\n\r\nhello");
   ASSERT_FALSE(r.transcript.error);
   ASSERT_EQ(r.transcript.events.size(), 3u);
   EXPECT_EQ(r.transcript.events[0], "head 200 ka=1 framing=1 Content-Length=5;ETag=\"3\";");
@@ -410,7 +418,8 @@ TEST(ResponseDecoder, TruncatedBodyIsAnError) {
 
 TEST(ResponseDecoder, MalformedResponsesAre502) {
   for (const char* input :
-       {"garbage\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+       {"garbage\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
         "HTTP/1.1 200 OK\nContent-Length: 0\n\n", "HTTP/1.1 200 OK\r\nX : y\r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"}) {

@@ -44,7 +44,8 @@ TEST(PrepareUpstreamRequest, AddsForwardingHeaders) {
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
   EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
   EXPECT_EQ(*head.headers.Get("x-request-id"), id);
-  EXPECT_THAT(id, MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_THAT(id,
+              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
 }
 
 TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
