@@ -1,0 +1,197 @@
+"""Resources under pressure: request-body back-pressure, file-descriptor exhaustion, connection
+limits, and a pooled connection the upstream closed as we reused it."""
+
+import os
+import resource
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from confgate_harness import (CONFGATE_BIN, Proxy, ProxyTestCase,  # noqa: E402
+                              write_confgate_config)
+
+
+class TcpUpstream:
+    """A scripted upstream: `handle(sock)` runs for every accepted connection."""
+
+    def __init__(self, handle):
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                handle(self.request)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+class ResourceTest(ProxyTestCase, unittest.TestCase):
+    def upstream(self, handle):
+        upstream = TcpUpstream(handle)
+        self.addCleanup(upstream.stop)
+        return upstream
+
+    def test_request_body_back_pressure_bounds_memory(self):
+        release = threading.Event()
+
+        def slow_reader(sock):
+            release.wait(10)  # read nothing for a while: the proxy must stop reading the client
+            total = 0
+            while True:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    return
+                total += len(chunk)
+
+        upstream = self.upstream(slow_reader)
+        proxy = self.start_proxy([upstream], limits={"max_request_body_bytes": "1GiB"})
+        baseline = proxy.rss_kib()
+        size = 200 * 1024 * 1024
+        sent = [0]
+
+        def upload():
+            with socket.create_connection(("127.0.0.1", proxy.port), timeout=20) as sock:
+                sock.sendall(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+                piece = b"u" * (1 << 20)
+                try:
+                    for _ in range(size // len(piece)):
+                        sock.sendall(piece)
+                        sent[0] += len(piece)
+                except OSError:
+                    pass
+
+        uploader = threading.Thread(target=upload, daemon=True)
+        uploader.start()
+        time.sleep(2)
+        growth = proxy.rss_kib() - baseline
+        stalled_at = sent[0]
+        release.set()
+        self.assertLess(stalled_at, 64 * 1024 * 1024, "the client was never slowed down")
+        self.assertLess(growth, 32 * 1024, "proxy RSS grew %d KiB" % growth)
+        uploader.join(30)
+        self.assertEqual(sent[0], size, "the upload did not resume after the upstream read")
+
+    def test_stale_pooled_connection_is_retried_once(self):
+        def one_answer_per_connection(sock):
+            # Answers the first request, then closes on the second without a word, as an
+            # upstream whose keep-alive timer fired just as the proxy reused the connection.
+            if read_head(sock) is None:
+                return
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            read_head(sock)
+
+        upstream = self.upstream(one_answer_per_connection)
+        proxy = self.start_proxy([upstream], workers=1)
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+        for _ in range(5):
+            connection.request("GET", "/config")
+            response = connection.getresponse()
+            self.assertEqual((response.status, response.read()), (200, b"ok"))
+        connection.close()
+
+    def test_writes_are_not_retried_on_a_stale_connection(self):
+        bodies = []
+
+        def record(sock):
+            head = read_head(sock)
+            if head is None:
+                return
+            bodies.append(head)
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            read_head(sock)
+
+        upstream = self.upstream(record)
+        proxy = self.start_proxy([upstream], workers=1)
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+        connection.request("GET", "/a")
+        connection.getresponse().read()
+        connection.request("PUT", "/b", body=b"payload")
+        self.assertEqual(connection.getresponse().status, 502)
+        connection.close()
+        self.assertEqual(len(bodies), 1)
+
+    def test_max_connections_refuses_extra_clients(self):
+        replica = self.start_replicas(1)[0]
+        proxy = self.start_proxy([replica], workers=1, limits={"max_connections": 2})
+        held = [socket.create_connection(("127.0.0.1", proxy.port)) for _ in range(2)]
+        time.sleep(0.2)
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=2) as extra:
+            extra.settimeout(2)
+            extra.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                self.assertEqual(extra.recv(100), b"")
+            except ConnectionResetError:
+                pass
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)
+        self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+
+
+class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
+    def test_emfile_pauses_accepting_and_recovers(self):
+        replica = self.start_replicas(1)[0]
+        directory = tempfile.mkdtemp(prefix="confgate-test-")
+        path = write_confgate_config(directory, [replica], workers=1)
+
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+        original_popen = subprocess.Popen
+
+        def popen_with_limit(*args, **kwargs):
+            kwargs["preexec_fn"] = low_fd_limit
+            return original_popen(*args, **kwargs)
+
+        subprocess.Popen = popen_with_limit
+        try:
+            proxy = Proxy(path)
+        finally:
+            subprocess.Popen = original_popen
+        self.addCleanup(proxy.kill)
+
+        import http.client
+        kept = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+        kept.request("GET", "/health")
+        self.assertEqual(kept.getresponse().read(), b"ok\n")  # pools an upstream connection
+
+        flood = []
+        for _ in range(80):
+            flood.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=2))
+        time.sleep(0.5)
+        self.assertTrue(any("accept failed" in line for line in proxy.stderr_lines()))
+        # Connections it already has keep working.
+        kept.request("GET", "/health")
+        self.assertEqual(kept.getresponse().read(), b"ok\n")
+        for sock in flood:
+            sock.close()
+        kept.close()
+        time.sleep(0.5)
+        self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+        self.assertIsNone(proxy.process.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
