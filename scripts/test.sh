@@ -10,6 +10,7 @@ cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 if [[ "${1:-}" == "--sanitize" ]]; then
   build_dir=build-asan
   cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCONFGATE_SANITIZE=ON)
+  export CONFGATE_SANITIZED=1
 fi
 
 scripts/setup.sh

@@ -151,6 +151,9 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
 
 
 class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
+    # UBSan's vptr check probes memory through a pipe(2); with no descriptor left it reports
+    # every virtual call as a bad vptr, so this test only means something without sanitizers.
+    @unittest.skipIf(os.environ.get("CONFGATE_SANITIZED"), "UBSan needs free descriptors")
     def test_emfile_pauses_accepting_and_recovers(self):
         replica = self.start_replicas(1)[0]
         directory = tempfile.mkdtemp(prefix="confgate-test-")
