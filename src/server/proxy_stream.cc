@@ -84,9 +84,7 @@ void ProxyStream::Start() {
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   http::SerializeRequestHead(head_, serialized_head_);
-  if (!SendToHost(nullptr)) {
-    return;
-  }
+  SendToHost(nullptr);
 }
 
 bool ProxyStream::SendToHost(const upstream::Host* exclude) {
@@ -118,6 +116,9 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
     return;
   }
   request_body_started_ = true;
+  if (!response_started_ && connection_->connected()) {
+    timer_->Enable(response_timeout_);  // a long upload that makes progress is not a timeout
+  }
   evbuffer* out = bufferevent_get_output(connection_->bev());
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
   if (evbuffer_get_length(out) > kHighWatermark) {
@@ -358,7 +359,7 @@ void ProxyStream::OnTimeout() {
     downstream_.Abort();
     return;
   }
-  FailBeforeResponse(connecting ? 502 : 504,
+  FailBeforeResponse(504,
                      connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
 }
 

@@ -125,10 +125,16 @@ void Worker::OnAcceptError(evconnlistener* listener, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   int error = errno;
   self->shared_.accept_errors.fetch_add(1, std::memory_order_relaxed);
-  Log(LogLevel::kWarn, "accept failed; pausing accepts",
-      {{"worker", absl::StrCat(self->index_)},
-       {"error", std::strerror(error)},
-       {"pause_ms", absl::StrCat(absl::ToInt64Milliseconds(kAcceptPause))}});
+  // While descriptors stay exhausted this fires every pause; one line a second is enough.
+  absl::Time now = self->time_source_.SystemTime();
+  if (now - self->last_accept_error_log_ >= absl::Seconds(1)) {
+    self->last_accept_error_log_ = now;
+    Log(LogLevel::kWarn, "accept failed; pausing accepts",
+        {{"worker", absl::StrCat(self->index_)},
+         {"error", std::strerror(error)},
+         {"pause_ms", absl::StrCat(absl::ToInt64Milliseconds(kAcceptPause))},
+         {"errors_total", absl::StrCat(self->shared_.accept_errors.load())}});
+  }
   evconnlistener_disable(listener);
   self->accept_resume_timer_->Enable(kAcceptPause);
 }

@@ -71,6 +71,7 @@ class Worker {
   absl::BitGen random_;
   RealTimeSource time_source_;
   bool draining_ = false;
+  absl::Time last_accept_error_log_ = absl::InfinitePast();
   std::thread thread_;
 };
 
