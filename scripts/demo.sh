@@ -38,7 +38,9 @@ for _ in $(seq 50); do
 done
 
 run() {
-  echo "\$ $*"
+  printf '$'
+  printf ' %q' "$@"
+  echo
   "$@"
   echo
 }
