@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -484,6 +485,7 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
   upstream.name = name;
   upstream.line = LineOf(name_node);
   bool has_servers = false;
+  YAML::Node hash_key_node(YAML::NodeType::Undefined);
   v.ForEachKey(
       node, path,
       {"balancer", "hash_key", "servers", "health_check", "outlier_detection", "slow_start",
@@ -492,19 +494,31 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
         std::string field = path + "." + key;
         if (key == "balancer") {
           if (auto b = v.String(value, field)) {
-            static const std::set<std::string> kPlanned = {"weighted_round_robin", "random",
-                                                           "least_connections", "p2c", "maglev"};
-            if (*b == "round_robin") {
+            static const std::set<std::string> kBalancers = {"round_robin", "weighted_round_robin",
+                                                             "random",      "least_connections",
+                                                             "p2c",         "maglev"};
+            if (kBalancers.count(*b) > 0) {
               upstream.balancer = *b;
-            } else if (kPlanned.count(*b) > 0) {
-              v.Error(field, value,
-                      absl::StrCat(Quote(*b), " is not implemented yet (use round_robin)"));
             } else {
-              v.Error(field, value, absl::StrCat("unknown balancer ", Quote(*b)));
+              v.Error(field, value,
+                      absl::StrCat("unknown balancer ", Quote(*b),
+                                   " (round_robin, weighted_round_robin, random, "
+                                   "least_connections, p2c or maglev)"));
             }
           }
         } else if (key == "hash_key") {
-          if (auto h = v.String(value, field)) upstream.hash_key = *h;
+          hash_key_node = value;
+          if (auto h = v.String(value, field)) {
+            bool named = (absl::StartsWith(*h, "header:") || absl::StartsWith(*h, "cookie:")) &&
+                         h->size() > 7;
+            if (*h != "path" && *h != "client_ip" && !named) {
+              v.Error(
+                  field, value,
+                  absl::StrCat(Quote(*h), " is not header:NAME, cookie:NAME, path or client_ip"));
+            } else {
+              upstream.hash_key = *h;
+            }
+          }
         } else if (key == "servers") {
           has_servers = true;
           ParseServers(v, value, field, upstream);
@@ -541,6 +555,11 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
       });
   if (node.IsMap() && !has_servers) {
     v.Error(path + ".servers", name_node, "is required");
+  }
+  if (upstream.balancer == "maglev" && !hash_key_node) {
+    v.Error(path + ".hash_key", name_node, "is required by the maglev balancer");
+  } else if (upstream.balancer != "maglev" && hash_key_node) {
+    v.Error(path + ".hash_key", hash_key_node, "is used only by the maglev balancer");
   }
   config.upstreams.push_back(std::move(upstream));
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "confgate/common/log.h"
 #include "confgate/http/forwarding.h"
+#include "confgate/http/hash_key.h"
 #include "confgate/upstream/load_balancer.h"
 #include "server/downstream_connection.h"
 #include "server/worker.h"
@@ -23,6 +24,8 @@ constexpr size_t kHighWatermark = 1024 * 1024;
 constexpr absl::Duration kWatchMargin = absl::Seconds(5);
 // Consul's default blocking-query wait.
 constexpr absl::Duration kDefaultWatchWait = absl::Minutes(5);
+// Request bodies up to this size are kept so the request can be retried on another host.
+constexpr size_t kMaxRetryBodyBytes = 64 * 1024;
 constexpr absl::string_view kVia = "1.1 confgate";
 
 // Appends body bytes, framed as one chunk when the body is sent chunked.
@@ -35,6 +38,11 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
   } else {
     evbuffer_add(out, data.data(), data.size());
   }
+}
+
+const char* FailureName(int failure) {
+  static const char* const kNames[] = {"connect_failure", "reset", "timeout", "status"};
+  return kNames[failure];
 }
 
 }  // namespace
@@ -51,9 +59,13 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       head_(std::move(head)),
       method_(head_.method) {
   timer_ = worker_.dispatcher().CreateTimer([this] { OnTimeout(); });
+  cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
 }
 
-ProxyStream::~ProxyStream() { Cancel(); }
+ProxyStream::~ProxyStream() {
+  Cancel();
+  cluster_.active_requests().fetch_sub(1, std::memory_order_relaxed);
+}
 
 absl::Duration ProxyStream::ResponseTimeout() const {
   absl::Duration limit = route_.response_timeout.value_or(cluster_.config().timeouts.response);
@@ -77,25 +89,46 @@ absl::Duration ProxyStream::ResponseTimeout() const {
   return std::min(wait + kWatchMargin, limit);
 }
 
+std::optional<uint64_t> ProxyStream::HashKey() const {
+  const std::string& spec = cluster_.config().hash_key;
+  if (spec.empty()) {
+    return std::nullopt;
+  }
+  std::optional<std::string> key = http::ExtractHashKey(spec, head_, downstream_.client_ip());
+  if (!key.has_value()) {
+    return std::nullopt;
+  }
+  return upstream::StableHash(*key);
+}
+
 void ProxyStream::Start() {
   request_has_body_ = head_.framing != http::BodyFraming::kNone;
   response_timeout_ = ResponseTimeout();
+  retries_left_ = cluster_.config().retries.attempts;
+  hash_ = HashKey();
   http::ForwardingContext context{downstream_.client_ip(), "http", kVia};
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   http::SerializeRequestHead(head_, serialized_head_);
-  SendToHost(nullptr);
+  StartAttempt();
 }
 
-bool ProxyStream::SendToHost(const upstream::Host* exclude) {
-  upstream::Host* host = cluster_.load_balancer().ChooseHost(exclude);
+void ProxyStream::StartAttempt() {
+  upstream::PickContext pick{tried_, hash_};
+  upstream::Host* host = worker_.balancer(route_.upstream_index).ChooseHost(pick);
   if (host == nullptr) {
     FailBeforeResponse(503, "no upstream host available\n");
-    return false;
+    return;
   }
   host_ = host;
+  attempt_active_ = true;
+  tried_.push_back(host_);
   host_->active_requests().fetch_add(1, std::memory_order_relaxed);
+  if (kind_ == router::RequestKind::kWatch) {
+    host_->active_watches().fetch_add(1, std::memory_order_relaxed);
+  }
   downstream_.SetUpstreamForLog(cluster_.name(), host_->address());
+  response_bytes_seen_ = false;
   connection_ = worker_.pool().TakeIdle(*host_, *this);
   if (connection_ == nullptr) {
     connection_ = upstream::UpstreamConnection::Connect(worker_.dispatcher(), *host_, *this);
@@ -107,15 +140,109 @@ bool ProxyStream::SendToHost(const upstream::Host* exclude) {
   limits.max_header_bytes = 64 * 1024;
   decoder_ = http::ResponseDecoder::Create(*this, limits);
   decoder_->ExpectResponse(method_);
-  bufferevent_write(connection_->bev(), serialized_head_.data(), serialized_head_.size());
+  evbuffer* out = bufferevent_get_output(connection_->bev());
+  evbuffer_add(out, serialized_head_.data(), serialized_head_.size());
+  bool chunked = head_.framing == http::BodyFraming::kChunked;
+  if (!body_copy_.empty()) {
+    AddBodyPiece(out, body_copy_, chunked);
+  }
+  if (request_complete_ && chunked) {
+    evbuffer_add(out, http::kLastChunk.data(), http::kLastChunk.size());
+  }
+}
+
+void ProxyStream::EndAttempt(bool reusable) {
+  if (attempt_active_) {
+    attempt_active_ = false;
+    host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
+    if (kind_ == router::RequestKind::kWatch) {
+      host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (attempt_is_retry_) {
+      cluster_.active_retries().fetch_sub(1, std::memory_order_relaxed);
+      attempt_is_retry_ = false;
+    }
+  }
+  timer_->Disable();
+  if (connection_ == nullptr) {
+    return;
+  }
+  if (reusable && !worker_.draining()) {
+    const config::KeepaliveConfig& keepalive = cluster_.config().keepalive;
+    worker_.pool().Release(std::move(connection_), keepalive.max_idle_per_worker,
+                           keepalive.idle_timeout);
+  } else {
+    // Destroyed after this callback stack: libevent may still be inside its callback.
+    struct ConnectionHolder : event::DeferredDeletable {
+      upstream::UpstreamConnectionPtr connection;
+    };
+    auto holder = std::make_unique<ConnectionHolder>();
+    holder->connection = std::move(connection_);
+    bufferevent_disable(holder->connection->bev(), EV_READ | EV_WRITE);
+    worker_.dispatcher().DeferredDelete(std::move(holder));
+  }
+}
+
+bool ProxyStream::MayRetry(Failure failure, int status) const {
+  if (response_started_ || finished_) {
+    return false;
+  }
+  // Writes and watches go again only when the request never left; reads on any listed cause.
+  if (failure != Failure::kConnect && kind_ != router::RequestKind::kRead) {
+    return false;
+  }
+  if (request_has_body_ && body_too_large_to_retry_) {
+    return false;
+  }
+  const std::vector<std::string>& on = cluster_.config().retries.on;
+  std::string cause =
+      failure == Failure::kStatus ? absl::StrCat(status) : FailureName(static_cast<int>(failure));
+  if (std::find(on.begin(), on.end(), cause) == on.end()) {
+    return false;
+  }
+  return retries_left_ > 0 && cluster_.RetryBudgetAllows();
+}
+
+bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
+                              absl::string_view body) {
+  if (!MayRetry(failure, status)) {
+    EndAttempt(false);
+    FailBeforeResponse(fail_status, body);
+    return false;
+  }
+  Retry(failure, status);
   return true;
+}
+
+void ProxyStream::Retry(Failure failure, int status) {
+  Log(LogLevel::kInfo, "retrying on another host",
+      {{"upstream", cluster_.name()},
+       {"host", host_->address()},
+       {"cause", failure == Failure::kStatus ? absl::StrCat(status)
+                                             : FailureName(static_cast<int>(failure))},
+       {"request_id", request_id_}});
+  EndAttempt(false);
+  --retries_left_;
+  StartAttempt();
+  // Counted after the pick: a retry that found no host is not in flight.
+  if (attempt_active_) {
+    attempt_is_retry_ = true;
+    cluster_.active_retries().fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void ProxyStream::OnRequestBody(absl::string_view data) {
   if (finished_ || connection_ == nullptr || data.empty()) {
     return;
   }
-  request_body_started_ = true;
+  if (!body_too_large_to_retry_) {
+    if (body_copy_.size() + data.size() <= kMaxRetryBodyBytes) {
+      body_copy_.append(data.data(), data.size());
+    } else {
+      body_too_large_to_retry_ = true;
+      std::string().swap(body_copy_);
+    }
+  }
   if (!response_started_ && connection_->connected()) {
     timer_->Enable(response_timeout_);  // a long upload that makes progress is not a timeout
   }
@@ -165,7 +292,7 @@ void ProxyStream::ReadUpstream() {
   }
   in_read_ = true;
   evbuffer* input = bufferevent_get_input(connection_->bev());
-  while (!finished_ && !response_complete_ && !decoder_->has_error() &&
+  while (!finished_ && !response_complete_ && !retry_pending_ && !decoder_->has_error() &&
          evbuffer_get_length(input) > 0) {
     evbuffer_iovec chunk;
     if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1) {
@@ -190,12 +317,17 @@ void ProxyStream::ReadUpstream() {
   if (finished_) {
     return;
   }
+  if (retry_pending_) {
+    retry_pending_ = false;
+    Retry(Failure::kStatus, pending_status_);  // MayRetry() allowed it in OnResponseHead
+    return;
+  }
   if (decoder_->has_error()) {
     Log(LogLevel::kWarn, "malformed upstream response",
         {{"upstream", cluster_.name()},
          {"host", host_->address()},
          {"reason", decoder_->error().reason}});
-    ReleaseUpstream(/*reusable=*/false);
+    EndAttempt(/*reusable=*/false);
     FailBeforeResponse(502, "malformed upstream response\n");
     return;
   }
@@ -216,6 +348,12 @@ void ProxyStream::OnDownstreamDrained() {
 }
 
 void ProxyStream::OnResponseHead(http::ResponseHead head) {
+  if (MayRetry(Failure::kStatus, head.status)) {
+    // Not forwarded: the request goes to another host once the decoder has returned.
+    retry_pending_ = true;
+    pending_status_ = head.status;
+    return;
+  }
   timer_->Enable(response_timeout_);
   http::ResponseHead& response = head;
   const std::string* upstream_length = response.headers.Get("content-length");
@@ -260,7 +398,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
 }
 
 void ProxyStream::OnResponseBody(absl::string_view data) {
-  if (data.empty()) {
+  if (data.empty() || retry_pending_) {
     return;
   }
   AddBodyPiece(downstream_.output(), data, chunked_to_client_);
@@ -268,6 +406,9 @@ void ProxyStream::OnResponseBody(absl::string_view data) {
 }
 
 void ProxyStream::OnResponseComplete() {
+  if (retry_pending_) {
+    return;
+  }
   response_complete_ = true;
   if (chunked_to_client_) {
     evbuffer_add(downstream_.output(), http::kLastChunk.data(), http::kLastChunk.size());
@@ -275,34 +416,12 @@ void ProxyStream::OnResponseComplete() {
 }
 
 void ProxyStream::FinishResponse() {
-  timer_->Disable();
   evbuffer* input = bufferevent_get_input(connection_->bev());
   // Bytes after the response mean the upstream is out of step with us: never reuse it.
   bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
-  ReleaseUpstream(reusable);
+  EndAttempt(reusable);
   finished_ = true;
   downstream_.OnResponseComplete(close_delimited_to_client_);
-}
-
-void ProxyStream::ReleaseUpstream(bool reusable) {
-  if (connection_ == nullptr) {
-    return;
-  }
-  host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
-  if (reusable && !worker_.draining()) {
-    const config::KeepaliveConfig& keepalive = cluster_.config().keepalive;
-    worker_.pool().Release(std::move(connection_), keepalive.max_idle_per_worker,
-                           keepalive.idle_timeout);
-  } else {
-    // Destroyed after this callback stack: libevent may still be inside its callback.
-    struct ConnectionHolder : event::DeferredDeletable {
-      upstream::UpstreamConnectionPtr connection;
-    };
-    auto holder = std::make_unique<ConnectionHolder>();
-    holder->connection = std::move(connection_);
-    bufferevent_disable(holder->connection->bev(), EV_READ | EV_WRITE);
-    worker_.dispatcher().DeferredDelete(std::move(holder));
-  }
 }
 
 void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) {
@@ -311,7 +430,7 @@ void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, boo
   }
   // Read whatever arrived before the close.
   ReadUpstream();
-  if (finished_ || connection_ == nullptr) {
+  if (finished_ || connection_ == nullptr || &connection != connection_.get()) {
     return;
   }
   if (!response_complete_ && decoder_->in_message()) {
@@ -321,29 +440,29 @@ void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, boo
     FinishResponse();
     return;
   }
-  bool was_reused = connection.reuse_count() > 0;
-  if (connect_failed) {
-    Log(LogLevel::kWarn, "upstream connect failed",
-        {{"upstream", cluster_.name()}, {"host", host_->address()}});
-    ReleaseUpstream(false);
-    FailBeforeResponse(502, "upstream connect failed\n");
-    return;
-  }
-  ReleaseUpstream(false);
-  if (!response_started_ && !response_bytes_seen_ && was_reused && !request_has_body_ &&
-      !retried_ && kind_ != router::RequestKind::kWatch) {
-    // A pooled connection the upstream closed just as we reused it: the request never got an
-    // answer and had no body, so it is safe to send it once more on a fresh connection.
-    retried_ = true;
-    SendToHost(nullptr);
-    return;
-  }
   if (response_started_) {
+    EndAttempt(false);
     finished_ = true;
     downstream_.Abort();
     return;
   }
-  FailBeforeResponse(502, "upstream closed the connection\n");
+  if (connect_failed) {
+    Log(LogLevel::kWarn, "upstream connect failed",
+        {{"upstream", cluster_.name()}, {"host", host_->address()}});
+    RetryOrFail(Failure::kConnect, 0, 502, "upstream connect failed\n");
+    return;
+  }
+  if (connection.reuse_count() > 0 && !response_bytes_seen_ && !stale_retry_used_ &&
+      kind_ == router::RequestKind::kRead && !(request_has_body_ && body_too_large_to_retry_)) {
+    // A pooled connection the upstream closed just as we reused it: the read got no answer,
+    // so it goes once more on a fresh connection, outside the retry budget.
+    stale_retry_used_ = true;
+    EndAttempt(false);
+    tried_.pop_back();  // the host itself is fine
+    StartAttempt();
+    return;
+  }
+  RetryOrFail(Failure::kReset, 0, 502, "upstream closed the connection\n");
 }
 
 void ProxyStream::OnTimeout() {
@@ -353,14 +472,14 @@ void ProxyStream::OnTimeout() {
   bool connecting = connection_ != nullptr && !connection_->connected();
   Log(LogLevel::kWarn, connecting ? "upstream connect timeout" : "upstream response timeout",
       {{"upstream", cluster_.name()}, {"host", host_ != nullptr ? host_->address() : ""}});
-  ReleaseUpstream(false);
   if (response_started_) {
+    EndAttempt(false);
     finished_ = true;
     downstream_.Abort();
     return;
   }
-  FailBeforeResponse(504,
-                     connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
+  RetryOrFail(connecting ? Failure::kConnect : Failure::kTimeout, 0, 504,
+              connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
 }
 
 void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
@@ -370,12 +489,7 @@ void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
 }
 
 void ProxyStream::Cancel() {
-  if (timer_ != nullptr) {
-    timer_->Disable();
-  }
-  if (connection_ != nullptr) {
-    ReleaseUpstream(/*reusable=*/false);
-  }
+  EndAttempt(/*reusable=*/false);
   finished_ = true;
 }
 

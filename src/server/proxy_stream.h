@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -36,6 +38,9 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   const std::string& request_id() const { return request_id_; }
 
  private:
+  // Why an attempt failed before its response reached the client.
+  enum class Failure { kConnect, kReset, kTimeout, kStatus };
+
   // upstream::UpstreamConnectionHandler
   void OnUpstreamConnected(upstream::UpstreamConnection& connection) override;
   void OnUpstreamReadable(upstream::UpstreamConnection& connection) override;
@@ -47,13 +52,21 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   void OnResponseBody(absl::string_view data) override;
   void OnResponseComplete() override;
 
-  bool SendToHost(const upstream::Host* exclude);
+  // Picks a host (a different one from those tried, where one exists) and sends the request.
+  void StartAttempt();
+  void EndAttempt(bool reusable);
+  // Whether a failed attempt may be tried again on another host (route kind, retries.on,
+  // attempts left, kept body, retry budget).
+  bool MayRetry(Failure failure, int status) const;
+  // Retries when allowed; otherwise answers the client with `status`. Returns true on retry.
+  bool RetryOrFail(Failure failure, int status, int fail_status, absl::string_view body);
+  void Retry(Failure failure, int status);
   void ReadUpstream();
   void FinishResponse();
-  void ReleaseUpstream(bool reusable);
   void FailBeforeResponse(int status, absl::string_view body);
   void OnTimeout();
   absl::Duration ResponseTimeout() const;
+  std::optional<uint64_t> HashKey() const;
 
   Worker& worker_;
   DownstreamConnection& downstream_;
@@ -64,24 +77,34 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   http::RequestHead head_;
   std::string method_;
   std::string request_id_;
-  std::string serialized_head_;  // kept for one retry of a bodiless request
+  std::string serialized_head_;
+  std::optional<uint64_t> hash_;
 
   upstream::UpstreamConnectionPtr connection_;
   upstream::Host* host_ = nullptr;
+  std::vector<const upstream::Host*> tried_;
+  uint32_t retries_left_ = 0;
+  bool attempt_active_ = false;  // host_ counts this request as in flight
+  bool attempt_is_retry_ = false;
+  int pending_status_ = 0;
+  bool stale_retry_used_ = false;
   std::unique_ptr<http::ResponseDecoder> decoder_;
   event::TimerPtr timer_;
   absl::Duration response_timeout_;
 
+  // The request body as received so far, kept for a retry while it stays small.
+  std::string body_copy_;
+  bool body_too_large_to_retry_ = false;
+
   bool request_has_body_ = false;
   bool request_complete_ = false;
-  bool request_body_started_ = false;
   bool response_started_ = false;  // head written to the client
   bool response_complete_ = false;
   bool response_bytes_seen_ = false;
+  bool retry_pending_ = false;  // a retryable status arrived inside the decoder callback
   bool chunked_to_client_ = false;
   bool close_delimited_to_client_ = false;
   bool upstream_read_paused_ = false;
-  bool retried_ = false;
   bool finished_ = false;
   bool in_read_ = false;
 };

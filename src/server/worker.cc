@@ -28,7 +28,12 @@ Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
       shared_(shared),
       snapshot_(std::move(snapshot)),
       listen_fds_(std::move(listen_fds)),
-      pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)) {
+      pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)),
+      balancer_random_(absl::Uniform<uint64_t>(random_)) {
+  for (const upstream::ClusterSharedPtr& cluster : snapshot_->clusters) {
+    upstream::BalancerParams params{time_source_, balancer_random_, cluster->config().slow_start};
+    balancers_.push_back(upstream::CreateLoadBalancer(cluster->config(), cluster->hosts(), params));
+  }
   for (int fd : listen_fds_) {
     evconnlistener* listener = evconnlistener_new(dispatcher_.base(), &Worker::OnAccept, this,
                                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,

@@ -14,6 +14,7 @@
 #include "confgate/server/access_log.h"
 #include "confgate/server/runtime.h"
 #include "confgate/upstream/connection_pool.h"
+#include "confgate/upstream/load_balancer.h"
 
 struct evconnlistener;
 
@@ -46,6 +47,8 @@ class Worker {
   event::Dispatcher& dispatcher() { return dispatcher_; }
   upstream::ConnectionPool& pool() { return *pool_; }
   const RuntimeSnapshotPtr& snapshot() const { return snapshot_; }
+  // This worker's balancer for the snapshot's cluster `index`.
+  upstream::LoadBalancer& balancer(size_t index) { return *balancers_[index]; }
   SharedState& shared() { return shared_; }
   absl::BitGen& random() { return random_; }
   TimeSource& time_source() { return time_source_; }
@@ -70,6 +73,8 @@ class Worker {
   std::atomic<uint64_t> open_connections_{0};
   absl::BitGen random_;
   RealTimeSource time_source_;
+  upstream::SeededRandom balancer_random_;
+  std::vector<std::unique_ptr<upstream::LoadBalancer>> balancers_;
   bool draining_ = false;
   absl::Time last_accept_error_log_ = absl::InfinitePast();
   std::thread thread_;

@@ -2,10 +2,10 @@
 
 #include <netdb.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "confgate/upstream/load_balancer.h"
 
 namespace confgate::upstream {
 
@@ -19,12 +19,25 @@ Host::Host(std::string upstream, std::string address, const sockaddr* addr, sock
   std::memcpy(&addr_, addr, std::min<size_t>(addr_len, sizeof(addr_)));
 }
 
-Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts)
-    : config_(config),
-      hosts_(std::move(hosts)),
-      load_balancer_(CreateLoadBalancer(config_, hosts_)) {}
+void Host::SetAvailable(bool available, MonotonicTime now) {
+  bool was = available_.exchange(available, std::memory_order_relaxed);
+  if (available && !was) {
+    available_since_ns_.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
+        std::memory_order_relaxed);
+  }
+}
 
-Cluster::~Cluster() = default;
+Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts)
+    : config_(config), hosts_(std::move(hosts)) {}
+
+bool Cluster::RetryBudgetAllows() const {
+  constexpr uint32_t kMinConcurrentRetries = 3;
+  uint32_t active = active_requests_.load(std::memory_order_relaxed);
+  uint32_t retries = active_retries_.load(std::memory_order_relaxed);
+  uint32_t budget = active * config_.retries.budget_percent / 100;
+  return retries < std::max(budget, kMinConcurrentRetries);
+}
 
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config) {
   std::vector<ClusterSharedPtr> clusters;

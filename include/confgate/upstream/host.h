@@ -6,16 +6,16 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "confgate/common/time_source.h"
 #include "confgate/config/config.h"
 
 namespace confgate::upstream {
-
-class LoadBalancer;
 
 class Host {
  public:
@@ -30,8 +30,27 @@ class Host {
   uint32_t weight() const { return weight_; }
   bool backup() const { return backup_; }
 
-  // Requests in flight to this host, across workers.
+  // Requests in flight to this host, across workers; watches are also counted on their own,
+  // because a parked long-poll is not load.
   std::atomic<uint32_t>& active_requests() { return active_requests_; }
+  std::atomic<uint32_t>& active_watches() { return active_watches_; }
+  uint32_t load() const {
+    uint32_t active = active_requests_.load(std::memory_order_relaxed);
+    uint32_t watches = active_watches_.load(std::memory_order_relaxed);
+    return active > watches ? active - watches : 0;
+  }
+
+  // Whether the balancers may choose this host. Health checks, outlier detection and operator
+  // drain decide it; the data plane only reads it.
+  bool available() const { return available_.load(std::memory_order_relaxed); }
+  // Records a change of availability; a host that becomes available starts its slow start at
+  // `now`.
+  void SetAvailable(bool available, MonotonicTime now);
+  // When the host last became available; the far past for hosts available from the start.
+  MonotonicTime available_since() const {
+    return MonotonicTime(
+        std::chrono::nanoseconds(available_since_ns_.load(std::memory_order_relaxed)));
+  }
 
  private:
   std::string upstream_;
@@ -41,6 +60,9 @@ class Host {
   uint32_t weight_;
   bool backup_;
   std::atomic<uint32_t> active_requests_{0};
+  std::atomic<uint32_t> active_watches_{0};
+  std::atomic<bool> available_{true};
+  std::atomic<int64_t> available_since_ns_{std::numeric_limits<int64_t>::min()};
 };
 
 using HostSharedPtr = std::shared_ptr<Host>;
@@ -48,17 +70,23 @@ using HostSharedPtr = std::shared_ptr<Host>;
 class Cluster {
  public:
   Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts);
-  ~Cluster();
 
   const std::string& name() const { return config_.name; }
   const config::UpstreamConfig& config() const { return config_; }
   const std::vector<HostSharedPtr>& hosts() const { return hosts_; }
-  LoadBalancer& load_balancer() const { return *load_balancer_; }
+
+  // Requests in flight and retries in flight across workers, for the retry budget.
+  std::atomic<uint32_t>& active_requests() const { return active_requests_; }
+  std::atomic<uint32_t>& active_retries() const { return active_retries_; }
+  // Whether one more retry fits the budget: budget_percent of the requests in flight, and never
+  // fewer than 3 concurrent retries, so a quiet upstream can still retry.
+  bool RetryBudgetAllows() const;
 
  private:
   config::UpstreamConfig config_;
   std::vector<HostSharedPtr> hosts_;
-  std::unique_ptr<LoadBalancer> load_balancer_;
+  mutable std::atomic<uint32_t> active_requests_{0};
+  mutable std::atomic<uint32_t> active_retries_{0};
 };
 
 using ClusterSharedPtr = std::shared_ptr<const Cluster>;
