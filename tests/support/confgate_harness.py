@@ -137,8 +137,12 @@ class Proxy:
 
 
 def write_confgate_config(directory, replicas, limits=None, upstream_extra="", routes=None,
-                          workers=2):
-    servers = "\n".join("      - {address: %s}" % replica.address for replica in replicas)
+                          workers=2, balancer="round_robin", server_options=None):
+    """`server_options[i]` adds YAML flow entries to server i, e.g. "weight: 3"."""
+    options = server_options or [""] * len(replicas)
+    servers = "\n".join(
+        "      - {address: %s%s}" % (replica.address, ", " + option if option else "")
+        for replica, option in zip(replicas, options))
     limits_yaml = ""
     if limits:
         limits_yaml = "limits: {%s}\n" % ", ".join("%s: %s" % item for item in limits.items())
@@ -160,11 +164,11 @@ workers: %d
 %saccess_log: {enabled: true, path: stdout}
 upstreams:
   config-service:
-    balancer: round_robin
+    balancer: %s
     servers:
 %s
 %s
-%s""" % (workers, limits_yaml, servers, upstream_extra, routes)
+%s""" % (workers, limits_yaml, balancer, servers, upstream_extra, routes)
     path = os.path.join(directory, "confgate.yaml")
     with open(path, "w") as handle:
         handle.write(text)
