@@ -34,21 +34,39 @@ Host* RandomStrategy::ChooseHost(const PickContext& context) {
   return last;  // rounding left a sliver past the end
 }
 
+Host* PowerOfTwoChoicesStrategy::PickUniform(const PickContext& context, const Host* other) {
+  size_t count = hosts_.size();
+  if (count == 0) {
+    return nullptr;
+  }
+  // A few random probes find an eligible host at once in a healthy pool; a scan from a random
+  // start bounds the search when most hosts are out.
+  for (int probe = 0; probe < 4; ++probe) {
+    Host* host = hosts_[params_.random.Next() % count];
+    if (host != other && Eligible(*host, context)) {
+      return host;
+    }
+  }
+  size_t start = params_.random.Next() % count;
+  for (size_t i = 0; i < count; ++i) {
+    Host* host = hosts_[(start + i) % count];
+    if (host != other && Eligible(*host, context)) {
+      return host;
+    }
+  }
+  return nullptr;
+}
+
 Host* PowerOfTwoChoicesStrategy::ChooseHost(const PickContext& context) {
-  RandomStrategy draw(hosts_, params_);
-  Host* first = draw.ChooseHost(context);
+  Host* first = PickUniform(context, nullptr);
   if (first == nullptr) {
     return nullptr;
   }
-  // The second choice is drawn from the others, so the two differ whenever they can.
-  std::vector<const Host*> tried(context.tried.begin(), context.tried.end());
-  tried.push_back(first);
-  PickContext others = context;
-  others.tried = tried;
-  Host* second = draw.ChooseHost(others);
+  Host* second = PickUniform(context, first);
   if (second == nullptr) {
     return first;
   }
+  // Weighted comparison: load per unit of (slow-start adjusted) weight.
   MonotonicTime now = params_.time.Monotonic();
   double first_score = (first->load() + 1) / EffectiveWeight(*first, now, params_.slow_start);
   double second_score = (second->load() + 1) / EffectiveWeight(*second, now, params_.slow_start);

@@ -63,7 +63,8 @@ class LeastConnectionsStrategy final : public LoadBalancer {
   size_t next_ = 0;
 };
 
-// Power of two choices: two random eligible hosts (drawn by weight), the less loaded wins.
+// Power of two choices: two different random eligible hosts, the one with less load per unit
+// of weight wins. O(1) expected, whatever the pool size.
 class PowerOfTwoChoicesStrategy final : public LoadBalancer {
  public:
   PowerOfTwoChoicesStrategy(std::vector<Host*> hosts, const BalancerParams& params)
@@ -72,6 +73,8 @@ class PowerOfTwoChoicesStrategy final : public LoadBalancer {
   Host* ChooseHost(const PickContext& context) override;
 
  private:
+  Host* PickUniform(const PickContext& context, const Host* other);
+
   std::vector<Host*> hosts_;
   BalancerParams params_;
 };
