@@ -246,7 +246,9 @@ void DownstreamConnection::OnResponseComplete(bool must_close) {
   MaybeFinishExchange();
 }
 
-void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bool close_after) {
+void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bool close_after,
+                                          absl::string_view content_type,
+                                          absl::string_view extra_headers) {
   if (closed_ || close_pending_) {
     return;
   }
@@ -261,10 +263,9 @@ void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bo
     // The rest of the body would have gone to the upstream we are not talking to any more.
     close_after_exchange_ = true;
   }
-  std::string response =
-      absl::StrCat("HTTP/1.1 ", status, " ", http::ReasonPhrase(status),
-                   "\r\nContent-Type: text/plain\r\nContent-Length: ", body.size(),
-                   "\r\nCache-Control: no-store\r\n");
+  std::string response = absl::StrCat(
+      "HTTP/1.1 ", status, " ", http::ReasonPhrase(status), "\r\nContent-Type: ", content_type,
+      "\r\nContent-Length: ", body.size(), "\r\nCache-Control: no-store\r\n", extra_headers);
   if (stream_ != nullptr && !stream_->request_id().empty()) {
     absl::StrAppend(&response, "X-Request-Id: ", stream_->request_id(), "\r\n");
   }

@@ -48,7 +48,10 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void OnResponseComplete(bool must_close);
   // Answers with a short local response (errors) unless a response was already started, in
   // which case the connection is closed.
-  void SendLocalReply(int status, absl::string_view body, bool close_after = false);
+  // `extra_headers` are complete "Name: value\r\n" lines.
+  void SendLocalReply(int status, absl::string_view body, bool close_after = false,
+                      absl::string_view content_type = "text/plain",
+                      absl::string_view extra_headers = "");
   // The response cannot be completed: close at once, the client sees a truncated message.
   void Abort();
   void SetUpstreamForLog(const std::string& upstream, const std::string& host);

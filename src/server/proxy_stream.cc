@@ -11,6 +11,7 @@
 #include "confgate/common/log.h"
 #include "confgate/http/forwarding.h"
 #include "confgate/http/hash_key.h"
+#include "confgate/mode/mode.h"
 #include "confgate/upstream/load_balancer.h"
 #include "server/downstream_connection.h"
 #include "server/worker.h"
@@ -27,6 +28,8 @@ constexpr absl::Duration kDefaultWatchWait = absl::Minutes(5);
 // Request bodies up to this size are kept so the request can be retried on another host.
 constexpr size_t kMaxRetryBodyBytes = 64 * 1024;
 constexpr absl::string_view kVia = "1.1 confgate";
+// What a client is told to wait before trying again while an upstream is read-only.
+constexpr int kReadOnlyRetryAfterSeconds = 5;
 
 // Appends body bytes, framed as one chunk when the body is sent chunked.
 void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
@@ -110,12 +113,54 @@ void ProxyStream::Start() {
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   http::SerializeRequestHead(head_, serialized_head_);
+  if (cluster_.mode().load(std::memory_order_relaxed) ==
+      static_cast<int>(mode::UpstreamMode::kReadOnly)) {
+    AnswerInReadOnlyMode();
+    return;
+  }
   StartAttempt();
 }
 
+void ProxyStream::AnswerInReadOnlyMode() {
+  // Every replica is down (or an operator said so): answer at once, never queue or replay.
+  // Reads are served from the cache once it exists; until then a read is a cache miss.
+  std::string message;
+  const char* error = "read_only";
+  switch (kind_) {
+    case router::RequestKind::kRead:
+      error = "no_cached_copy";
+      message = "every replica of this upstream is down and no cached copy exists";
+      break;
+    case router::RequestKind::kWatch:
+      message = "every replica of this upstream is down; watches resume when one is back";
+      break;
+    case router::RequestKind::kWrite:
+      message = "every replica of this upstream is down; writes are refused, not queued";
+      break;
+  }
+  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":\"", cluster_.name(),
+                                  "\",\"message\":\"", message, "\"}\n");
+  finished_ = true;
+  downstream_.SetUpstreamForLog(cluster_.name(), "");
+  downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
+                             absl::StrCat("Retry-After: ", kReadOnlyRetryAfterSeconds,
+                                          "\r\nX-Confgate-Mode: read-only\r\n"));
+}
+
 void ProxyStream::StartAttempt() {
-  upstream::PickContext pick{tried_, hash_};
-  upstream::Host* host = worker_.balancer(route_.upstream_index).ChooseHost(pick);
+  upstream::Host* host = nullptr;
+  std::vector<const upstream::Host*> skipped = tried_;
+  // A half-open host takes one trial request: whoever claims it first sends it; the others
+  // pick again. Bounded: each round removes one host.
+  for (size_t round = 0; round <= cluster_.hosts().size(); ++round) {
+    upstream::PickContext pick{skipped, hash_};
+    host = worker_.balancer(route_.upstream_index).ChooseHost(pick);
+    if (host == nullptr || !host->trial_open() || host->ClaimTrial()) {
+      break;
+    }
+    skipped.push_back(host);
+    host = nullptr;
+  }
   if (host == nullptr) {
     FailBeforeResponse(503, "no upstream host available\n");
     return;
@@ -151,9 +196,22 @@ void ProxyStream::StartAttempt() {
   }
 }
 
-void ProxyStream::EndAttempt(bool reusable) {
+upstream::Outcome ProxyStream::OutcomeOf(Failure failure, int status) {
+  if (failure == Failure::kStatus) {
+    if (status == 502 || status == 503 || status == 504) {
+      return upstream::Outcome::kGatewayFailure;
+    }
+    return status >= 500 ? upstream::Outcome::kServerError : upstream::Outcome::kSuccess;
+  }
+  return upstream::Outcome::kGatewayFailure;
+}
+
+void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
   if (attempt_active_) {
     attempt_active_ = false;
+    if (worker_.shared().outcome_reporter != nullptr) {
+      worker_.shared().outcome_reporter->Report(*host_, outcome);
+    }
     host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
     if (kind_ == router::RequestKind::kWatch) {
       host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
@@ -206,7 +264,7 @@ bool ProxyStream::MayRetry(Failure failure, int status) const {
 bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
                               absl::string_view body) {
   if (!MayRetry(failure, status)) {
-    EndAttempt(false);
+    EndAttempt(false, OutcomeOf(failure, status));
     FailBeforeResponse(fail_status, body);
     return false;
   }
@@ -221,7 +279,7 @@ void ProxyStream::Retry(Failure failure, int status) {
        {"cause", failure == Failure::kStatus ? absl::StrCat(status)
                                              : FailureName(static_cast<int>(failure))},
        {"request_id", request_id_}});
-  EndAttempt(false);
+  EndAttempt(false, OutcomeOf(failure, status));
   --retries_left_;
   StartAttempt();
   // Counted after the pick: a retry that found no host is not in flight.
@@ -327,7 +385,7 @@ void ProxyStream::ReadUpstream() {
         {{"upstream", cluster_.name()},
          {"host", host_->address()},
          {"reason", decoder_->error().reason}});
-    EndAttempt(/*reusable=*/false);
+    EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure);
     FailBeforeResponse(502, "malformed upstream response\n");
     return;
   }
@@ -355,6 +413,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
     return;
   }
   timer_->Enable(response_timeout_);
+  response_status_ = head.status;
   http::ResponseHead& response = head;
   const std::string* upstream_length = response.headers.Get("content-length");
   std::string kept_length = upstream_length != nullptr ? *upstream_length : std::string();
@@ -419,7 +478,7 @@ void ProxyStream::FinishResponse() {
   evbuffer* input = bufferevent_get_input(connection_->bev());
   // Bytes after the response mean the upstream is out of step with us: never reuse it.
   bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
-  EndAttempt(reusable);
+  EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
   finished_ = true;
   downstream_.OnResponseComplete(close_delimited_to_client_);
 }
@@ -441,7 +500,7 @@ void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, boo
     return;
   }
   if (response_started_) {
-    EndAttempt(false);
+    EndAttempt(false, upstream::Outcome::kGatewayFailure);
     finished_ = true;
     downstream_.Abort();
     return;
@@ -457,7 +516,7 @@ void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, boo
     // A pooled connection the upstream closed just as we reused it: the read got no answer,
     // so it goes once more on a fresh connection, outside the retry budget.
     stale_retry_used_ = true;
-    EndAttempt(false);
+    EndAttempt(false, upstream::Outcome::kNeutral);
     tried_.pop_back();  // the host itself is fine
     StartAttempt();
     return;
@@ -472,10 +531,18 @@ void ProxyStream::OnTimeout() {
   bool connecting = connection_ != nullptr && !connection_->connected();
   Log(LogLevel::kWarn, connecting ? "upstream connect timeout" : "upstream response timeout",
       {{"upstream", cluster_.name()}, {"host", host_ != nullptr ? host_->address() : ""}});
+  // A watch whose hold ran out says nothing about the host.
+  bool watch_hold_over = kind_ == router::RequestKind::kWatch && !connecting;
   if (response_started_) {
-    EndAttempt(false);
+    EndAttempt(false,
+               watch_hold_over ? upstream::Outcome::kNeutral : upstream::Outcome::kGatewayFailure);
     finished_ = true;
     downstream_.Abort();
+    return;
+  }
+  if (watch_hold_over) {
+    EndAttempt(false, upstream::Outcome::kNeutral);
+    FailBeforeResponse(504, "upstream response timeout\n");
     return;
   }
   RetryOrFail(connecting ? Failure::kConnect : Failure::kTimeout, 0, 504,
@@ -489,7 +556,7 @@ void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
 }
 
 void ProxyStream::Cancel() {
-  EndAttempt(/*reusable=*/false);
+  EndAttempt(/*reusable=*/false, upstream::Outcome::kNeutral);
   finished_ = true;
 }
 

@@ -14,6 +14,7 @@
 #include "confgate/router/router.h"
 #include "confgate/server/runtime.h"
 #include "confgate/upstream/connection_pool.h"
+#include "confgate/upstream/outlier.h"
 
 namespace confgate::server {
 
@@ -54,7 +55,10 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
 
   // Picks a host (a different one from those tried, where one exists) and sends the request.
   void StartAttempt();
-  void EndAttempt(bool reusable);
+  void AnswerInReadOnlyMode();
+  // Ends the current attempt and reports what it says about the host to the control plane.
+  void EndAttempt(bool reusable, upstream::Outcome outcome);
+  static upstream::Outcome OutcomeOf(Failure failure, int status);
   // Whether a failed attempt may be tried again on another host (route kind, retries.on,
   // attempts left, kept body, retry budget).
   bool MayRetry(Failure failure, int status) const;
@@ -87,6 +91,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool attempt_active_ = false;  // host_ counts this request as in flight
   bool attempt_is_retry_ = false;
   int pending_status_ = 0;
+  int response_status_ = 0;
   bool stale_retry_used_ = false;
   std::unique_ptr<http::ResponseDecoder> decoder_;
   event::TimerPtr timer_;

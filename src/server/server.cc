@@ -13,6 +13,7 @@
 #include "confgate/common/log.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
+#include "server/control_plane.h"
 #include "server/worker.h"
 
 namespace confgate::server {
@@ -81,30 +82,48 @@ int RunServer(const config::Config& config) {
   }
 
   uint32_t worker_count = WorkerCount(config);
-  absl::StatusOr<std::vector<std::vector<int>>> sockets = OpenListenSockets(config, worker_count);
-  if (!sockets.ok()) {
-    Log(LogLevel::kError, "cannot open listener",
-        {{"error", std::string(sockets.status().message())}});
-    return 1;
-  }
-
   event::Dispatcher::InitThreading();
-  // Signals go to the main thread only: workers start with them blocked.
+  signal(SIGPIPE, SIG_IGN);
   sigset_t handled;
   sigemptyset(&handled);
   sigaddset(&handled, SIGTERM);
   sigaddset(&handled, SIGINT);
   sigaddset(&handled, SIGHUP);
-  signal(SIGPIPE, SIG_IGN);
   pthread_sigmask(SIG_BLOCK, &handled, nullptr);
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (uint32_t i = 0; i < worker_count; ++i) {
-    workers.push_back(
-        std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot, std::move((*sockets)[i])));
-    workers.back()->Start();
-  }
 
   event::Dispatcher main_dispatcher;
+  RealTimeSource time_source;
+  ControlPlane control_plane(main_dispatcher, time_source, *snapshot);
+  shared.outcome_reporter = &control_plane;
+  std::vector<std::unique_ptr<Worker>> workers;
+  int exit_code = 0;
+  bool draining = false;
+
+  // Listeners open once the first round of health checks is in (cluster warming), so the
+  // first requests already avoid hosts that are down.
+  auto open_listeners = [&] {
+    if (draining) {
+      return;
+    }
+    absl::StatusOr<std::vector<std::vector<int>>> sockets = OpenListenSockets(config, worker_count);
+    if (!sockets.ok()) {
+      Log(LogLevel::kError, "cannot open listener",
+          {{"error", std::string(sockets.status().message())}});
+      exit_code = 1;
+      main_dispatcher.Exit();
+      return;
+    }
+    // Signals go to the main thread only: workers start with them blocked.
+    sigset_t previous;
+    pthread_sigmask(SIG_BLOCK, &handled, &previous);
+    for (uint32_t i = 0; i < worker_count; ++i) {
+      workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot,
+                                                 std::move((*sockets)[i])));
+      workers.back()->Start();
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    Log(LogLevel::kInfo, "started", {{"workers", absl::StrCat(worker_count)}});
+  };
 
   event::TimerPtr flush_timer;
   flush_timer = main_dispatcher.CreateTimer([&] {
@@ -113,7 +132,6 @@ int RunServer(const config::Config& config) {
   });
   flush_timer->Enable(kAccessLogFlushInterval);
 
-  bool draining = false;
   absl::Time drain_deadline;
   event::TimerPtr drain_timer;
   drain_timer = main_dispatcher.CreateTimer([&] {
@@ -164,7 +182,7 @@ int RunServer(const config::Config& config) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
-  Log(LogLevel::kInfo, "started", {{"workers", absl::StrCat(worker_count)}});
+  control_plane.Start(open_listeners);
   main_dispatcher.Run();
 
   for (const auto& worker : workers) {
@@ -179,7 +197,7 @@ int RunServer(const config::Config& config) {
   event_free(hup_event);
   access_log.Flush();
   Log(LogLevel::kInfo, "stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace confgate::server

@@ -28,6 +28,49 @@ void Host::SetAvailable(bool available, MonotonicTime now) {
   }
 }
 
+bool Host::RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& outlier) {
+  switch (outcome) {
+    case Outcome::kSuccess:
+      consecutive_5xx_.store(0, std::memory_order_relaxed);
+      consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
+      return false;
+    case Outcome::kServerError:
+      consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
+      return consecutive_5xx_.fetch_add(1, std::memory_order_relaxed) + 1 >=
+             outlier.consecutive_5xx;
+    case Outcome::kGatewayFailure: {
+      // Gateway failures are 5xx too (502/503/504 or their local equivalents).
+      uint32_t errors = consecutive_5xx_.fetch_add(1, std::memory_order_relaxed) + 1;
+      uint32_t gateway = consecutive_gateway_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
+      return errors >= outlier.consecutive_5xx || gateway >= outlier.consecutive_gateway_failures;
+    }
+    case Outcome::kNeutral:
+      return false;
+  }
+  return false;
+}
+
+void Host::ResetFailureCounts() {
+  consecutive_5xx_.store(0, std::memory_order_relaxed);
+  consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
+}
+
+void Host::OpenTrial() {
+  trial_in_flight_.store(false);
+  trial_open_.store(true, std::memory_order_release);
+  available_.store(true, std::memory_order_relaxed);
+}
+
+bool Host::ClaimTrial() {
+  bool expected = true;
+  if (!trial_open_.compare_exchange_strong(expected, false)) {
+    return false;
+  }
+  available_.store(false, std::memory_order_relaxed);
+  trial_in_flight_.store(true);
+  return true;
+}
+
 Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts)
     : config_(config), hosts_(std::move(hosts)) {}
 

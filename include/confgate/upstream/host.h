@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "confgate/common/time_source.h"
 #include "confgate/config/config.h"
+#include "confgate/upstream/outlier.h"
 
 namespace confgate::upstream {
 
@@ -46,6 +47,31 @@ class Host {
   // Records a change of availability; a host that becomes available starts its slow start at
   // `now`.
   void SetAvailable(bool available, MonotonicTime now);
+  // --- passive health, reported by workers ---
+  // Counts an attempt's outcome; true when a consecutive-failure threshold of `outlier` is
+  // reached (the main thread then decides on an ejection).
+  bool RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& outlier);
+  uint32_t consecutive_5xx() const { return consecutive_5xx_.load(std::memory_order_relaxed); }
+  uint32_t consecutive_gateway_failures() const {
+    return consecutive_gateway_failures_.load(std::memory_order_relaxed);
+  }
+  void ResetFailureCounts();
+
+  // --- half-open: after its cooldown an ejected host takes exactly one trial request ---
+  // Makes the host choosable for one trial (main thread).
+  void OpenTrial();
+  bool trial_open() const { return trial_open_.load(std::memory_order_acquire); }
+  // A worker that picked a half-open host claims the trial; only one claim succeeds, and the
+  // host is unavailable again until the trial's outcome is known.
+  bool ClaimTrial();
+  // The claimed trial ended; true when it was this host's trial request (main thread).
+  bool TakeTrialInFlight() { return trial_in_flight_.exchange(false); }
+  bool trial_in_flight() const { return trial_in_flight_.load(std::memory_order_relaxed); }
+
+  // --- state shown to operators (set by the main thread) ---
+  std::atomic<bool>& drained() { return drained_; }
+  std::atomic<bool>& ejected() { return ejected_; }
+
   // When the host last became available; the far past for hosts available from the start.
   MonotonicTime available_since() const {
     return MonotonicTime(
@@ -62,6 +88,12 @@ class Host {
   std::atomic<uint32_t> active_requests_{0};
   std::atomic<uint32_t> active_watches_{0};
   std::atomic<bool> available_{true};
+  std::atomic<uint32_t> consecutive_5xx_{0};
+  std::atomic<uint32_t> consecutive_gateway_failures_{0};
+  std::atomic<bool> trial_open_{false};
+  std::atomic<bool> trial_in_flight_{false};
+  std::atomic<bool> drained_{false};
+  std::atomic<bool> ejected_{false};
   std::atomic<int64_t> available_since_ns_{std::numeric_limits<int64_t>::min()};
 };
 
@@ -82,11 +114,15 @@ class Cluster {
   // fewer than 3 concurrent retries, so a quiet upstream can still retry.
   bool RetryBudgetAllows() const;
 
+  // The upstream's mode (mode::UpstreamMode as an int), published by the main thread.
+  std::atomic<int>& mode() const { return mode_; }
+
  private:
   config::UpstreamConfig config_;
   std::vector<HostSharedPtr> hosts_;
   mutable std::atomic<uint32_t> active_requests_{0};
   mutable std::atomic<uint32_t> active_retries_{0};
+  mutable std::atomic<int> mode_{0};
 };
 
 using ClusterSharedPtr = std::shared_ptr<const Cluster>;
