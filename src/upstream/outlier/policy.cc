@@ -9,8 +9,9 @@ void OutlierPolicy::Decay(EjectionRecord& record, MonotonicTime now) const {
       now <= record.readmitted_at) {
     return;
   }
+  absl::Duration remainder;
   int64_t periods = absl::IDivDuration(absl::FromChrono(now - record.readmitted_at),
-                                       config_.base_ejection_time, nullptr);
+                                       config_.base_ejection_time, &remainder);
   if (periods <= 0) {
     return;
   }
