@@ -55,6 +55,8 @@ Dispatcher::~Dispatcher() {
 
 void Dispatcher::Run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
 
+void Dispatcher::RunReady() { event_base_loop(base_, EVLOOP_NONBLOCK); }
+
 void Dispatcher::Exit() { event_base_loopbreak(base_); }
 
 TimerPtr Dispatcher::CreateTimer(std::function<void()> callback) {

@@ -44,6 +44,8 @@ class Dispatcher {
 
   // Runs until Exit() is called.
   void Run();
+  // Runs the callbacks that are ready now, without waiting (tests).
+  void RunReady();
   // Stops Run() after the current iteration; safe only on the dispatcher's own thread (use
   // Post([&]{ d.Exit(); }) from elsewhere).
   void Exit();
