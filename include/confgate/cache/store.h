@@ -1,0 +1,105 @@
+// The shared response cache of one route: sharded (one lock per shard, never a global lock on
+// the hit path), bounded by max_bytes with LRU eviction, safe across workers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "confgate/http/header_map.h"
+
+namespace confgate::cache {
+
+struct CachedResponse {
+  int status = 200;
+  std::vector<http::HeaderMap::Entry> headers;  // end-to-end headers as the upstream sent them
+  std::string body;
+  absl::Time stored_at;        // when the response arrived
+  absl::Duration initial_age;  // the upstream's Age header then
+  absl::Duration fresh_for;    // freshness lifetime
+
+  absl::Duration Age(absl::Time now) const { return initial_age + (now - stored_at); }
+  bool Fresh(absl::Time now) const { return Age(now) < fresh_for; }
+  const std::string* Header(absl::string_view name) const;
+  size_t Bytes() const;
+};
+using CachedResponsePtr = std::shared_ptr<const CachedResponse>;
+
+// Counted now, exported by the metrics module.
+struct CacheStats {
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> stale{0};
+  std::atomic<uint64_t> coalesced{0};
+  std::atomic<uint64_t> bypass{0};
+  std::atomic<uint64_t> evictions{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> entries{0};
+};
+
+// One stored response with what is needed to find it again.
+struct CacheItem {
+  std::string primary_key;
+  std::vector<std::string> vary_names;
+  std::string vary_key;
+  CachedResponsePtr response;
+};
+
+class ResponseCache {
+ public:
+  static constexpr size_t kShards = 16;
+
+  ResponseCache(uint64_t max_bytes, uint64_t max_object_bytes);
+
+  // The entry for the request's primary key and its values of the stored Vary headers.
+  // `vary_key_for` turns the stored Vary names into the request's secondary key.
+  template <typename VaryKeyFn>
+  CachedResponsePtr Lookup(const std::string& primary_key, VaryKeyFn vary_key_for);
+  // Stores (or replaces) a response; objects over max_object_bytes are refused.
+  bool Insert(CacheItem item);
+  std::vector<CacheItem> Export() const;
+
+  uint64_t max_object_bytes() const { return max_object_bytes_; }
+  CacheStats& stats() { return stats_; }
+
+ private:
+  struct Entry {
+    std::string full_key;
+    CacheItem item;
+    size_t bytes = 0;
+  };
+  struct Shard {
+    mutable absl::Mutex mu;
+    std::list<Entry> lru ABSL_GUARDED_BY(mu);  // most recently used first
+    absl::flat_hash_map<std::string, std::list<Entry>::iterator> by_key ABSL_GUARDED_BY(mu);
+    absl::flat_hash_map<std::string, std::vector<std::string>> vary_names ABSL_GUARDED_BY(mu);
+    uint64_t bytes ABSL_GUARDED_BY(mu) = 0;
+  };
+
+  Shard& ShardFor(const std::string& primary_key);
+  static std::string FullKey(const std::string& primary, const std::string& vary_key);
+  CachedResponsePtr LookupFull(Shard& shard, const std::string& full_key);
+  std::vector<std::string> VaryNamesOf(Shard& shard, const std::string& primary_key);
+
+  uint64_t max_bytes_;
+  uint64_t max_object_bytes_;
+  uint64_t shard_budget_;
+  Shard shards_[kShards];
+  CacheStats stats_;
+};
+
+template <typename VaryKeyFn>
+CachedResponsePtr ResponseCache::Lookup(const std::string& primary_key, VaryKeyFn vary_key_for) {
+  Shard& shard = ShardFor(primary_key);
+  std::vector<std::string> names = VaryNamesOf(shard, primary_key);
+  return LookupFull(shard, FullKey(primary_key, vary_key_for(names)));
+}
+
+}  // namespace confgate::cache

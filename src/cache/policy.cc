@@ -1,0 +1,207 @@
+#include "confgate/cache/policy.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace confgate::cache {
+namespace {
+
+std::optional<absl::Duration> DeltaSeconds(absl::string_view value) {
+  int64_t seconds = 0;
+  value = absl::StripAsciiWhitespace(value);
+  if (absl::ConsumePrefix(&value, "\"")) {
+    absl::ConsumeSuffix(&value, "\"");
+  }
+  if (!absl::SimpleAtoi(value, &seconds) || seconds < 0) {
+    return std::nullopt;
+  }
+  return absl::Seconds(seconds);
+}
+
+uint64_t Fnv1a(absl::string_view data) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : data) {
+    hash = (hash ^ c) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+CacheControl ParseCacheControl(const http::HeaderMap& headers) {
+  CacheControl result;
+  for (const http::HeaderMap::Entry& entry : headers.entries()) {
+    if (!absl::EqualsIgnoreCase(entry.name, "cache-control")) {
+      continue;
+    }
+    for (absl::string_view directive : absl::StrSplit(entry.value, ',')) {
+      directive = absl::StripAsciiWhitespace(directive);
+      size_t eq = directive.find('=');
+      std::string name = absl::AsciiStrToLower(directive.substr(0, eq));
+      absl::string_view value =
+          eq == absl::string_view::npos ? absl::string_view() : directive.substr(eq + 1);
+      if (name == "no-store") {
+        result.no_store = true;
+      } else if (name == "no-cache") {
+        result.no_cache = true;
+      } else if (name == "private") {
+        result.is_private = true;
+      } else if (name == "max-age") {
+        result.max_age = DeltaSeconds(value);
+        if (!result.max_age.has_value()) {
+          result.max_age = absl::ZeroDuration();  // an invalid max-age means stale (RFC 9111)
+        }
+      } else if (name == "s-maxage") {
+        result.s_maxage = DeltaSeconds(value);
+        if (!result.s_maxage.has_value()) {
+          result.s_maxage = absl::ZeroDuration();
+        }
+      }
+    }
+  }
+  return result;
+}
+
+bool IsCredentialHeader(absl::string_view name) {
+  return absl::EqualsIgnoreCase(name, "authorization") ||
+         absl::EqualsIgnoreCase(name, "proxy-authorization") ||
+         absl::EqualsIgnoreCase(name, "cookie");
+}
+
+bool RequestAllowsCachedAnswer(const http::RequestHead& request) {
+  CacheControl control = ParseCacheControl(request.headers);
+  if (control.no_cache || control.no_store ||
+      (control.max_age.has_value() && *control.max_age <= absl::ZeroDuration())) {
+    return false;
+  }
+  return !request.headers.HasToken("pragma", "no-cache");
+}
+
+std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
+                                          const http::ResponseHead& response,
+                                          const config::CacheConfig& config) {
+  if (response.status != 200) {
+    return "status is not 200";
+  }
+  CacheControl response_control = ParseCacheControl(response.headers);
+  if (response_control.no_store) {
+    return "response says no-store";
+  }
+  if (response_control.is_private) {
+    return "response is private";
+  }
+  if (ParseCacheControl(request.headers).no_store) {
+    return "request says no-store";
+  }
+  if (response.headers.Has("set-cookie")) {
+    return "response sets a cookie";
+  }
+  for (const std::string& name : VaryNames(response)) {
+    if (name == "*") {
+      return "response varies on everything";
+    }
+  }
+  // One client's config must never reach another: a credential must be part of the key.
+  for (const http::HeaderMap::Entry& entry : request.headers.entries()) {
+    if (!IsCredentialHeader(entry.name)) {
+      continue;
+    }
+    bool keyed = std::any_of(
+        config.key_headers.begin(), config.key_headers.end(),
+        [&](const std::string& key) { return absl::EqualsIgnoreCase(key, entry.name); });
+    if (!keyed) {
+      return absl::StrCat("request carries ", entry.name, " and it is not in key_headers");
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Duration FreshnessLifetime(const http::ResponseHead& response,
+                                 const config::CacheConfig& config, absl::Time now) {
+  CacheControl control = ParseCacheControl(response.headers);
+  if (control.s_maxage.has_value()) {
+    return *control.s_maxage;
+  }
+  if (control.max_age.has_value()) {
+    return *control.max_age;
+  }
+  if (const std::string* expires = response.headers.Get("expires")) {
+    std::optional<absl::Time> expiry = ParseHttpDate(*expires);
+    if (!expiry.has_value()) {
+      return absl::ZeroDuration();  // an invalid Expires means already expired
+    }
+    absl::Time date = now;
+    if (const std::string* date_header = response.headers.Get("date")) {
+      date = ParseHttpDate(*date_header).value_or(now);
+    }
+    return std::max(absl::ZeroDuration(), *expiry - date);
+  }
+  return config.default_ttl;
+}
+
+std::string PrimaryKey(const http::RequestHead& request, const config::CacheConfig& config,
+                       absl::string_view body) {
+  // GET and HEAD share entries (a HEAD is answered from a GET's entry); other read methods
+  // such as etcd's POST range reads are keyed by method and body.
+  bool get_class = request.method == "GET" || request.method == "HEAD";
+  std::string key = get_class ? "GET" : request.method;
+  const std::string* host = request.headers.Get("host");
+  absl::StrAppend(&key, "\n", host != nullptr ? absl::AsciiStrToLower(*host) : "", "\n",
+                  request.target);
+  for (const std::string& name : config.key_headers) {
+    const std::string* value = request.headers.Get(name);
+    absl::StrAppend(&key, "\n", absl::AsciiStrToLower(name), ":", value != nullptr ? *value : "",
+                    value != nullptr ? "" : "\x01");
+  }
+  if (!get_class) {
+    absl::StrAppend(&key, "\nbody:", body.size(), ":", absl::Hex(Fnv1a(body)));
+  }
+  return key;
+}
+
+std::vector<std::string> VaryNames(const http::ResponseHead& response) {
+  std::vector<std::string> names;
+  for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
+    if (!absl::EqualsIgnoreCase(entry.name, "vary")) {
+      continue;
+    }
+    for (absl::string_view name : absl::StrSplit(entry.value, ',')) {
+      name = absl::StripAsciiWhitespace(name);
+      if (!name.empty()) {
+        names.push_back(absl::AsciiStrToLower(name));
+      }
+    }
+  }
+  return names;
+}
+
+std::string VaryKey(const http::RequestHead& request, const std::vector<std::string>& names) {
+  std::string key;
+  for (const std::string& name : names) {
+    const std::string* value = request.headers.Get(name);
+    absl::StrAppend(&key, name, value != nullptr ? "=" : "!", value != nullptr ? *value : "", "\n");
+  }
+  return key;
+}
+
+std::optional<absl::Time> ParseHttpDate(absl::string_view text) {
+  absl::Time time;
+  std::string error;
+  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", std::string(text), absl::UTCTimeZone(), &time,
+                      &error)) {
+    return time;
+  }
+  return std::nullopt;
+}
+
+std::string FormatHttpDate(absl::Time time) {
+  return absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", time, absl::UTCTimeZone());
+}
+
+}  // namespace confgate::cache

@@ -1,0 +1,212 @@
+#include "confgate/cache/snapshot.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace confgate::cache {
+namespace {
+
+constexpr absl::string_view kMagic = "CONFGATE-CACHE\n";
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kMaxFieldBytes = 1ULL << 31;
+
+uint64_t Checksum(absl::string_view data) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (unsigned char c : data) {
+    hash = (hash ^ c) * 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+void PutU64(std::string& out, uint64_t value) {
+  for (int i = 0; i < 8; ++i) {
+    out.push_back(static_cast<char>(value >> (8 * i)));
+  }
+}
+
+void PutString(std::string& out, absl::string_view value) {
+  PutU64(out, value.size());
+  out.append(value.data(), value.size());
+}
+
+// Reads fields from the payload; any read past the end marks the whole snapshot bad.
+class Reader {
+ public:
+  explicit Reader(absl::string_view data) : data_(data) {}
+  bool U64(uint64_t* value) {
+    if (data_.size() < 8) {
+      return false;
+    }
+    *value = 0;
+    for (int i = 0; i < 8; ++i) {
+      *value |= static_cast<uint64_t>(static_cast<unsigned char>(data_[i])) << (8 * i);
+    }
+    data_.remove_prefix(8);
+    return true;
+  }
+  bool String(std::string* value) {
+    uint64_t size = 0;
+    if (!U64(&size) || size > kMaxFieldBytes || size > data_.size()) {
+      return false;
+    }
+    value->assign(data_.data(), size);
+    data_.remove_prefix(size);
+    return true;
+  }
+  bool done() const { return data_.empty(); }
+
+ private:
+  absl::string_view data_;
+};
+
+}  // namespace
+
+std::string EncodeSnapshot(const std::vector<CacheItem>& items) {
+  std::string payload;
+  PutU64(payload, kVersion);
+  PutU64(payload, items.size());
+  for (const CacheItem& item : items) {
+    PutString(payload, item.primary_key);
+    PutU64(payload, item.vary_names.size());
+    for (const std::string& name : item.vary_names) {
+      PutString(payload, name);
+    }
+    PutString(payload, item.vary_key);
+    const CachedResponse& response = *item.response;
+    PutU64(payload, static_cast<uint64_t>(response.status));
+    PutU64(payload, response.headers.size());
+    for (const http::HeaderMap::Entry& entry : response.headers) {
+      PutString(payload, entry.name);
+      PutString(payload, entry.value);
+    }
+    PutString(payload, response.body);
+    PutU64(payload, static_cast<uint64_t>(absl::ToUnixNanos(response.stored_at)));
+    PutU64(payload, static_cast<uint64_t>(absl::ToInt64Nanoseconds(response.initial_age)));
+    PutU64(payload, static_cast<uint64_t>(absl::ToInt64Nanoseconds(response.fresh_for)));
+  }
+  std::string out(kMagic);
+  PutU64(out, payload.size());
+  out.append(payload);
+  PutU64(out, Checksum(payload));
+  return out;
+}
+
+absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
+  if (data.substr(0, kMagic.size()) != kMagic) {
+    return absl::InvalidArgumentError("not a confgate cache snapshot");
+  }
+  data.remove_prefix(kMagic.size());
+  Reader header(data);
+  uint64_t payload_size = 0;
+  if (!header.U64(&payload_size) || data.size() != 8 + payload_size + 8) {
+    return absl::DataLossError("snapshot is truncated or has trailing bytes");
+  }
+  absl::string_view payload = data.substr(8, payload_size);
+  Reader trailer(data.substr(8 + payload_size));
+  uint64_t checksum = 0;
+  if (!trailer.U64(&checksum) || checksum != Checksum(payload)) {
+    return absl::DataLossError("snapshot checksum mismatch");
+  }
+  Reader reader(payload);
+  uint64_t version = 0;
+  uint64_t count = 0;
+  if (!reader.U64(&version) || version != kVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported snapshot version ", version));
+  }
+  if (!reader.U64(&count)) {
+    return absl::DataLossError("snapshot has no entry count");
+  }
+  std::vector<CacheItem> items;
+  for (uint64_t i = 0; i < count; ++i) {
+    CacheItem item;
+    auto response = std::make_shared<CachedResponse>();
+    uint64_t names = 0;
+    uint64_t status = 0;
+    uint64_t headers = 0;
+    uint64_t stored_at = 0;
+    uint64_t initial_age = 0;
+    uint64_t fresh_for = 0;
+    bool ok = reader.String(&item.primary_key) && reader.U64(&names) && names < 1024;
+    for (uint64_t n = 0; ok && n < names; ++n) {
+      item.vary_names.emplace_back();
+      ok = reader.String(&item.vary_names.back());
+    }
+    ok = ok && reader.String(&item.vary_key) && reader.U64(&status) && reader.U64(&headers) &&
+         headers < 4096;
+    for (uint64_t h = 0; ok && h < headers; ++h) {
+      http::HeaderMap::Entry entry;
+      ok = reader.String(&entry.name) && reader.String(&entry.value);
+      response->headers.push_back(std::move(entry));
+    }
+    ok = ok && reader.String(&response->body) && reader.U64(&stored_at) &&
+         reader.U64(&initial_age) && reader.U64(&fresh_for);
+    if (!ok) {
+      return absl::DataLossError(absl::StrCat("snapshot entry ", i, " is malformed"));
+    }
+    response->status = static_cast<int>(status);
+    response->stored_at = absl::FromUnixNanos(static_cast<int64_t>(stored_at));
+    response->initial_age = absl::Nanoseconds(static_cast<int64_t>(initial_age));
+    response->fresh_for = absl::Nanoseconds(static_cast<int64_t>(fresh_for));
+    item.response = std::move(response);
+    items.push_back(std::move(item));
+  }
+  if (!reader.done()) {
+    return absl::DataLossError("snapshot has bytes after its last entry");
+  }
+  return items;
+}
+
+absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheItem>& items) {
+  std::string data = EncodeSnapshot(items);
+  std::string temp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot write ", temp, ": ", std::strerror(errno)));
+  }
+  size_t written = 0;
+  while (written < data.size()) {
+    ssize_t n = write(fd, data.data() + written, data.size() - written);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      int error = errno;
+      close(fd);
+      unlink(temp.c_str());
+      return absl::UnavailableError(
+          absl::StrCat("cannot write ", temp, ": ", std::strerror(error)));
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    int error = errno;
+    unlink(temp.c_str());
+    return absl::UnavailableError(absl::StrCat("cannot sync ", temp, ": ", std::strerror(error)));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    int error = errno;
+    unlink(temp.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot rename to ", path, ": ", std::strerror(error)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<CacheItem>> ReadSnapshotFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat("no snapshot at ", path));
+  }
+  std::stringstream data;
+  data << file.rdbuf();
+  return DecodeSnapshot(data.str());
+}
+
+}  // namespace confgate::cache

@@ -1,0 +1,258 @@
+#include "confgate/cache/policy.h"
+#include "confgate/cache/snapshot.h"
+#include "confgate/cache/store.h"
+#include "gtest/gtest.h"
+
+namespace confgate::cache {
+namespace {
+
+http::RequestHead Get(const std::string& target,
+                      std::vector<std::pair<std::string, std::string>> headers = {}) {
+  http::RequestHead head;
+  head.method = "GET";
+  head.target = target;
+  head.path = target.substr(0, target.find('?'));
+  head.headers.Add("Host", "cfg.example");
+  for (auto& [name, value] : headers) {
+    head.headers.Add(name, value);
+  }
+  return head;
+}
+
+http::ResponseHead Response(int status, std::vector<std::pair<std::string, std::string>> headers) {
+  http::ResponseHead head;
+  head.status = status;
+  for (auto& [name, value] : headers) {
+    head.headers.Add(name, value);
+  }
+  return head;
+}
+
+struct StorableCase {
+  const char* name;
+  int status;
+  std::vector<std::pair<std::string, std::string>> response_headers;
+  std::vector<std::pair<std::string, std::string>> request_headers;
+  bool storable;
+};
+
+TEST(WhyNotStorable, Rfc9111Cases) {
+  config::CacheConfig config;
+  config.key_headers = {"Authorization"};
+  std::vector<StorableCase> cases = {
+      {"plain 200", 200, {}, {}, true},
+      {"max-age", 200, {{"Cache-Control", "max-age=60"}}, {}, true},
+      {"no-store", 200, {{"Cache-Control", "no-store"}}, {}, false},
+      {"no-store among others", 200, {{"Cache-Control", "public, No-Store"}}, {}, false},
+      {"private", 200, {{"Cache-Control", "private, max-age=60"}}, {}, false},
+      {"404", 404, {}, {}, false},
+      {"500", 500, {}, {}, false},
+      {"206", 206, {}, {}, false},
+      {"vary star", 200, {{"Vary", "*"}}, {}, false},
+      {"set-cookie", 200, {{"Set-Cookie", "a=b"}}, {}, false},
+      {"request no-store", 200, {}, {{"Cache-Control", "no-store"}}, false},
+      {"keyed authorization", 200, {}, {{"Authorization", "Bearer a"}}, true},
+      {"unkeyed cookie", 200, {}, {{"Cookie", "session=1"}}, false},
+  };
+  for (const StorableCase& c : cases) {
+    EXPECT_EQ(!WhyNotStorable(Get("/k", c.request_headers), Response(c.status, c.response_headers),
+                              config)
+                   .has_value(),
+              c.storable)
+        << c.name;
+  }
+}
+
+TEST(WhyNotStorable, AuthorizationNeedsToBeInTheKey) {
+  config::CacheConfig config;
+  auto reason =
+      WhyNotStorable(Get("/k", {{"Authorization", "Bearer a"}}), Response(200, {}), config);
+  ASSERT_TRUE(reason.has_value());
+  EXPECT_NE(reason->find("Authorization"), std::string::npos);
+}
+
+TEST(FreshnessLifetime, PrecedenceOfDirectives) {
+  config::CacheConfig config;
+  config.default_ttl = absl::Seconds(7);
+  absl::Time now = absl::FromUnixSeconds(1'700'000'000);
+  EXPECT_EQ(
+      FreshnessLifetime(Response(200, {{"Cache-Control", "max-age=60, s-maxage=30"}}), config, now),
+      absl::Seconds(30));
+  EXPECT_EQ(FreshnessLifetime(Response(200, {{"Cache-Control", "max-age=60"}}), config, now),
+            absl::Seconds(60));
+  EXPECT_EQ(FreshnessLifetime(Response(200, {{"Cache-Control", "max-age=abc"}}), config, now),
+            absl::ZeroDuration());
+  EXPECT_EQ(FreshnessLifetime(Response(200, {{"Date", FormatHttpDate(now)},
+                                             {"Expires", FormatHttpDate(now + absl::Seconds(90))}}),
+                              config, now),
+            absl::Seconds(90));
+  EXPECT_EQ(FreshnessLifetime(Response(200, {{"Expires", "0"}}), config, now),
+            absl::ZeroDuration());
+  EXPECT_EQ(FreshnessLifetime(Response(200, {}), config, now), absl::Seconds(7));
+}
+
+TEST(RequestAllowsCachedAnswer, ClientDirectives) {
+  EXPECT_TRUE(RequestAllowsCachedAnswer(Get("/k")));
+  EXPECT_FALSE(RequestAllowsCachedAnswer(Get("/k", {{"Cache-Control", "no-cache"}})));
+  EXPECT_FALSE(RequestAllowsCachedAnswer(Get("/k", {{"Cache-Control", "max-age=0"}})));
+  EXPECT_FALSE(RequestAllowsCachedAnswer(Get("/k", {{"Pragma", "no-cache"}})));
+  EXPECT_TRUE(RequestAllowsCachedAnswer(Get("/k", {{"Cache-Control", "max-age=30"}})));
+}
+
+TEST(PrimaryKey, Composition) {
+  config::CacheConfig config;
+  config.key_headers = {"Authorization"};
+  std::string a = PrimaryKey(Get("/k?x=1", {{"Authorization", "A"}}), config, "");
+  std::string b = PrimaryKey(Get("/k?x=1", {{"Authorization", "B"}}), config, "");
+  std::string none = PrimaryKey(Get("/k?x=1"), config, "");
+  std::string empty = PrimaryKey(Get("/k?x=1", {{"Authorization", ""}}), config, "");
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, none);
+  EXPECT_NE(none, empty);  // absent and empty are different keys
+  EXPECT_NE(PrimaryKey(Get("/k?x=1"), config, ""), PrimaryKey(Get("/k?x=2"), config, ""));
+  http::RequestHead head = Get("/k");
+  head.method = "HEAD";
+  EXPECT_EQ(PrimaryKey(head, {}, ""), PrimaryKey(Get("/k"), {}, ""));  // HEAD uses GET's entry
+  http::RequestHead post = Get("/v3/kv/range");
+  post.method = "POST";
+  EXPECT_NE(PrimaryKey(post, {}, "{\"key\":\"a\"}"), PrimaryKey(post, {}, "{\"key\":\"b\"}"));
+  EXPECT_NE(PrimaryKey(post, {}, ""), PrimaryKey(Get("/v3/kv/range"), {}, ""));
+  http::RequestHead other_host = Get("/k");
+  other_host.headers.Set("Host", "other.example");
+  EXPECT_NE(PrimaryKey(other_host, {}, ""), PrimaryKey(Get("/k"), {}, ""));
+}
+
+TEST(Vary, NamesAndSecondaryKey) {
+  std::vector<std::string> names =
+      VaryNames(Response(200, {{"Vary", "Accept-Encoding, X-Tenant"}, {"Vary", "accept"}}));
+  EXPECT_EQ(names, (std::vector<std::string>{"accept-encoding", "x-tenant", "accept"}));
+  EXPECT_NE(VaryKey(Get("/k", {{"X-Tenant", "a"}}), names),
+            VaryKey(Get("/k", {{"X-Tenant", "b"}}), names));
+  EXPECT_EQ(VaryKey(Get("/k", {{"X-Other", "a"}}), names), VaryKey(Get("/k"), names));
+}
+
+CachedResponsePtr MakeResponse(std::string body, absl::Duration fresh_for = absl::Seconds(60)) {
+  auto response = std::make_shared<CachedResponse>();
+  response->headers = {{"ETag", "\"1\""}, {"Content-Type", "text/plain"}};
+  response->body = std::move(body);
+  response->stored_at = absl::FromUnixSeconds(1'700'000'000);
+  response->fresh_for = fresh_for;
+  return response;
+}
+
+auto NoVary = [](const std::vector<std::string>&) { return std::string(); };
+
+TEST(ResponseCache, StoresAndFindsByKeyAndVary) {
+  ResponseCache cache(1 << 20, 1 << 16);
+  ASSERT_TRUE(cache.Insert({"k", {}, "", MakeResponse("v1")}));
+  ASSERT_NE(cache.Lookup("k", NoVary), nullptr);
+  EXPECT_EQ(cache.Lookup("k", NoVary)->body, "v1");
+  EXPECT_EQ(cache.Lookup("other", NoVary), nullptr);
+  // Two variants under one primary key.
+  ASSERT_TRUE(cache.Insert({"v", {"x-tenant"}, "x-tenant=a\n", MakeResponse("for a")}));
+  ASSERT_TRUE(cache.Insert({"v", {"x-tenant"}, "x-tenant=b\n", MakeResponse("for b")}));
+  auto tenant = [](const std::string& value) {
+    return [value](const std::vector<std::string>& names) {
+      return names.empty() ? std::string() : "x-tenant=" + value + "\n";
+    };
+  };
+  EXPECT_EQ(cache.Lookup("v", tenant("a"))->body, "for a");
+  EXPECT_EQ(cache.Lookup("v", tenant("b"))->body, "for b");
+  EXPECT_EQ(cache.Lookup("v", tenant("c")), nullptr);
+  EXPECT_EQ(cache.stats().entries.load(), 3u);
+}
+
+TEST(ResponseCache, RefusesObjectsOverTheLimit) {
+  ResponseCache cache(1 << 20, 10);
+  EXPECT_FALSE(cache.Insert({"k", {}, "", MakeResponse(std::string(11, 'x'))}));
+  EXPECT_EQ(cache.Lookup("k", NoVary), nullptr);
+}
+
+TEST(ResponseCache, LruStaysWithinItsBoundUnderChurn) {
+  const uint64_t max_bytes = 256 * 1024;
+  ResponseCache cache(max_bytes, 4096);
+  for (int i = 0; i < 5000; ++i) {
+    cache.Insert({"key-" + std::to_string(i), {}, "", MakeResponse(std::string(1000, 'x'))});
+    ASSERT_LE(cache.stats().bytes.load(), max_bytes);
+  }
+  EXPECT_GT(cache.stats().evictions.load(), 4000u);
+  // The most recent entries survive; the oldest are gone.
+  EXPECT_NE(cache.Lookup("key-4999", NoVary), nullptr);
+  EXPECT_EQ(cache.Lookup("key-0", NoVary), nullptr);
+}
+
+TEST(ResponseCache, LookupRefreshesRecency) {
+  ResponseCache cache(ResponseCache::kShards * 3000, 4096);
+  // Find three keys in one shard so that the shard's budget holds two of them.
+  std::vector<std::string> keys;
+  for (int i = 0; keys.size() < 3; ++i) {
+    std::string key = "k" + std::to_string(i);
+    if (absl::HashOf(key) % ResponseCache::kShards ==
+        absl::HashOf(std::string("k0")) % ResponseCache::kShards) {
+      keys.push_back(key);
+    }
+  }
+  cache.Insert({keys[0], {}, "", MakeResponse(std::string(1000, 'a'))});
+  cache.Insert({keys[1], {}, "", MakeResponse(std::string(1000, 'b'))});
+  cache.Lookup(keys[0], NoVary);  // keys[1] is now the least recently used
+  cache.Insert({keys[2], {}, "", MakeResponse(std::string(1000, 'c'))});
+  EXPECT_NE(cache.Lookup(keys[0], NoVary), nullptr);
+  EXPECT_EQ(cache.Lookup(keys[1], NoVary), nullptr);
+}
+
+TEST(CachedResponse, AgeAndFreshness) {
+  CachedResponsePtr response = MakeResponse("v", absl::Seconds(10));
+  absl::Time stored = response->stored_at;
+  EXPECT_TRUE(response->Fresh(stored + absl::Seconds(9)));
+  EXPECT_FALSE(response->Fresh(stored + absl::Seconds(10)));
+  EXPECT_EQ(response->Age(stored + absl::Seconds(4)), absl::Seconds(4));
+  EXPECT_EQ(*response->Header("etag"), "\"1\"");
+}
+
+TEST(Snapshot, RoundTrip) {
+  std::vector<CacheItem> items = {{"a", {}, "", MakeResponse("first")},
+                                  {"b", {"x-tenant"}, "x-tenant=z\n", MakeResponse("second")}};
+  absl::StatusOr<std::vector<CacheItem>> decoded = DecodeSnapshot(EncodeSnapshot(items));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_EQ(decoded->size(), 2u);
+  EXPECT_EQ((*decoded)[1].primary_key, "b");
+  EXPECT_EQ((*decoded)[1].vary_names, std::vector<std::string>{"x-tenant"});
+  EXPECT_EQ((*decoded)[1].vary_key, "x-tenant=z\n");
+  EXPECT_EQ((*decoded)[1].response->body, "second");
+  EXPECT_EQ((*decoded)[1].response->headers.size(), 2u);
+  EXPECT_EQ((*decoded)[0].response->stored_at, items[0].response->stored_at);
+  EXPECT_EQ((*decoded)[0].response->fresh_for, absl::Seconds(60));
+}
+
+TEST(Snapshot, TruncatedCorruptAndForeignFilesAreRejected) {
+  std::string good = EncodeSnapshot({{"a", {}, "", MakeResponse("body")}});
+  for (size_t cut = 0; cut < good.size(); cut += 7) {
+    EXPECT_FALSE(DecodeSnapshot(good.substr(0, cut)).ok()) << "cut at " << cut;
+  }
+  for (size_t i = 15; i < good.size(); i += 5) {
+    std::string corrupt = good;
+    corrupt[i] ^= 0x20;
+    EXPECT_FALSE(DecodeSnapshot(corrupt).ok()) << "flip at " << i;
+  }
+  EXPECT_FALSE(DecodeSnapshot("GIF89a....").ok());
+  EXPECT_FALSE(DecodeSnapshot(good + "x").ok());
+}
+
+TEST(Snapshot, FileWriteIsAtomicAndReadable) {
+  std::string path = ::testing::TempDir() + "/confgate-cache.snapshot";
+  ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("on disk")}}).ok());
+  absl::StatusOr<std::vector<CacheItem>> read = ReadSnapshotFile(path);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ((*read)[0].response->body, "on disk");
+  EXPECT_EQ(ReadSnapshotFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(HttpDate, RoundTrip) {
+  absl::Time time = absl::FromUnixSeconds(784111777);
+  EXPECT_EQ(FormatHttpDate(time), "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), time);
+  EXPECT_FALSE(ParseHttpDate("yesterday").has_value());
+}
+
+}  // namespace
+}  // namespace confgate::cache
