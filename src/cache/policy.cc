@@ -190,6 +190,55 @@ std::string VaryKey(const http::RequestHead& request, const std::vector<std::str
   return key;
 }
 
+namespace {
+
+absl::string_view OpaqueTag(absl::string_view tag) {
+  tag = absl::StripAsciiWhitespace(tag);
+  absl::ConsumePrefix(&tag, "W/");  // If-None-Match uses the weak comparison
+  return tag;
+}
+
+}  // namespace
+
+bool MatchesConditional(const http::RequestHead& request, const CachedResponse& response) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    return false;
+  }
+  if (const std::string* if_none_match = request.headers.Get("if-none-match")) {
+    const std::string* etag = response.Header("etag");
+    if (absl::StripAsciiWhitespace(*if_none_match) == "*") {
+      return true;
+    }
+    if (etag == nullptr) {
+      return false;
+    }
+    for (absl::string_view candidate : absl::StrSplit(*if_none_match, ',')) {
+      if (OpaqueTag(candidate) == OpaqueTag(*etag)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  const std::string* if_modified_since = request.headers.Get("if-modified-since");
+  const std::string* last_modified = response.Header("last-modified");
+  if (if_modified_since == nullptr || last_modified == nullptr) {
+    return false;
+  }
+  std::optional<absl::Time> since = ParseHttpDate(*if_modified_since);
+  std::optional<absl::Time> modified = ParseHttpDate(*last_modified);
+  return since.has_value() && modified.has_value() && *modified <= *since;
+}
+
+bool KeptOn304(absl::string_view name) {
+  for (absl::string_view kept :
+       {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}) {
+    if (absl::EqualsIgnoreCase(name, kept)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::optional<absl::Time> ParseHttpDate(absl::string_view text) {
   absl::Time time;
   std::string error;

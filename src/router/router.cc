@@ -44,6 +44,10 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes,
     route.upstream_index = static_cast<size_t>(it - upstream_names.begin());
     route.kind = config.kind;
     route.response_timeout = config.response_timeout;
+    if (config.cache.has_value() && config.cache->enabled) {
+      route.cache = config.cache;
+    }
+    route.index = routes_.size();
     route.line = config.line;
     routes_.push_back(std::move(route));
   }

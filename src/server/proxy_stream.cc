@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "confgate/cache/policy.h"
 #include "confgate/common/log.h"
 #include "confgate/http/forwarding.h"
 #include "confgate/http/hash_key.h"
@@ -63,6 +64,9 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       method_(head_.method) {
   timer_ = worker_.dispatcher().CreateTimer([this] { OnTimeout(); });
   cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
+  if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
+    cache_ = snapshot_->route_caches[route_.index].get();
+  }
 }
 
 ProxyStream::~ProxyStream() {
@@ -113,12 +117,175 @@ void ProxyStream::Start() {
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   http::SerializeRequestHead(head_, serialized_head_);
-  if (cluster_.mode().load(std::memory_order_relaxed) ==
-      static_cast<int>(mode::UpstreamMode::kReadOnly)) {
+  if (cache_ != nullptr) {
+    if (request_has_body_) {
+      awaiting_body_for_key_ = true;  // a POST read's body joins the key
+      return;
+    }
+    BeginCachedRead();
+    return;
+  }
+  if (ReadOnly()) {
     AnswerInReadOnlyMode();
     return;
   }
   StartAttempt();
+}
+
+bool ProxyStream::ReadOnly() const {
+  return cluster_.mode().load(std::memory_order_relaxed) ==
+         static_cast<int>(mode::UpstreamMode::kReadOnly);
+}
+
+void ProxyStream::BeginCachedRead() {
+  const config::CacheConfig& config = *route_.cache;
+  if (request_has_body_ && body_too_large_to_retry_) {
+    cache_->stats().bypass.fetch_add(1, std::memory_order_relaxed);
+    cache_ = nullptr;  // too large to key on: an ordinary read
+    if (ReadOnly()) {
+      AnswerInReadOnlyMode();
+    } else {
+      StartAttempt();
+    }
+    return;
+  }
+  primary_key_ = cache::PrimaryKey(head_, config, body_copy_);
+  cached_ = cache_->Lookup(primary_key_, [this](const std::vector<std::string>& names) {
+    return cache::VaryKey(head_, names);
+  });
+  absl::Time now = worker_.time_source().SystemTime();
+  if (ReadOnly()) {
+    if (cached_ != nullptr && cached_->Age(now) <= config.max_stale) {
+      cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
+      ServeCached(*cached_, CacheServe::kReadOnly);
+    } else {
+      cache_->stats().misses.fetch_add(1, std::memory_order_relaxed);
+      AnswerInReadOnlyMode();
+    }
+    return;
+  }
+  bool client_allows = cache::RequestAllowsCachedAnswer(head_);
+  if (cached_ != nullptr && client_allows && cached_->Fresh(now)) {
+    cache_->stats().hits.fetch_add(1, std::memory_order_relaxed);
+    ServeCached(*cached_, CacheServe::kHit);
+    return;
+  }
+  (client_allows ? cache_->stats().misses : cache_->stats().bypass)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (config.coalesce && client_allows && method_ != "HEAD") {
+    event::Dispatcher* dispatcher = &worker_.dispatcher();
+    std::weak_ptr<bool> alive = alive_;
+    bool leader = cache_->coalescer().JoinOrLead(
+        primary_key_, [dispatcher, alive, this](cache::CachedResponsePtr response) {
+          dispatcher->Post([alive, this, response] {
+            if (!alive.expired()) {
+              OnCoalescedResponse(response);
+            }
+          });
+        });
+    if (!leader) {
+      cache_->stats().coalesced.fetch_add(1, std::memory_order_relaxed);
+      waiting_for_leader_ = true;
+      timer_->Enable(response_timeout_);  // a waiter waits no longer than the route allows
+      return;
+    }
+    coalesce_leader_ = true;
+  }
+  StartAttempt();
+}
+
+void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
+  if (finished_ || !waiting_for_leader_) {
+    return;
+  }
+  waiting_for_leader_ = false;
+  timer_->Disable();
+  if (response == nullptr) {
+    // The leader's fetch failed: a stale copy if there is one, else the error.
+    if (StaleUsable()) {
+      ServeCached(*cached_, CacheServe::kStaleIfError);
+    } else {
+      FailBeforeResponse(502, "upstream fetch failed\n");
+    }
+    return;
+  }
+  // The leader keyed on the primary key only. A response that varies on request headers is
+  // looked up again with this request's values, and fetched anew when that finds nothing.
+  http::ResponseHead probe;
+  for (const http::HeaderMap::Entry& entry : response->headers) {
+    probe.headers.Add(entry.name, entry.value);
+  }
+  if (!cache::VaryNames(probe).empty()) {
+    cache::CachedResponsePtr own = cache_->Lookup(
+        primary_key_,
+        [this](const std::vector<std::string>& names) { return cache::VaryKey(head_, names); });
+    if (own == nullptr) {
+      StartAttempt();
+      return;
+    }
+    response = std::move(own);
+  }
+  ServeCached(*response, CacheServe::kCoalesced);
+}
+
+bool ProxyStream::StaleUsable() const {
+  return cache_ != nullptr && cached_ != nullptr &&
+         cached_->Age(worker_.time_source().SystemTime()) <= route_.cache->max_stale;
+}
+
+void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe how) {
+  absl::Time now = worker_.time_source().SystemTime();
+  http::ResponseHead out;
+  out.status = response.status;
+  bool not_modified = cache::MatchesConditional(head_, response);
+  if (not_modified) {
+    out.status = 304;
+  }
+  for (const http::HeaderMap::Entry& entry : response.headers) {
+    if (!not_modified || cache::KeptOn304(entry.name)) {
+      out.headers.Add(entry.name, entry.value);
+    }
+  }
+  out.headers.Set("Age", absl::StrCat(absl::ToInt64Seconds(response.Age(now))));
+  bool stale = !response.Fresh(now);
+  switch (how) {
+    case CacheServe::kHit:
+    case CacheServe::kCoalesced:
+      out.headers.Set("Cache-Status", stale ? "confgate; hit; fwd=stale" : "confgate; hit");
+      break;
+    case CacheServe::kStaleIfError:
+    case CacheServe::kReadOnly:
+      out.headers.Set("Cache-Status", "confgate; hit; fwd=stale");
+      out.headers.Set("X-Confgate-Mode",
+                      how == CacheServe::kReadOnly
+                          ? "read-only"
+                          : mode::UpstreamModeName(static_cast<mode::UpstreamMode>(
+                                cluster_.mode().load(std::memory_order_relaxed))));
+      break;
+  }
+  out.headers.Set("Via", std::string(kVia));
+  bool send_body = !not_modified && method_ != "HEAD";
+  if (!not_modified) {
+    out.headers.Set("Content-Length", absl::StrCat(response.body.size()));
+  }
+  if (!downstream_.keep_alive_after_response()) {
+    out.headers.Set("Connection", "close");
+  } else if (downstream_.request_version_minor() == 0) {
+    out.headers.Set("Connection", "keep-alive");
+  }
+  std::string serialized;
+  http::SerializeResponseHead(out, serialized);
+  evbuffer_add(downstream_.output(), serialized.data(), serialized.size());
+  if (send_body) {
+    evbuffer_add(downstream_.output(), response.body.data(), response.body.size());
+    downstream_.AddResponseBodyBytes(response.body.size());
+  }
+  finished_ = true;
+  timer_->Disable();
+  downstream_.SetUpstreamForLog(cluster_.name(), "cache");
+  response_started_ = true;
+  downstream_.OnResponseStarted(out.status);
+  downstream_.OnResponseComplete(false);
 }
 
 void ProxyStream::AnswerInReadOnlyMode() {
@@ -290,16 +457,27 @@ void ProxyStream::Retry(Failure failure, int status) {
 }
 
 void ProxyStream::OnRequestBody(absl::string_view data) {
-  if (finished_ || connection_ == nullptr || data.empty()) {
+  if (finished_ || data.empty()) {
     return;
   }
   if (!body_too_large_to_retry_) {
     if (body_copy_.size() + data.size() <= kMaxRetryBodyBytes) {
       body_copy_.append(data.data(), data.size());
+    } else if (awaiting_body_for_key_) {
+      // Too large to key on or retry: stop holding it back and send what we have.
+      body_too_large_to_retry_ = true;
+      awaiting_body_for_key_ = false;
+      BeginCachedRead();
+      if (finished_ || connection_ == nullptr) {
+        return;
+      }
     } else {
       body_too_large_to_retry_ = true;
       std::string().swap(body_copy_);
     }
+  }
+  if (connection_ == nullptr) {
+    return;
   }
   if (!response_started_ && connection_->connected()) {
     timer_->Enable(response_timeout_);  // a long upload that makes progress is not a timeout
@@ -315,6 +493,11 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
 
 void ProxyStream::OnRequestComplete() {
   request_complete_ = true;
+  if (awaiting_body_for_key_) {
+    awaiting_body_for_key_ = false;
+    BeginCachedRead();  // sends the kept body itself
+    return;
+  }
   if (finished_ || connection_ == nullptr) {
     return;
   }
@@ -375,6 +558,12 @@ void ProxyStream::ReadUpstream() {
   if (finished_) {
     return;
   }
+  if (stale_pending_) {
+    stale_pending_ = false;
+    EndAttempt(false, OutcomeOf(Failure::kStatus, pending_status_));
+    ServeStaleAfterFailure();
+    return;
+  }
   if (retry_pending_) {
     retry_pending_ = false;
     Retry(Failure::kStatus, pending_status_);  // MayRetry() allowed it in OnResponseHead
@@ -412,8 +601,28 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
     pending_status_ = head.status;
     return;
   }
+  if (head.status >= 500 && StaleUsable()) {
+    // Every attempt failed: the last good copy beats the error (stale-if-error).
+    stale_pending_ = true;
+    pending_status_ = head.status;
+    return;
+  }
   timer_->Enable(response_timeout_);
   response_status_ = head.status;
+  if (cache_ != nullptr && method_ != "HEAD") {
+    std::optional<std::string> why_not = cache::WhyNotStorable(head_, head, *route_.cache);
+    // A coalescing leader keeps even an unstorable response: its waiters get the same answer.
+    if (!why_not.has_value() || coalesce_leader_) {
+      capturing_ = true;
+      capture_storable_ = !why_not.has_value();
+      capture_head_ = head;
+      http::RemoveHopByHopHeaders(capture_head_.headers);
+    }
+    head.headers.Set("Cache-Status", cached_ != nullptr ? "confgate; fwd=stale"
+                                     : cache::RequestAllowsCachedAnswer(head_)
+                                         ? "confgate; fwd=miss"
+                                         : "confgate; fwd=request");
+  }
   http::ResponseHead& response = head;
   const std::string* upstream_length = response.headers.Get("content-length");
   std::string kept_length = upstream_length != nullptr ? *upstream_length : std::string();
@@ -457,15 +666,23 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
 }
 
 void ProxyStream::OnResponseBody(absl::string_view data) {
-  if (data.empty() || retry_pending_) {
+  if (data.empty() || retry_pending_ || stale_pending_) {
     return;
+  }
+  if (capturing_) {
+    if (capture_.size() + data.size() > route_.cache->max_object_bytes) {
+      capturing_ = false;  // too large to keep: it passes through uncached
+      std::string().swap(capture_);
+    } else {
+      capture_.append(data.data(), data.size());
+    }
   }
   AddBodyPiece(downstream_.output(), data, chunked_to_client_);
   downstream_.AddResponseBodyBytes(data.size());
 }
 
 void ProxyStream::OnResponseComplete() {
-  if (retry_pending_) {
+  if (retry_pending_ || stale_pending_) {
     return;
   }
   response_complete_ = true;
@@ -480,7 +697,40 @@ void ProxyStream::FinishResponse() {
   bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
   EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
   finished_ = true;
+  StoreCapturedResponse();
   downstream_.OnResponseComplete(close_delimited_to_client_);
+}
+
+void ProxyStream::StoreCapturedResponse() {
+  cache::CachedResponsePtr stored;
+  if (capturing_) {
+    auto response = std::make_shared<cache::CachedResponse>();
+    absl::Time now = worker_.time_source().SystemTime();
+    response->status = capture_head_.status;
+    response->headers = capture_head_.headers.entries();
+    response->body = std::move(capture_);
+    response->stored_at = now;
+    int64_t age = 0;
+    if (const std::string* header = capture_head_.headers.Get("age")) {
+      absl::SimpleAtoi(*header, &age);
+    }
+    response->initial_age = absl::Seconds(std::max<int64_t>(age, 0));
+    response->fresh_for = cache::FreshnessLifetime(capture_head_, *route_.cache, now);
+    stored = std::move(response);
+    if (capture_storable_) {
+      std::vector<std::string> names = cache::VaryNames(capture_head_);
+      cache_->Insert(cache::CacheItem{primary_key_, names, cache::VaryKey(head_, names), stored});
+    }
+    capturing_ = false;
+  }
+  CompleteCoalescing(stored);
+}
+
+void ProxyStream::CompleteCoalescing(cache::CachedResponsePtr response) {
+  if (coalesce_leader_) {
+    coalesce_leader_ = false;
+    cache_->coalescer().Complete(primary_key_, std::move(response));
+  }
 }
 
 void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) {
@@ -528,6 +778,15 @@ void ProxyStream::OnTimeout() {
   if (finished_) {
     return;
   }
+  if (waiting_for_leader_) {
+    waiting_for_leader_ = false;
+    if (StaleUsable()) {
+      ServeCached(*cached_, CacheServe::kStaleIfError);
+    } else {
+      FailBeforeResponse(504, "upstream response timeout\n");
+    }
+    return;
+  }
   bool connecting = connection_ != nullptr && !connection_->connected();
   Log(LogLevel::kWarn, connecting ? "upstream connect timeout" : "upstream response timeout",
       {{"upstream", cluster_.name()}, {"host", host_ != nullptr ? host_->address() : ""}});
@@ -550,12 +809,27 @@ void ProxyStream::OnTimeout() {
 }
 
 void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
+  if (status >= 500 && StaleUsable() && !response_started_) {
+    ServeStaleAfterFailure();
+    return;
+  }
   finished_ = true;
   timer_->Disable();
+  CompleteCoalescing(nullptr);
   downstream_.SendLocalReply(status, body);
 }
 
+void ProxyStream::ServeStaleAfterFailure() {
+  cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
+  // Waiters get the stale copy too, rather than an error.
+  CompleteCoalescing(cached_);
+  ServeCached(*cached_, CacheServe::kStaleIfError);
+}
+
 void ProxyStream::Cancel() {
+  if (coalesce_leader_) {
+    CompleteCoalescing(nullptr);
+  }
   EndAttempt(/*reusable=*/false, upstream::Outcome::kNeutral);
   finished_ = true;
 }

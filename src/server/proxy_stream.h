@@ -9,6 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "confgate/cache/store.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/http/codec.h"
 #include "confgate/router/router.h"
@@ -54,8 +55,21 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   void OnResponseComplete() override;
 
   // Picks a host (a different one from those tried, where one exists) and sends the request.
+  // How a response from the cache is labelled.
+  enum class CacheServe { kHit, kCoalesced, kStaleIfError, kReadOnly };
+
   void StartAttempt();
   void AnswerInReadOnlyMode();
+  bool ReadOnly() const;
+  // Cache lookup for a read on a cached route: a hit, a read-only answer, a coalesced wait, or
+  // on to the upstream.
+  void BeginCachedRead();
+  void OnCoalescedResponse(cache::CachedResponsePtr response);
+  bool StaleUsable() const;
+  void ServeCached(const cache::CachedResponse& response, CacheServe how);
+  void ServeStaleAfterFailure();
+  void StoreCapturedResponse();
+  void CompleteCoalescing(cache::CachedResponsePtr response);
   // Ends the current attempt and reports what it says about the host to the control plane.
   void EndAttempt(bool reusable, upstream::Outcome outcome);
   static upstream::Outcome OutcomeOf(Failure failure, int status);
@@ -112,6 +126,20 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool upstream_read_paused_ = false;
   bool finished_ = false;
   bool in_read_ = false;
+
+  // The route's cache, for reads on a cached route.
+  cache::ResponseCache* cache_ = nullptr;
+  std::string primary_key_;
+  cache::CachedResponsePtr cached_;  // what the lookup found, fresh or not
+  bool awaiting_body_for_key_ = false;
+  bool coalesce_leader_ = false;
+  bool waiting_for_leader_ = false;
+  bool stale_pending_ = false;  // a 5xx arrived and a stale copy will answer instead
+  bool capturing_ = false;      // keeping the response body for the cache or waiters
+  bool capture_storable_ = false;
+  http::ResponseHead capture_head_;
+  std::string capture_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted waiter callbacks
 };
 
 }  // namespace confgate::server

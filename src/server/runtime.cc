@@ -12,8 +12,15 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     names.push_back(upstream.name);
   }
-  return std::make_shared<const RuntimeSnapshot>(
-      RuntimeSnapshot{config, *std::move(clusters), router::RouteTable(config.routes, names)});
+  auto snapshot = std::make_shared<RuntimeSnapshot>(
+      RuntimeSnapshot{config, *std::move(clusters), router::RouteTable(config.routes, names), {}});
+  for (const router::Route& route : snapshot->routes.routes()) {
+    snapshot->route_caches.push_back(
+        route.cache.has_value() ? std::make_shared<cache::ResponseCache>(
+                                      route.cache->max_bytes, route.cache->max_object_bytes)
+                                : nullptr);
+  }
+  return snapshot;
 }
 
 }  // namespace confgate::server

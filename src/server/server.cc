@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "confgate/cache/snapshot.h"
 #include "confgate/common/log.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
@@ -61,6 +62,38 @@ absl::StatusOr<std::vector<std::vector<int>>> OpenListenSockets(const config::Co
   return per_worker;
 }
 
+// A confgate restarted during a full outage still serves the last good config. A bad
+// snapshot is logged and ignored, never fatal.
+void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
+  for (const router::Route& route : runtime.routes.routes()) {
+    if (!route.cache.has_value() || !route.cache->persist.has_value()) {
+      continue;
+    }
+    const std::string& path = route.cache->persist->path;
+    absl::StatusOr<std::vector<cache::CacheItem>> items = cache::ReadSnapshotFile(path);
+    if (!items.ok()) {
+      Log(items.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo : LogLevel::kWarn,
+          "cache snapshot not loaded",
+          {{"path", path}, {"reason", std::string(items.status().message())}});
+      continue;
+    }
+    size_t loaded = 0;
+    for (cache::CacheItem& item : *items) {
+      loaded += runtime.route_caches[route.index]->Insert(std::move(item)) ? 1 : 0;
+    }
+    Log(LogLevel::kInfo, "cache snapshot loaded",
+        {{"path", path}, {"entries", absl::StrCat(loaded)}});
+  }
+}
+
+void PersistCache(cache::ResponseCache& route_cache, const std::string& path) {
+  absl::Status written = cache::WriteSnapshotFile(path, route_cache.Export());
+  if (!written.ok()) {
+    Log(LogLevel::kWarn, "cache snapshot not written",
+        {{"path", path}, {"reason", std::string(written.message())}});
+  }
+}
+
 }  // namespace
 
 int RunServer(const config::Config& config) {
@@ -82,6 +115,7 @@ int RunServer(const config::Config& config) {
   }
 
   uint32_t worker_count = WorkerCount(config);
+  LoadCacheSnapshots(**snapshot);
   event::Dispatcher::InitThreading();
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;
@@ -182,6 +216,24 @@ int RunServer(const config::Config& config) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
+  // Snapshots are written here on the main thread, never on a worker.
+  std::vector<event::TimerPtr> persist_timers;
+  const RuntimeSnapshot& runtime = **snapshot;
+  for (const router::Route& route : runtime.routes.routes()) {
+    if (!route.cache.has_value() || !route.cache->persist.has_value()) {
+      continue;
+    }
+    cache::ResponseCache* route_cache = runtime.route_caches[route.index].get();
+    const config::CachePersistConfig persist = *route.cache->persist;
+    size_t index = persist_timers.size();
+    persist_timers.push_back(
+        main_dispatcher.CreateTimer([route_cache, persist, index, &persist_timers] {
+          PersistCache(*route_cache, persist.path);
+          persist_timers[index]->Enable(persist.interval);
+        }));
+    persist_timers.back()->Enable(persist.interval);
+  }
+
   control_plane.Start(open_listeners);
   main_dispatcher.Run();
 
@@ -195,6 +247,12 @@ int RunServer(const config::Config& config) {
   event_free(term_event);
   event_free(int_event);
   event_free(hup_event);
+  persist_timers.clear();
+  for (const router::Route& route : runtime.routes.routes()) {
+    if (route.cache.has_value() && route.cache->persist.has_value()) {
+      PersistCache(*runtime.route_caches[route.index], route.cache->persist->path);
+    }
+  }
   access_log.Flush();
   Log(LogLevel::kInfo, "stopped");
   return exit_code;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "confgate/cache/response.h"
 #include "confgate/config/config.h"
 #include "confgate/http/codec.h"
 
@@ -50,6 +51,12 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
 std::vector<std::string> VaryNames(const http::ResponseHead& response);
 // The request's values for those names, as the secondary key.
 std::string VaryKey(const http::RequestHead& request, const std::vector<std::string>& names);
+
+// Whether a conditional GET/HEAD (If-None-Match, else If-Modified-Since) is satisfied by the
+// stored response, so that a 304 answers it.
+bool MatchesConditional(const http::RequestHead& request, const CachedResponse& response);
+// The headers a 304 carries over from the stored response (RFC 9110 section 15.4.5).
+bool KeptOn304(absl::string_view name);
 
 // HTTP-date (RFC 9110 IMF-fixdate) for Date/Expires/Last-Modified handling.
 std::optional<absl::Time> ParseHttpDate(absl::string_view text);

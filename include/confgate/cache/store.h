@@ -13,24 +13,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "confgate/http/header_map.h"
+#include "confgate/cache/coalescer.h"
+#include "confgate/cache/response.h"
 
 namespace confgate::cache {
-
-struct CachedResponse {
-  int status = 200;
-  std::vector<http::HeaderMap::Entry> headers;  // end-to-end headers as the upstream sent them
-  std::string body;
-  absl::Time stored_at;        // when the response arrived
-  absl::Duration initial_age;  // the upstream's Age header then
-  absl::Duration fresh_for;    // freshness lifetime
-
-  absl::Duration Age(absl::Time now) const { return initial_age + (now - stored_at); }
-  bool Fresh(absl::Time now) const { return Age(now) < fresh_for; }
-  const std::string* Header(absl::string_view name) const;
-  size_t Bytes() const;
-};
-using CachedResponsePtr = std::shared_ptr<const CachedResponse>;
 
 // Counted now, exported by the metrics module.
 struct CacheStats {
@@ -68,6 +54,7 @@ class ResponseCache {
 
   uint64_t max_object_bytes() const { return max_object_bytes_; }
   CacheStats& stats() { return stats_; }
+  Coalescer& coalescer() { return coalescer_; }
 
  private:
   struct Entry {
@@ -93,6 +80,7 @@ class ResponseCache {
   uint64_t shard_budget_;
   Shard shards_[kShards];
   CacheStats stats_;
+  Coalescer coalescer_;
 };
 
 template <typename VaryKeyFn>

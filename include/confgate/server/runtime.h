@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "confgate/cache/store.h"
 #include "confgate/config/config.h"
 #include "confgate/router/router.h"
 #include "confgate/upstream/host.h"
@@ -16,6 +17,8 @@ struct RuntimeSnapshot {
   config::Config config;
   std::vector<upstream::ClusterSharedPtr> clusters;  // same order as config.upstreams
   router::RouteTable routes;
+  // One shared cache per route with `cache.enabled`, by route index; null elsewhere.
+  std::vector<std::shared_ptr<cache::ResponseCache>> route_caches;
 };
 
 using RuntimeSnapshotPtr = std::shared_ptr<const RuntimeSnapshot>;

@@ -1,0 +1,29 @@
+// One stored response, shared read-only between the cache, waiters and snapshots.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "confgate/http/header_map.h"
+
+namespace confgate::cache {
+
+struct CachedResponse {
+  int status = 200;
+  std::vector<http::HeaderMap::Entry> headers;  // end-to-end headers as the upstream sent them
+  std::string body;
+  absl::Time stored_at;        // when the response arrived
+  absl::Duration initial_age;  // the upstream's Age header then
+  absl::Duration fresh_for;    // freshness lifetime
+
+  absl::Duration Age(absl::Time now) const { return initial_age + (now - stored_at); }
+  bool Fresh(absl::Time now) const { return Age(now) < fresh_for; }
+  const std::string* Header(absl::string_view name) const;
+  size_t Bytes() const;
+};
+using CachedResponsePtr = std::shared_ptr<const CachedResponse>;
+
+}  // namespace confgate::cache
