@@ -247,6 +247,31 @@ TEST(Snapshot, FileWriteIsAtomicAndReadable) {
   EXPECT_EQ(ReadSnapshotFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(MatchesConditional, EtagsDatesAndMethods) {
+  auto response = std::make_shared<CachedResponse>();
+  response->headers = {{"ETag", "W/\"7\""},
+                       {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                       {"Content-Type", "text/plain"}};
+  EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "\"7\""}}), *response));
+  EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "\"1\", W/\"7\""}}), *response));
+  EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "*"}}), *response));
+  EXPECT_FALSE(MatchesConditional(Get("/k", {{"If-None-Match", "\"8\""}}), *response));
+  // If-None-Match wins over If-Modified-Since.
+  EXPECT_FALSE(MatchesConditional(
+      Get("/k",
+          {{"If-None-Match", "\"8\""}, {"If-Modified-Since", "Mon, 07 Nov 1994 08:49:37 GMT"}}),
+      *response));
+  EXPECT_TRUE(MatchesConditional(
+      Get("/k", {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}}), *response));
+  EXPECT_FALSE(MatchesConditional(
+      Get("/k", {{"If-Modified-Since", "Sat, 05 Nov 1994 08:49:37 GMT"}}), *response));
+  http::RequestHead post = Get("/k", {{"If-None-Match", "\"7\""}});
+  post.method = "POST";
+  EXPECT_FALSE(MatchesConditional(post, *response));
+  EXPECT_TRUE(KeptOn304("ETag"));
+  EXPECT_FALSE(KeptOn304("Content-Type"));
+}
+
 TEST(HttpDate, RoundTrip) {
   absl::Time time = absl::FromUnixSeconds(784111777);
   EXPECT_EQ(FormatHttpDate(time), "Sun, 06 Nov 1994 08:49:37 GMT");
