@@ -103,6 +103,7 @@ void ControlPlane::OnCheckResult(HostControl& control, upstream::CheckResult res
   dispatcher_.DeferredDelete(std::move(holder));
 
   const std::string& upstream = clusters_[control.cluster].cluster->name();
+  control.host->health_checks()[static_cast<size_t>(result)].fetch_add(1);
   bool pass = result == upstream::CheckResult::kPass;
   upstream::ActiveHealthTracker::Transition transition = control.tracker->Record(pass);
   if (transition == upstream::ActiveHealthTracker::Transition::kBecameUnhealthy) {
@@ -163,7 +164,7 @@ void ControlPlane::OnOutcome(upstream::Host& host, upstream::Outcome outcome) {
         return;
       case upstream::Outcome::kServerError:
       case upstream::Outcome::kGatewayFailure:
-        Eject(control, "trial request failed");
+        Eject(control, upstream::EjectionReason::kTrialFailed);
         return;
       case upstream::Outcome::kNeutral:
         host.OpenTrial();  // the trial told nothing; the next request is the trial
@@ -173,11 +174,11 @@ void ControlPlane::OnOutcome(upstream::Host& host, upstream::Outcome outcome) {
   if (control.ejection.ejected) {
     return;
   }
-  const char* reason = nullptr;
+  upstream::EjectionReason reason;
   if (host.consecutive_gateway_failures() >= config.consecutive_gateway_failures) {
-    reason = "consecutive_gateway_failures";
+    reason = upstream::EjectionReason::kConsecutiveGatewayFailures;
   } else if (host.consecutive_5xx() >= config.consecutive_5xx) {
-    reason = "consecutive_5xx";
+    reason = upstream::EjectionReason::kConsecutive5xx;
   } else {
     return;  // a success came in between
   }
@@ -185,14 +186,16 @@ void ControlPlane::OnOutcome(upstream::Host& host, upstream::Outcome outcome) {
     Log(LogLevel::kWarn, "outlier not ejected: the pool is at its ejection limit",
         {{"upstream", clusters_[control.cluster].cluster->name()},
          {"host", host.address()},
-         {"reason", reason}});
+         {"reason", upstream::EjectionReasonName(reason)}});
     host.ResetFailureCounts();
     return;
   }
   Eject(control, reason);
 }
 
-void ControlPlane::Eject(HostControl& control, const char* reason) {
+void ControlPlane::Eject(HostControl& control, upstream::EjectionReason why) {
+  const char* reason = upstream::EjectionReasonName(why);
+  control.host->ejections()[static_cast<size_t>(why)].fetch_add(1);
   upstream::OutlierPolicy& policy = *clusters_[control.cluster].outlier;
   absl::Duration cooldown = policy.Eject(control.ejection, time_.Monotonic(), Unit());
   control.trial = false;
@@ -340,6 +343,19 @@ mode::UpstreamMode ControlPlane::mode(size_t cluster) const { return clusters_[c
 bool ControlPlane::ejected(const upstream::Host& host) const {
   auto it = by_host_.find(&host);
   return it != by_host_.end() && it->second->ejection.ejected;
+}
+
+const char* ControlPlane::health(const upstream::Host& host) const {
+  auto it = by_host_.find(&host);
+  if (it == by_host_.end() || it->second->tracker == nullptr) {
+    return "unchecked";
+  }
+  return upstream::ActiveStateName(it->second->tracker->state());
+}
+
+uint32_t ControlPlane::ejection_count(const upstream::Host& host) const {
+  auto it = by_host_.find(&host);
+  return it == by_host_.end() ? 0 : it->second->ejection.ejections;
 }
 
 }  // namespace confgate::server

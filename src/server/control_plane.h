@@ -45,6 +45,9 @@ class ControlPlane final : public upstream::OutcomeReporter {
   mode::UpstreamMode mode(size_t cluster) const;
   // For tests and /status: whether outlier detection has the host ejected.
   bool ejected(const upstream::Host& host) const;
+  // For /status: the active-check state ("unknown" without checks) and the ejection count n.
+  const char* health(const upstream::Host& host) const;
+  uint32_t ejection_count(const upstream::Host& host) const;
 
  private:
   struct HostControl {
@@ -69,7 +72,7 @@ class ControlPlane final : public upstream::OutcomeReporter {
   void RunCheck(HostControl& control);
   void OnCheckResult(HostControl& control, upstream::CheckResult result, int status);
   void OnOutcome(upstream::Host& host, upstream::Outcome outcome);
-  void Eject(HostControl& control, const char* reason);
+  void Eject(HostControl& control, upstream::EjectionReason why);
   void OnCooldownOver(HostControl& control);
   void Readmit(HostControl& control, const char* reason);
   // Recomputes the host's availability from its health, ejection and drain, then the mode.

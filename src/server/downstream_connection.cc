@@ -316,14 +316,15 @@ void DownstreamConnection::FinishExchange() {
 }
 
 void DownstreamConnection::WriteAccessLog() {
-  if (worker_.shared().access_log == nullptr) {
-    return;
-  }
   log_entry_.duration = worker_.time_source().SystemTime() - log_entry_.start;
   if (stream_ != nullptr) {
     log_entry_.request_id = stream_->request_id();
+    stream_->cluster().requests_by_code().Increment(log_entry_.status);
+    stream_->cluster().request_duration().Observe(log_entry_.duration);
   }
-  worker_.shared().access_log->Append(log_entry_);
+  if (worker_.shared().access_log != nullptr) {
+    worker_.shared().access_log->Append(log_entry_);
+  }
 }
 
 void DownstreamConnection::CloseAfterFlush() {

@@ -67,10 +67,16 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
   if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
     cache_ = snapshot_->route_caches[route_.index].get();
   }
+  if (kind_ == router::RequestKind::kWatch) {
+    cluster_.watches_active().fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 ProxyStream::~ProxyStream() {
   Cancel();
+  if (kind_ == router::RequestKind::kWatch) {
+    cluster_.watches_active().fetch_sub(1, std::memory_order_relaxed);
+  }
   cluster_.active_requests().fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -376,6 +382,7 @@ upstream::Outcome ProxyStream::OutcomeOf(Failure failure, int status) {
 void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
   if (attempt_active_) {
     attempt_active_ = false;
+    host_->outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
     if (worker_.shared().outcome_reporter != nullptr) {
       worker_.shared().outcome_reporter->Report(*host_, outcome);
     }
@@ -448,6 +455,7 @@ void ProxyStream::Retry(Failure failure, int status) {
        {"request_id", request_id_}});
   EndAttempt(false, OutcomeOf(failure, status));
   --retries_left_;
+  cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);
   StartAttempt();
   // Counted after the pick: a retry that found no host is not in flight.
   if (attempt_active_) {

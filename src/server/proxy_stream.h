@@ -38,6 +38,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   // The client went away or the connection is closing: drop the upstream connection.
   void Cancel();
   const std::string& request_id() const { return request_id_; }
+  const upstream::Cluster& cluster() const { return cluster_; }
 
  private:
   // Why an attempt failed before its response reached the client.

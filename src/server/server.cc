@@ -10,10 +10,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "confgate/admin/admin_server.h"
 #include "confgate/cache/snapshot.h"
 #include "confgate/common/log.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
+#include "server/admin_backend.h"
 #include "server/control_plane.h"
 #include "server/worker.h"
 
@@ -129,6 +131,16 @@ int RunServer(const config::Config& config) {
   RealTimeSource time_source;
   ControlPlane control_plane(main_dispatcher, time_source, *snapshot);
   shared.outcome_reporter = &control_plane;
+  ProcessAdminBackend admin_backend(*snapshot, control_plane, shared);
+  absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin_server =
+      admin::AdminServer::Start(main_dispatcher.base(), config.admin, admin_backend);
+  if (!admin_server.ok()) {
+    Log(LogLevel::kError, "cannot open the admin listener",
+        {{"error", std::string(admin_server.status().message())}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "admin listening", {{"address", (*admin_server)->address()}});
+
   std::vector<std::unique_ptr<Worker>> workers;
   int exit_code = 0;
   bool draining = false;
@@ -189,6 +201,7 @@ int RunServer(const config::Config& config) {
       return;
     }
     draining = true;
+    admin_backend.set_ready(false);  // load balancers in front stop sending first
     drain_deadline = absl::Now() + config.limits.drain_timeout;
     Log(LogLevel::kInfo, "draining", {{"signal", signal_name}});
     for (const auto& worker : workers) {
@@ -234,7 +247,10 @@ int RunServer(const config::Config& config) {
     persist_timers.back()->Enable(persist.interval);
   }
 
-  control_plane.Start(open_listeners);
+  control_plane.Start([&] {
+    open_listeners();
+    admin_backend.set_ready(!draining && exit_code == 0);
+  });
   main_dispatcher.Run();
 
   for (const auto& worker : workers) {

@@ -50,6 +50,32 @@ bool Host::RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& 
   return false;
 }
 
+const char* EjectionReasonName(EjectionReason reason) {
+  switch (reason) {
+    case EjectionReason::kConsecutive5xx:
+      return "consecutive_5xx";
+    case EjectionReason::kConsecutiveGatewayFailures:
+      return "consecutive_gateway_failures";
+    case EjectionReason::kTrialFailed:
+      return "trial_failed";
+  }
+  return "unknown";
+}
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kSuccess:
+      return "success";
+    case Outcome::kServerError:
+      return "server_error";
+    case Outcome::kGatewayFailure:
+      return "gateway_failure";
+    case Outcome::kNeutral:
+      return "neutral";
+  }
+  return "unknown";
+}
+
 void Host::ResetFailureCounts() {
   consecutive_5xx_.store(0, std::memory_order_relaxed);
   consecutive_gateway_failures_.store(0, std::memory_order_relaxed);

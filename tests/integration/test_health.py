@@ -193,7 +193,7 @@ class OutlierTest(ProxyTestCase, unittest.TestCase):
         for _ in range(10):
             self.request(proxy, "GET", "/health")
         wait_for_log(proxy, '"ejection":"1"')
-        self.assertTrue(self._drive_traffic_until(proxy, "trial request failed"))
+        self.assertTrue(self._drive_traffic_until(proxy, "\"reason\":\"trial_failed\""))
         wait_for_log(proxy, '"ejection":"2"')
 
     def test_single_host_pool_is_never_ejected(self):

@@ -74,6 +74,7 @@ class Proxy:
         self._lock = threading.Lock()
         self._listening = threading.Event()
         self.port = None
+        self.admin_port = None
         self._threads = [
             threading.Thread(target=self._drain, args=(self.process.stdout, self._stdout),
                              daemon=True),
@@ -96,6 +97,8 @@ class Proxy:
                     entry = json.loads(line)
                 except ValueError:
                     continue
+                if entry.get("msg") == "admin listening":
+                    self.admin_port = int(entry["address"].rsplit(":", 1)[1])
                 if entry.get("msg") == "listening":
                     self.port = int(entry["address"].rsplit(":", 1)[1])
                     self._listening.set()

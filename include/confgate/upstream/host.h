@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -14,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "confgate/common/time_source.h"
 #include "confgate/config/config.h"
+#include "confgate/stats/counters.h"
 #include "confgate/upstream/outlier.h"
 
 namespace confgate::upstream {
@@ -68,6 +70,12 @@ class Host {
   bool TakeTrialInFlight() { return trial_in_flight_.exchange(false); }
   bool trial_in_flight() const { return trial_in_flight_.load(std::memory_order_relaxed); }
 
+  // --- counters for the metrics endpoint ---
+  // Attempts by upstream::Outcome; ejections by EjectionReason; checks by CheckResult.
+  std::array<std::atomic<uint64_t>, 4>& outcomes() { return outcomes_; }
+  std::array<std::atomic<uint64_t>, 3>& ejections() { return ejections_; }
+  std::array<std::atomic<uint64_t>, 5>& health_checks() { return health_checks_; }
+
   // --- state shown to operators (set by the main thread) ---
   std::atomic<bool>& drained() { return drained_; }
   std::atomic<bool>& ejected() { return ejected_; }
@@ -95,7 +103,19 @@ class Host {
   std::atomic<bool> drained_{false};
   std::atomic<bool> ejected_{false};
   std::atomic<int64_t> available_since_ns_{std::numeric_limits<int64_t>::min()};
+  std::array<std::atomic<uint64_t>, 4> outcomes_{};
+  std::array<std::atomic<uint64_t>, 3> ejections_{};
+  std::array<std::atomic<uint64_t>, 5> health_checks_{};
 };
+
+// Why outlier detection ejected a host, for the ejections counter.
+enum class EjectionReason {
+  kConsecutive5xx = 0,
+  kConsecutiveGatewayFailures = 1,
+  kTrialFailed = 2
+};
+const char* EjectionReasonName(EjectionReason reason);
+const char* OutcomeName(Outcome outcome);
 
 using HostSharedPtr = std::shared_ptr<Host>;
 
@@ -117,12 +137,22 @@ class Cluster {
   // The upstream's mode (mode::UpstreamMode as an int), published by the main thread.
   std::atomic<int>& mode() const { return mode_; }
 
+  // Counters for the metrics endpoint.
+  stats::CodeCounters& requests_by_code() const { return requests_by_code_; }
+  stats::LatencyHistogram& request_duration() const { return request_duration_; }
+  std::atomic<uint64_t>& retries_total() const { return retries_total_; }
+  std::atomic<int64_t>& watches_active() const { return watches_active_; }
+
  private:
   config::UpstreamConfig config_;
   std::vector<HostSharedPtr> hosts_;
   mutable std::atomic<uint32_t> active_requests_{0};
   mutable std::atomic<uint32_t> active_retries_{0};
   mutable std::atomic<int> mode_{0};
+  mutable stats::CodeCounters requests_by_code_;
+  mutable stats::LatencyHistogram request_duration_;
+  mutable std::atomic<uint64_t> retries_total_{0};
+  mutable std::atomic<int64_t> watches_active_{0};
 };
 
 using ClusterSharedPtr = std::shared_ptr<const Cluster>;

@@ -1,0 +1,78 @@
+// The admin listener (design.md "Admin listener"): metrics, health, status, config, reload,
+// host drain/enable and the read-only override. It runs on the main thread's event loop;
+// what it shows and changes comes from an AdminBackend.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "confgate/config/config.h"
+
+struct event_base;
+struct evhttp;
+struct evhttp_request;
+
+namespace confgate::admin {
+
+struct AdminReply {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  virtual std::string Metrics() = 0;
+  virtual bool Ready() = 0;
+  virtual std::string StatusJson() = 0;
+  virtual std::string ConfigJson() = 0;
+  virtual AdminReply Reload() = 0;
+  virtual AdminReply SetHostDrained(const std::string& upstream, const std::string& address,
+                                    bool drained) = 0;
+  virtual AdminReply SetReadOnly(const std::string& upstream, std::optional<bool> read_only) = 0;
+};
+
+// A request as the router sees it.
+struct AdminRequest {
+  std::string method;
+  std::string path;
+  std::string body;
+  bool peer_is_loopback = false;
+  std::string authorization;  // the Authorization header, if any
+};
+
+// Routing and access control, without sockets. Mutating calls need `Bearer <token>` when a
+// token is configured (401 otherwise); without a token they are refused (403) from peers that
+// are not on loopback.
+AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
+                              AdminBackend& backend);
+
+// Compares in time independent of where the inputs differ.
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
+
+class AdminServer {
+ public:
+  // Reads the token file (if any) and binds the listener. Main thread.
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Start(event_base* base,
+                                                            const config::AdminConfig& config,
+                                                            AdminBackend& backend);
+  ~AdminServer();
+
+  // "127.0.0.1:9901", with the real port for port 0.
+  const std::string& address() const { return address_; }
+
+ private:
+  AdminServer(AdminBackend& backend, std::string token) : backend_(backend), token_(token) {}
+  static void OnRequest(::evhttp_request* request, void* arg);
+
+  AdminBackend& backend_;
+  std::string token_;
+  evhttp* http_ = nullptr;
+  std::string address_;
+};
+
+}  // namespace confgate::admin

@@ -1,0 +1,195 @@
+#include "confgate/admin/admin_server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace confgate::admin {
+namespace {
+
+AdminReply Json(int status, std::string body) {
+  return AdminReply{status, "application/json", body};
+}
+
+AdminReply Error(int status, absl::string_view message) {
+  return Json(status, absl::StrCat("{\"error\":\"", message, "\"}\n"));
+}
+
+// {"read_only": true|false|null} -> the override; nullopt in `valid` when malformed.
+bool ParseReadOnly(absl::string_view body, std::optional<bool>* value) {
+  size_t key = body.find("\"read_only\"");
+  if (key == absl::string_view::npos) {
+    return false;
+  }
+  absl::string_view rest = body.substr(key + 11);
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (!absl::ConsumePrefix(&rest, ":")) {
+    return false;
+  }
+  rest = absl::StripLeadingAsciiWhitespace(rest);
+  if (absl::StartsWith(rest, "true")) {
+    *value = true;
+  } else if (absl::StartsWith(rest, "false")) {
+    *value = false;
+  } else if (absl::StartsWith(rest, "null")) {
+    *value = std::nullopt;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  unsigned char difference = a.size() == b.size() ? 0 : 1;
+  size_t length = std::max(a.size(), b.size());
+  for (size_t i = 0; i < length; ++i) {
+    unsigned char x = i < a.size() ? static_cast<unsigned char>(a[i]) : 0;
+    unsigned char y = i < b.size() ? static_cast<unsigned char>(b[i]) : 0;
+    difference |= x ^ y;
+  }
+  return difference == 0;
+}
+
+AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
+                              AdminBackend& backend) {
+  const std::string& path = request.path;
+  if (request.method == "GET") {
+    if (path == "/metrics") {
+      return AdminReply{200, "text/plain; version=0.0.4", backend.Metrics()};
+    }
+    if (path == "/healthz") {
+      return AdminReply{200, "text/plain", "ok\n"};
+    }
+    if (path == "/readyz") {
+      return backend.Ready() ? AdminReply{200, "text/plain", "ready\n"}
+                             : AdminReply{503, "text/plain", "not ready\n"};
+    }
+    if (path == "/status") {
+      return Json(200, backend.StatusJson());
+    }
+    if (path == "/config") {
+      return Json(200, backend.ConfigJson());
+    }
+    return Error(404, "no such admin endpoint");
+  }
+  if (request.method != "POST") {
+    return Error(405, "admin endpoints take GET or POST");
+  }
+  // Everything below changes the running proxy.
+  if (!token.empty()) {
+    absl::string_view presented = request.authorization;
+    if (!absl::ConsumePrefix(&presented, "Bearer ") || !ConstantTimeEquals(presented, token)) {
+      return Error(401, "a valid bearer token is required");
+    }
+  } else if (!request.peer_is_loopback) {
+    return Error(403, "mutating admin calls from other hosts need admin.token_file");
+  }
+  if (path == "/reload") {
+    return backend.Reload();
+  }
+  // /upstreams/{u}/hosts/{addr}/drain|enable and /upstreams/{u}/mode
+  std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
+  if (parts.size() == 5 && parts[0] == "upstreams" && parts[2] == "hosts" &&
+      (parts[4] == "drain" || parts[4] == "enable")) {
+    return backend.SetHostDrained(parts[1], parts[3], parts[4] == "drain");
+  }
+  if (parts.size() == 3 && parts[0] == "upstreams" && parts[2] == "mode") {
+    std::optional<bool> read_only;
+    if (!ParseReadOnly(request.body, &read_only)) {
+      return Error(400, "body must be {\\\"read_only\\\": true|false|null}");
+    }
+    return backend.SetReadOnly(parts[1], read_only);
+  }
+  return Error(404, "no such admin endpoint");
+}
+
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base,
+                                                                const config::AdminConfig& config,
+                                                                AdminBackend& backend) {
+  std::string token;
+  if (!config.token_file.empty()) {
+    std::ifstream file(config.token_file);
+    if (!file) {
+      return absl::UnavailableError(
+          absl::StrCat("admin.token_file: cannot read ", config.token_file));
+    }
+    std::stringstream text;
+    text << file.rdbuf();
+    token = std::string(absl::StripAsciiWhitespace(text.str()));
+    if (token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("admin.token_file: ", config.token_file, " is empty"));
+    }
+  }
+  std::unique_ptr<AdminServer> server(new AdminServer(backend, token));
+  server->http_ = evhttp_new(base);
+  evhttp_set_allowed_methods(server->http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+  evhttp_set_max_body_size(server->http_, 64 * 1024);
+  evhttp_set_gencb(server->http_, &AdminServer::OnRequest, server.get());
+  evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(
+      server->http_, config.address.host.c_str(), config.address.port);
+  if (bound == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on admin address ", config.address.ToString()));
+  }
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  getsockname(evhttp_bound_socket_get_fd(bound), reinterpret_cast<sockaddr*>(&addr), &len);
+  uint16_t port = addr.ss_family == AF_INET6
+                      ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                      : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  config::SocketAddress actual = config.address;
+  actual.port = port;
+  server->address_ = actual.ToString();
+  return server;
+}
+
+AdminServer::~AdminServer() {
+  if (http_ != nullptr) {
+    evhttp_free(http_);
+  }
+}
+
+void AdminServer::OnRequest(evhttp_request* request, void* arg) {
+  auto* self = static_cast<AdminServer*>(arg);
+  AdminRequest admin_request;
+  admin_request.method = evhttp_request_get_command(request) == EVHTTP_REQ_POST ? "POST" : "GET";
+  const char* path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(request));
+  admin_request.path = path != nullptr ? path : "/";
+  evbuffer* input = evhttp_request_get_input_buffer(request);
+  admin_request.body.resize(evbuffer_get_length(input));
+  evbuffer_copyout(input, admin_request.body.data(), admin_request.body.size());
+  const char* authorization =
+      evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
+  admin_request.authorization = authorization != nullptr ? authorization : "";
+  char* peer = nullptr;
+  uint16_t peer_port = 0;
+  evhttp_connection_get_peer(evhttp_request_get_connection(request), &peer, &peer_port);
+  std::string peer_address = peer != nullptr ? peer : "";
+  admin_request.peer_is_loopback = absl::StartsWith(peer_address, "127.") ||
+                                   peer_address == "::1" ||
+                                   absl::StartsWith(peer_address, "::ffff:127.");
+
+  AdminReply reply = HandleAdminRequest(admin_request, self->token_, self->backend_);
+  evkeyvalq* headers = evhttp_request_get_output_headers(request);
+  evhttp_add_header(headers, "Content-Type", reply.content_type.c_str());
+  evhttp_add_header(headers, "Cache-Control", "no-store");
+  evbuffer* body = evbuffer_new();
+  evbuffer_add(body, reply.body.data(), reply.body.size());
+  evhttp_send_reply(request, reply.status, nullptr, body);
+  evbuffer_free(body);
+}
+
+}  // namespace confgate::admin

@@ -1,0 +1,136 @@
+"""The admin listener: health, readiness, status, config, metrics, drain/enable, the read-only
+override, and access control."""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from confgate_harness import Proxy, ProxyTestCase, write_confgate_config  # noqa: E402
+
+METRIC_NAMES = [
+    "confgate_requests_total", "confgate_request_duration_seconds",
+    "confgate_upstream_requests_total", "confgate_upstream_host_available",
+    "confgate_upstream_host_ejected", "confgate_upstream_host_ejections_total",
+    "confgate_upstream_active_requests", "confgate_watches_active",
+    "confgate_health_checks_total", "confgate_retries_total", "confgate_upstream_mode",
+    "confgate_cache_lookups_total", "confgate_cache_bytes",
+    "confgate_downstream_connections_active", "confgate_config_reloads_total",
+]
+
+
+def admin(proxy, method, path, body=None, token=None):
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
+                                     data=body, method=method)
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+class AdminTest(ProxyTestCase, unittest.TestCase):
+    def setUp(self):
+        self.replicas = self.start_replicas(2)
+        self.proxy = self.start_proxy(
+            self.replicas, workers=1,
+            upstream_extra="    health_check: {type: tcp, interval: 1s, timeout: 500ms}",
+            routes="""routes:
+  - match: {prefix: /}
+    upstream: config-service
+    kind: auto
+    cache: {enabled: true, default_ttl: 60s}
+""")
+
+    def test_health_readiness_status_and_config(self):
+        self.assertEqual(admin(self.proxy, "GET", "/healthz"), (200, "ok\n"))
+        self.assertEqual(admin(self.proxy, "GET", "/readyz")[0], 200)
+        status, body = admin(self.proxy, "GET", "/status")
+        self.assertEqual(status, 200)
+        upstream = json.loads(body)["upstreams"][0]
+        self.assertEqual((upstream["name"], upstream["mode"]), ("config-service", "normal"))
+        self.assertEqual({host["address"] for host in upstream["hosts"]},
+                         {replica.address for replica in self.replicas})
+        self.assertTrue(all(host["health"] == "healthy" for host in upstream["hosts"]))
+        config = json.loads(admin(self.proxy, "GET", "/config")[1])
+        self.assertEqual(config["routes"][0]["cache"], True)
+
+    def test_metrics_exposition(self):
+        for _ in range(4):
+            self.request(self.proxy, "GET", "/health")
+        status, text = admin(self.proxy, "GET", "/metrics")
+        self.assertEqual(status, 200)
+        for name in METRIC_NAMES:
+            self.assertIn("# TYPE %s " % name, text)
+        self.assertRegex(text, r'confgate_requests_total\{upstream="config-service",code="200"\} 4')
+        self.assertRegex(text, r'confgate_cache_lookups_total\{upstream="config-service",result="hit"\} 3')
+        self.assertRegex(text, r'confgate_request_duration_seconds_count\{upstream="config-service"\} 4')
+        self.assertIn('confgate_upstream_mode{upstream="config-service"} 0', text)
+        # Every sample line is "name{labels} value" (or name value).
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                self.assertRegex(line, r'^[a-z_]+(\{[^}]*\})? [-+0-9.eE]+|[+-]Inf|NaN$')
+
+    def test_drain_enable_and_read_only_override(self):
+        address = self.replicas[0].address
+        self.assertEqual(admin(self.proxy, "POST",
+                               "/upstreams/config-service/hosts/%s/drain" % address)[0], 200)
+        seen = {self.request(self.proxy, "GET", "/v1/kv/x?i=%d" % i)[1]["X-Replica-Id"]
+                for i in range(6)}
+        self.assertEqual(seen, {"replica-2"})
+        admin(self.proxy, "POST", "/upstreams/config-service/hosts/%s/enable" % address)
+        seen = {self.request(self.proxy, "GET", "/v1/kv/y?i=%d" % i)[1]["X-Replica-Id"]
+                for i in range(6)}
+        self.assertEqual(seen, {"replica-1", "replica-2"})
+        self.assertEqual(admin(self.proxy, "POST", "/upstreams/config-service/hosts/1.2.3.4:5/drain")[0],
+                         404)
+
+        self.assertEqual(admin(self.proxy, "POST", "/upstreams/config-service/mode",
+                               b'{"read_only": true}')[0], 200)
+        status, headers, _ = self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")
+        self.assertEqual((status, headers["X-Confgate-Mode"]), (503, "read-only"))
+        self.assertIn('confgate_upstream_mode{upstream="config-service"} 2',
+                      admin(self.proxy, "GET", "/metrics")[1])
+        admin(self.proxy, "POST", "/upstreams/config-service/mode", b'{"read_only": null}')
+        self.assertEqual(self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")[0], 200)
+
+    def test_reload_says_it_is_not_there_yet(self):
+        status, body = admin(self.proxy, "POST", "/reload")
+        self.assertEqual(status, 501)
+        self.assertIn("not implemented", body)
+
+
+class AdminTokenTest(ProxyTestCase, unittest.TestCase):
+    def test_mutating_calls_need_the_bearer_token(self):
+        replicas = self.start_replicas(1)
+        directory = tempfile.mkdtemp(prefix="confgate-admin-")
+        token_path = os.path.join(directory, "admin.token")
+        with open(token_path, "w") as handle:
+            handle.write("s3cret-token\n")
+        path = write_confgate_config(directory, replicas)
+        with open(path) as handle:
+            text = handle.read().replace("address: 127.0.0.1:0\nworkers",
+                                         "address: 127.0.0.1:0\n  token_file: %s\nworkers"
+                                         % token_path)
+        with open(path, "w") as handle:
+            handle.write(text)
+        proxy = Proxy(path)
+        self.addCleanup(proxy.kill)
+        mode = "/upstreams/config-service/mode"
+        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}')[0], 401)
+        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}', token="wrong")[0], 401)
+        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}',
+                               token="s3cret-token")[0], 200)
+        self.assertNotIn("s3cret-token", admin(proxy, "GET", "/config")[1])
+        self.assertFalse(any("s3cret-token" in line for line in proxy.stderr_lines()))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,112 @@
+#include "confgate/admin/admin_server.h"
+#include "gtest/gtest.h"
+
+namespace confgate::admin {
+namespace {
+
+class FakeBackend : public AdminBackend {
+ public:
+  std::string Metrics() override { return "confgate_up 1\n"; }
+  bool Ready() override { return ready; }
+  std::string StatusJson() override { return "{\"upstreams\":[]}"; }
+  std::string ConfigJson() override { return "{}"; }
+  AdminReply Reload() override {
+    ++reloads;
+    return AdminReply{200, "application/json", "{}"};
+  }
+  AdminReply SetHostDrained(const std::string& upstream, const std::string& address,
+                            bool drained) override {
+    last = upstream + " " + address + (drained ? " drain" : " enable");
+    return AdminReply{200, "application/json", "{}"};
+  }
+  AdminReply SetReadOnly(const std::string& upstream, std::optional<bool> read_only) override {
+    last = upstream + (read_only.has_value() ? (*read_only ? " on" : " off") : " auto");
+    return AdminReply{200, "application/json", "{}"};
+  }
+
+  bool ready = true;
+  int reloads = 0;
+  std::string last;
+};
+
+AdminRequest Request(std::string method, std::string path, std::string body = "",
+                     bool loopback = true, std::string authorization = "") {
+  return AdminRequest{std::move(method), std::move(path), std::move(body), loopback,
+                      std::move(authorization)};
+}
+
+TEST(AdminRouting, ReadOnlyEndpoints) {
+  FakeBackend backend;
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/healthz"), "", backend).status, 200);
+  AdminReply metrics = HandleAdminRequest(Request("GET", "/metrics"), "", backend);
+  EXPECT_EQ(metrics.body, "confgate_up 1\n");
+  EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/readyz"), "", backend).status, 200);
+  backend.ready = false;
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/readyz"), "", backend).status, 503);
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/status"), "", backend).content_type,
+            "application/json");
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/nope"), "", backend).status, 404);
+  EXPECT_EQ(HandleAdminRequest(Request("DELETE", "/status"), "", backend).status, 405);
+  // Reads never need the token, even from other hosts.
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/status", "", false), "secret", backend).status,
+            200);
+}
+
+TEST(AdminRouting, MutatingCallsAndTheirPaths) {
+  FakeBackend backend;
+  EXPECT_EQ(
+      HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/drain"), "", backend)
+          .status,
+      200);
+  EXPECT_EQ(backend.last, "cs 10.0.0.1:80 drain");
+  HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/enable"), "", backend);
+  EXPECT_EQ(backend.last, "cs 10.0.0.1:80 enable");
+  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}"), "", backend);
+  EXPECT_EQ(backend.last, "cs on");
+  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\":false}"), "", backend);
+  EXPECT_EQ(backend.last, "cs off");
+  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{ \"read_only\" : null }"), "",
+                     backend);
+  EXPECT_EQ(backend.last, "cs auto");
+  EXPECT_EQ(
+      HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\": 1}"), "", backend)
+          .status,
+      400);
+  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload"), "", backend).status, 200);
+  EXPECT_EQ(backend.reloads, 1);
+  EXPECT_EQ(HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/x/reboot"), "", backend).status,
+            404);
+}
+
+TEST(AdminRouting, AccessControl) {
+  FakeBackend backend;
+  // No token configured: loopback only.
+  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", false), "", backend).status, 403);
+  // A token configured: it is required, from anywhere.
+  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", true), "s3cret", backend).status,
+            401);
+  EXPECT_EQ(
+      HandleAdminRequest(Request("POST", "/reload", "", false, "Bearer wrong"), "s3cret", backend)
+          .status,
+      401);
+  EXPECT_EQ(
+      HandleAdminRequest(Request("POST", "/reload", "", false, "s3cret"), "s3cret", backend).status,
+      401);
+  EXPECT_EQ(
+      HandleAdminRequest(Request("POST", "/reload", "", false, "Bearer s3cret"), "s3cret", backend)
+          .status,
+      200);
+  EXPECT_EQ(backend.reloads, 1);
+}
+
+TEST(ConstantTimeEquals, ComparesWholeStrings) {
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
+  EXPECT_FALSE(ConstantTimeEquals("", "a"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+}  // namespace
+}  // namespace confgate::admin
