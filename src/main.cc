@@ -64,5 +64,5 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  return confgate::server::RunServer(loaded.config);
+  return confgate::server::RunServer(loaded.config, config_path);
 }

@@ -39,6 +39,8 @@ std::string ProcessAdminBackend::Metrics() {
   }
   stats::ProcessCounters process;
   process.downstream_connections = shared_.downstream_connections.load();
+  process.reloads_succeeded = reloads_succeeded_;
+  process.reloads_failed = reloads_failed_;
   return stats::RenderMetrics(snapshot_->clusters, caches, process);
 }
 
@@ -116,9 +118,12 @@ std::string ProcessAdminBackend::ConfigJson() {
 }
 
 admin::AdminReply ProcessAdminBackend::Reload() {
-  return admin::AdminReply{501, "application/json",
-                           "{\"error\":\"hot reload is not implemented yet; restart confgate to "
-                           "apply a new upstream file\"}\n"};
+  absl::Status reloaded = reload_ ? reload_() : absl::UnavailableError("not running");
+  if (reloaded.ok()) {
+    return admin::AdminReply{200, "application/json", "{\"result\":\"reloaded\"}\n"};
+  }
+  return admin::AdminReply{400, "application/json",
+                           absl::StrCat("{\"error\":", Quoted(reloaded.message()), "}\n")};
 }
 
 admin::AdminReply ProcessAdminBackend::SetHostDrained(const std::string& upstream,

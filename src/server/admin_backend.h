@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 
 #include "confgate/admin/admin_server.h"
 #include "confgate/server/runtime.h"
@@ -16,6 +17,9 @@ class ProcessAdminBackend final : public admin::AdminBackend {
       : snapshot_(std::move(snapshot)), control_plane_(control_plane), shared_(shared) {}
 
   void set_ready(bool ready) { ready_ = ready; }
+  void set_reload(std::function<absl::Status()> reload) { reload_ = std::move(reload); }
+  void SetSnapshot(RuntimeSnapshotPtr snapshot) { snapshot_ = std::move(snapshot); }
+  void CountReload(bool succeeded) { ++(succeeded ? reloads_succeeded_ : reloads_failed_); }
 
   // admin::AdminBackend
   std::string Metrics() override;
@@ -33,6 +37,9 @@ class ProcessAdminBackend final : public admin::AdminBackend {
   ControlPlane& control_plane_;
   SharedState& shared_;
   bool ready_ = false;
+  std::function<absl::Status()> reload_;
+  uint64_t reloads_succeeded_ = 0;
+  uint64_t reloads_failed_ = 0;
 };
 
 }  // namespace confgate::server

@@ -13,30 +13,96 @@ ControlPlane::ControlPlane(event::Dispatcher& dispatcher, TimeSource& time,
                            RuntimeSnapshotPtr snapshot)
     : dispatcher_(dispatcher),
       time_(time),
-      snapshot_(std::move(snapshot)),
       random_(static_cast<uint64_t>(absl::ToUnixNanos(time.SystemTime()))) {
+  AdoptSnapshot(std::move(snapshot), {}, {}, {});
+}
+
+void ControlPlane::AdoptSnapshot(
+    RuntimeSnapshotPtr snapshot,
+    std::unordered_map<const upstream::Host*, std::unique_ptr<HostControl>> kept,
+    const std::vector<std::pair<std::string, std::optional<bool>>>& overrides,
+    const std::vector<std::pair<std::string, mode::UpstreamMode>>& modes) {
+  snapshot_ = std::move(snapshot);
+  clusters_.clear();
+  hosts_.clear();
+  by_host_.clear();
   for (size_t c = 0; c < snapshot_->clusters.size(); ++c) {
     const upstream::ClusterSharedPtr& cluster = snapshot_->clusters[c];
+    const config::UpstreamConfig& config = cluster->config();
     ClusterControl cluster_control;
     cluster_control.cluster = cluster;
-    if (cluster->config().outlier_detection.has_value()) {
-      cluster_control.outlier.emplace(*cluster->config().outlier_detection);
+    if (config.outlier_detection.has_value()) {
+      cluster_control.outlier.emplace(*config.outlier_detection);
+    }
+    for (const auto& [name, read_only] : overrides) {
+      if (name == cluster->name()) {
+        cluster_control.read_only_override = read_only;
+      }
+    }
+    for (const auto& [name, mode] : modes) {
+      if (name == cluster->name()) {
+        cluster_control.mode = mode;
+      }
     }
     clusters_.push_back(std::move(cluster_control));
     for (const upstream::HostSharedPtr& host : cluster->hosts()) {
-      auto control = std::make_unique<HostControl>();
+      host->SetOutlierThresholds(
+          config.outlier_detection.has_value() ? config.outlier_detection->consecutive_5xx : 0,
+          config.outlier_detection.has_value()
+              ? config.outlier_detection->consecutive_gateway_failures
+              : 0);
+      std::unique_ptr<HostControl> control;
+      auto previous = kept.find(host.get());
+      if (previous != kept.end()) {
+        control = std::move(previous->second);
+      } else {
+        control = std::make_unique<HostControl>();
+        HostControl* raw = control.get();
+        control->check_timer = dispatcher_.CreateTimer([this, raw] { RunCheck(*raw); });
+        control->cooldown_timer = dispatcher_.CreateTimer([this, raw] { OnCooldownOver(*raw); });
+      }
       control->cluster = c;
       control->host = host;
-      if (cluster->config().health_check.has_value()) {
-        control->tracker =
-            std::make_unique<upstream::ActiveHealthTracker>(*cluster->config().health_check);
+      if (config.health_check.has_value()) {
+        if (control->tracker == nullptr) {
+          control->tracker = std::make_unique<upstream::ActiveHealthTracker>(*config.health_check);
+          control->first_result_seen = false;
+        } else {
+          control->tracker->SetConfig(*config.health_check);
+        }
+      } else {
+        control->tracker.reset();
+        control->check_timer->Disable();
       }
-      HostControl* raw = control.get();
-      control->check_timer = dispatcher_.CreateTimer([this, raw] { RunCheck(*raw); });
-      control->cooldown_timer = dispatcher_.CreateTimer([this, raw] { OnCooldownOver(*raw); });
-      by_host_[host.get()] = raw;
+      by_host_[host.get()] = control.get();
       hosts_.push_back(std::move(control));
     }
+  }
+}
+
+void ControlPlane::Reload(RuntimeSnapshotPtr snapshot) {
+  std::unordered_map<const upstream::Host*, std::unique_ptr<HostControl>> kept;
+  for (std::unique_ptr<HostControl>& control : hosts_) {
+    kept[control->host.get()] = std::move(control);
+  }
+  std::vector<std::pair<std::string, std::optional<bool>>> overrides;
+  std::vector<std::pair<std::string, mode::UpstreamMode>> modes;
+  for (const ClusterControl& cluster : clusters_) {
+    overrides.emplace_back(cluster.cluster->name(), cluster.read_only_override);
+    modes.emplace_back(cluster.cluster->name(), cluster.mode);
+  }
+  // Controls of removed hosts are destroyed once the new set is built; their probes and
+  // timers go with them. New hosts are checked at once.
+  AdoptSnapshot(std::move(snapshot), std::move(kept), overrides, modes);
+  for (const auto& control : hosts_) {
+    if (control->tracker != nullptr && !control->check_timer->enabled() &&
+        control->probe == nullptr) {
+      ScheduleCheck(*control, absl::ZeroDuration());
+    }
+  }
+  for (ClusterControl& cluster : clusters_) {
+    cluster.cluster->mode().store(static_cast<int>(cluster.mode), std::memory_order_relaxed);
+    UpdateMode(cluster, "configuration reloaded");
   }
 }
 
@@ -137,25 +203,25 @@ void ControlPlane::OnCheckResult(HostControl& control, upstream::CheckResult res
 }
 
 void ControlPlane::Report(upstream::Host& host, upstream::Outcome outcome) {
-  // Worker thread: only atomics and a post. by_host_ is never modified after construction.
-  auto it = by_host_.find(&host);
-  if (it == by_host_.end()) {
+  // Worker thread: only the host's atomics and a post.
+  if (!host.outlier_detection_enabled()) {
     return;
   }
-  const std::optional<config::OutlierDetectionConfig>& outlier =
-      clusters_[it->second->cluster].cluster->config().outlier_detection;
-  if (!outlier.has_value()) {
-    return;
-  }
-  bool threshold_reached = host.RecordOutcome(outcome, *outlier);
+  bool threshold_reached = host.RecordOutcome(outcome);
   if (threshold_reached || host.trial_in_flight()) {
-    upstream::Host* target = &host;
-    dispatcher_.Post([this, target, outcome] { OnOutcome(*target, outcome); });
+    const upstream::Host* target = &host;
+    dispatcher_.Post([this, target, outcome] { OnOutcome(target, outcome); });
   }
 }
 
-void ControlPlane::OnOutcome(upstream::Host& host, upstream::Outcome outcome) {
-  HostControl& control = *by_host_.at(&host);
+void ControlPlane::OnOutcome(const upstream::Host* reported, upstream::Outcome outcome) {
+  // A reload may have removed the host (and the host object with it) since the post.
+  auto it = by_host_.find(reported);
+  if (it == by_host_.end() || !clusters_[it->second->cluster].outlier.has_value()) {
+    return;
+  }
+  HostControl& control = *it->second;
+  upstream::Host& host = *control.host;
   const config::OutlierDetectionConfig& config = clusters_[control.cluster].outlier->config();
   if (control.trial && host.TakeTrialInFlight()) {
     switch (outcome) {
@@ -229,8 +295,12 @@ void ControlPlane::OnCooldownOver(HostControl& control) {
 }
 
 void ControlPlane::Readmit(HostControl& control, const char* reason) {
-  upstream::OutlierPolicy& policy = *clusters_[control.cluster].outlier;
-  policy.Readmit(control.ejection, time_.Monotonic());
+  std::optional<upstream::OutlierPolicy>& policy = clusters_[control.cluster].outlier;
+  if (policy.has_value()) {
+    policy->Readmit(control.ejection, time_.Monotonic());
+  } else {
+    control.ejection.ejected = false;  // a reload turned outlier detection off
+  }
   control.trial = false;
   control.cooldown_timer->Disable();
   control.host->ejected().store(false);

@@ -42,6 +42,10 @@ class ControlPlane final : public upstream::OutcomeReporter {
   absl::Status EnableHost(const std::string& upstream, const std::string& address);
   absl::Status SetReadOnlyOverride(const std::string& upstream, std::optional<bool> read_only);
 
+  // Moves to a reloaded snapshot: hosts kept by the reload keep their checks, counters,
+  // ejection history and timers; new hosts start unknown; removed hosts stop being checked.
+  void Reload(RuntimeSnapshotPtr snapshot);
+
   mode::UpstreamMode mode(size_t cluster) const;
   // For tests and /status: whether outlier detection has the host ejected.
   bool ejected(const upstream::Host& host) const;
@@ -71,7 +75,11 @@ class ControlPlane final : public upstream::OutcomeReporter {
   void ScheduleCheck(HostControl& control, absl::Duration delay);
   void RunCheck(HostControl& control);
   void OnCheckResult(HostControl& control, upstream::CheckResult result, int status);
-  void OnOutcome(upstream::Host& host, upstream::Outcome outcome);
+  void OnOutcome(const upstream::Host* host, upstream::Outcome outcome);
+  void AdoptSnapshot(RuntimeSnapshotPtr snapshot,
+                     std::unordered_map<const upstream::Host*, std::unique_ptr<HostControl>> kept,
+                     const std::vector<std::pair<std::string, std::optional<bool>>>& overrides,
+                     const std::vector<std::pair<std::string, mode::UpstreamMode>>& modes);
   void Eject(HostControl& control, upstream::EjectionReason why);
   void OnCooldownOver(HostControl& control);
   void Readmit(HostControl& control, const char* reason);

@@ -180,6 +180,9 @@ void DownstreamConnection::OnRequestHead(http::RequestHead head) {
   log_entry_.client = client_ip_;
   log_entry_.method = head.method;
   log_entry_.path = head.path;
+  // Each request takes the latest snapshot: a reload applies to the next request of a
+  // keep-alive connection, while the request in flight finishes on the one it started with.
+  snapshot_ = worker_.snapshot();
 
   const router::Route* route = snapshot_->routes.Match(head.method, head.path, head.query);
   if (route == nullptr) {

@@ -327,7 +327,7 @@ void ProxyStream::StartAttempt() {
   // pick again. Bounded: each round removes one host.
   for (size_t round = 0; round <= cluster_.hosts().size(); ++round) {
     upstream::PickContext pick{skipped, hash_};
-    host = worker_.balancer(route_.upstream_index).ChooseHost(pick);
+    host = worker_.balancer(snapshot_->clusters[route_.upstream_index]).ChooseHost(pick);
     if (host == nullptr || !host->trial_open() || host->ClaimTrial()) {
       break;
     }
@@ -399,7 +399,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
   if (connection_ == nullptr) {
     return;
   }
-  if (reusable && !worker_.draining()) {
+  if (reusable && !worker_.draining() && worker_.IsCurrentHost(&connection_->host())) {
     const config::KeepaliveConfig& keepalive = cluster_.config().keepalive;
     worker_.pool().Release(std::move(connection_), keepalive.max_idle_per_worker,
                            keepalive.idle_timeout);

@@ -1,10 +1,27 @@
 #include "confgate/server/runtime.h"
 
 namespace confgate::server {
+namespace {
+
+bool SameCachedRoute(const router::Route& a, const router::Route& b) {
+  return a.match.prefix == b.match.prefix && a.match.methods == b.match.methods &&
+         a.match.query == b.match.query && a.upstream == b.upstream && a.cache.has_value() &&
+         b.cache.has_value() && a.cache->max_bytes == b.cache->max_bytes &&
+         a.cache->max_object_bytes == b.cache->max_object_bytes &&
+         a.cache->key_headers == b.cache->key_headers;
+}
+
+}  // namespace
 
 absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config) {
+  return BuildRuntimeSnapshot(config, nullptr);
+}
+
+absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config,
+                                                        const RuntimeSnapshot* previous) {
   absl::StatusOr<std::vector<upstream::ClusterSharedPtr>> clusters =
-      upstream::BuildClusters(config);
+      previous != nullptr ? upstream::BuildClusters(config, previous->clusters)
+                          : upstream::BuildClusters(config);
   if (!clusters.ok()) {
     return clusters.status();
   }
@@ -15,10 +32,21 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
   auto snapshot = std::make_shared<RuntimeSnapshot>(
       RuntimeSnapshot{config, *std::move(clusters), router::RouteTable(config.routes, names), {}});
   for (const router::Route& route : snapshot->routes.routes()) {
-    snapshot->route_caches.push_back(
-        route.cache.has_value() ? std::make_shared<cache::ResponseCache>(
-                                      route.cache->max_bytes, route.cache->max_object_bytes)
-                                : nullptr);
+    std::shared_ptr<cache::ResponseCache> cache;
+    if (route.cache.has_value() && previous != nullptr) {
+      for (const router::Route& old_route : previous->routes.routes()) {
+        if (previous->route_caches[old_route.index] != nullptr &&
+            SameCachedRoute(route, old_route)) {
+          cache = previous->route_caches[old_route.index];
+          break;
+        }
+      }
+    }
+    if (route.cache.has_value() && cache == nullptr) {
+      cache = std::make_shared<cache::ResponseCache>(route.cache->max_bytes,
+                                                     route.cache->max_object_bytes);
+    }
+    snapshot->route_caches.push_back(std::move(cache));
   }
   return snapshot;
 }

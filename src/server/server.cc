@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <memory>
@@ -13,6 +14,7 @@
 #include "confgate/admin/admin_server.h"
 #include "confgate/cache/snapshot.h"
 #include "confgate/common/log.h"
+#include "confgate/config/loader.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
 #include "server/admin_backend.h"
@@ -34,17 +36,18 @@ uint32_t WorkerCount(const config::Config& config) {
 }
 
 // One socket per worker and listener, all bound to the same address with SO_REUSEPORT. A
-// listener on port 0 gets its port from the first socket; the others bind that port.
-absl::StatusOr<std::vector<std::vector<int>>> OpenListenSockets(const config::Config& config,
-                                                                uint32_t workers) {
-  std::vector<std::vector<int>> per_worker(workers);
-  for (const config::ListenerConfig& listener : config.listeners) {
+// listener on port 0 gets its port from the first socket; the others bind that port. Each
+// worker's list pairs the configured address with its socket.
+absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> OpenListenSockets(
+    const std::vector<config::ListenerConfig>& listeners, uint32_t workers) {
+  std::vector<std::vector<std::pair<std::string, int>>> per_worker(workers);
+  for (const config::ListenerConfig& listener : listeners) {
     config::SocketAddress address = listener.address;
     for (uint32_t i = 0; i < workers; ++i) {
       absl::StatusOr<int> fd = network::CreateListenSocket(address);
       if (!fd.ok()) {
         for (auto& fds : per_worker) {
-          for (int open_fd : fds) {
+          for (const auto& [name, open_fd] : fds) {
             close(open_fd);
           }
         }
@@ -58,7 +61,7 @@ absl::StatusOr<std::vector<std::vector<int>>> OpenListenSockets(const config::Co
         Log(LogLevel::kInfo, "listening",
             {{"address", address.ToString()}, {"workers", absl::StrCat(workers)}});
       }
-      per_worker[i].push_back(*fd);
+      per_worker[i].emplace_back(listener.address.ToString(), *fd);
     }
   }
   return per_worker;
@@ -96,9 +99,64 @@ void PersistCache(cache::ResponseCache& route_cache, const std::string& path) {
   }
 }
 
+// inotify on the upstream file's directory; `on_change` runs for events that concern the file
+// (or a ConfigMap's ..data link).
+class ConfigWatch {
+ public:
+  ConfigWatch(event::Dispatcher& dispatcher, const std::string& path,
+              std::function<void()> on_change)
+      : on_change_(std::move(on_change)) {
+    size_t slash = path.rfind('/');
+    std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+    file_name_ = slash == std::string::npos ? path : path.substr(slash + 1);
+    fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd_ < 0 || inotify_add_watch(fd_, directory.empty() ? "/" : directory.c_str(),
+                                     IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
+      Log(LogLevel::kWarn, "cannot watch the upstream file; reload with SIGHUP or POST /reload",
+          {{"path", path}});
+      return;
+    }
+    event_ =
+        event_new(dispatcher.base(), fd_, EV_READ | EV_PERSIST, &ConfigWatch::OnReadable, this);
+    event_add(event_, nullptr);
+  }
+  ~ConfigWatch() {
+    if (event_ != nullptr) {
+      event_free(event_);
+    }
+    if (fd_ >= 0) {
+      close(fd_);
+    }
+  }
+
+ private:
+  static void OnReadable(evutil_socket_t fd, short, void* arg) {
+    auto* self = static_cast<ConfigWatch*>(arg);
+    alignas(inotify_event) char buffer[4096];
+    bool relevant = false;
+    ssize_t length;
+    while ((length = read(fd, buffer, sizeof(buffer))) > 0) {
+      for (char* at = buffer; at < buffer + length;) {
+        auto* event = reinterpret_cast<inotify_event*>(at);
+        std::string name = event->len > 0 ? event->name : "";
+        relevant = relevant || name == self->file_name_ || name == "..data";
+        at += sizeof(inotify_event) + event->len;
+      }
+    }
+    if (relevant) {
+      self->on_change_();
+    }
+  }
+
+  std::function<void()> on_change_;
+  std::string file_name_;
+  int fd_ = -1;
+  ::event* event_ = nullptr;
+};
+
 }  // namespace
 
-int RunServer(const config::Config& config) {
+int RunServer(const config::Config& config, const std::string& config_path) {
   absl::StatusOr<RuntimeSnapshotPtr> snapshot = BuildRuntimeSnapshot(config);
   if (!snapshot.ok()) {
     Log(LogLevel::kError, "cannot build runtime configuration",
@@ -151,7 +209,8 @@ int RunServer(const config::Config& config) {
     if (draining) {
       return;
     }
-    absl::StatusOr<std::vector<std::vector<int>>> sockets = OpenListenSockets(config, worker_count);
+    absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> sockets =
+        OpenListenSockets(config.listeners, worker_count);
     if (!sockets.ok()) {
       Log(LogLevel::kError, "cannot open listener",
           {{"error", std::string(sockets.status().message())}});
@@ -215,8 +274,11 @@ int RunServer(const config::Config& config) {
   };
   SignalHandler on_term{[&] { start_drain("SIGTERM"); }};
   SignalHandler on_int{[&] { start_drain("SIGINT"); }};
-  SignalHandler on_hup{[] {
-    Log(LogLevel::kWarn, "SIGHUP received; hot reload is not implemented yet, config unchanged");
+  std::function<absl::Status(const std::string&)> reload_fn;  // set below
+  SignalHandler on_hup{[&] {
+    if (!draining && reload_fn) {
+      reload_fn("SIGHUP").IgnoreError();
+    }
   }};
   auto trampoline = [](evutil_socket_t, short, void* arg) {
     static_cast<SignalHandler*>(arg)->callback();
@@ -229,23 +291,118 @@ int RunServer(const config::Config& config) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
-  // Snapshots are written here on the main thread, never on a worker.
+  // Snapshots are written here on the main thread, never on a worker. The timers follow the
+  // current snapshot (a reload may add or drop persisted caches).
+  RuntimeSnapshotPtr current = *snapshot;
   std::vector<event::TimerPtr> persist_timers;
-  const RuntimeSnapshot& runtime = **snapshot;
-  for (const router::Route& route : runtime.routes.routes()) {
-    if (!route.cache.has_value() || !route.cache->persist.has_value()) {
-      continue;
+  auto arm_persist_timers = [&] {
+    persist_timers.clear();
+    for (const router::Route& route : current->routes.routes()) {
+      if (!route.cache.has_value() || !route.cache->persist.has_value()) {
+        continue;
+      }
+      std::shared_ptr<cache::ResponseCache> route_cache = current->route_caches[route.index];
+      const config::CachePersistConfig persist = *route.cache->persist;
+      size_t index = persist_timers.size();
+      persist_timers.push_back(
+          main_dispatcher.CreateTimer([route_cache, persist, index, &persist_timers] {
+            PersistCache(*route_cache, persist.path);
+            persist_timers[index]->Enable(persist.interval);
+          }));
+      persist_timers.back()->Enable(persist.interval);
     }
-    cache::ResponseCache* route_cache = runtime.route_caches[route.index].get();
-    const config::CachePersistConfig persist = *route.cache->persist;
-    size_t index = persist_timers.size();
-    persist_timers.push_back(
-        main_dispatcher.CreateTimer([route_cache, persist, index, &persist_timers] {
-          PersistCache(*route_cache, persist.path);
-          persist_timers[index]->Enable(persist.interval);
-        }));
-    persist_timers.back()->Enable(persist.interval);
-  }
+  };
+  arm_persist_timers();
+
+  // Reload: parse -> validate -> build, then swap the snapshot everywhere. Any error keeps the
+  // running configuration.
+  auto reload = [&](const std::string& trigger) -> absl::Status {
+    config::LoadResult loaded = config::LoadConfigFile(config_path);
+    if (!loaded.ok()) {
+      std::string problems;
+      for (const config::ConfigError& error : loaded.errors) {
+        Log(LogLevel::kError, "reload rejected; the running configuration stays",
+            {{"trigger", trigger}, {"error", error.ToString()}});
+        absl::StrAppend(&problems, problems.empty() ? "" : "; ", error.ToString());
+      }
+      admin_backend.CountReload(false);
+      return absl::InvalidArgumentError(problems);
+    }
+    config::Config next = loaded.config;
+    const config::Config& running = current->config;
+    // These are fixed for the life of the process.
+    if (next.workers != running.workers ||
+        next.admin.address.ToString() != running.admin.address.ToString() ||
+        next.admin.token_file != running.admin.token_file ||
+        next.access_log.enabled != running.access_log.enabled ||
+        next.access_log.path != running.access_log.path) {
+      Log(LogLevel::kWarn, "workers, admin and access_log changes need a restart; kept as running",
+          {{"trigger", trigger}});
+      next.workers = running.workers;
+      next.admin = running.admin;
+      next.access_log = running.access_log;
+    }
+    absl::StatusOr<RuntimeSnapshotPtr> built = BuildRuntimeSnapshot(next, current.get());
+    if (!built.ok()) {
+      Log(LogLevel::kError, "reload rejected; the running configuration stays",
+          {{"trigger", trigger}, {"error", std::string(built.status().message())}});
+      admin_backend.CountReload(false);
+      return built.status();
+    }
+    std::vector<config::ListenerConfig> added;
+    std::vector<std::string> removed;
+    for (const config::ListenerConfig& listener : next.listeners) {
+      bool existed = false;
+      for (const config::ListenerConfig& old : running.listeners) {
+        existed = existed || old.address.ToString() == listener.address.ToString();
+      }
+      if (!existed) {
+        added.push_back(listener);
+      }
+    }
+    for (const config::ListenerConfig& old : running.listeners) {
+      bool kept = false;
+      for (const config::ListenerConfig& listener : next.listeners) {
+        kept = kept || old.address.ToString() == listener.address.ToString();
+      }
+      if (!kept) {
+        removed.push_back(old.address.ToString());
+      }
+    }
+    absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> sockets =
+        OpenListenSockets(added, worker_count);
+    if (!sockets.ok()) {
+      Log(LogLevel::kError, "reload rejected; the running configuration stays",
+          {{"trigger", trigger}, {"error", std::string(sockets.status().message())}});
+      admin_backend.CountReload(false);
+      return sockets.status();
+    }
+    current = *built;
+    control_plane.Reload(current);
+    admin_backend.SetSnapshot(current);
+    for (size_t i = 0; i < workers.size(); ++i) {
+      workers[i]->UpdateSnapshot(current, std::move((*sockets)[i]), removed);
+    }
+    arm_persist_timers();
+    admin_backend.CountReload(true);
+    Log(LogLevel::kInfo, "configuration reloaded",
+        {{"trigger", trigger},
+         {"listeners_added", absl::StrCat(added.size())},
+         {"listeners_removed", absl::StrCat(removed.size())}});
+    return absl::OkStatus();
+  };
+  reload_fn = reload;
+  admin_backend.set_reload([&] { return reload("admin"); });
+
+  // Watch the file's directory, so an atomic rename or a Kubernetes ConfigMap symlink swap
+  // (..data) is seen; bursts of events are folded into one reload.
+  event::TimerPtr reload_debounce = main_dispatcher.CreateTimer([&] {
+    if (!draining) {
+      reload("file change").IgnoreError();
+    }
+  });
+  ConfigWatch watch(main_dispatcher, config_path,
+                    [&] { reload_debounce->Enable(absl::Milliseconds(200)); });
 
   control_plane.Start([&] {
     open_listeners();
@@ -264,9 +421,9 @@ int RunServer(const config::Config& config) {
   event_free(int_event);
   event_free(hup_event);
   persist_timers.clear();
-  for (const router::Route& route : runtime.routes.routes()) {
+  for (const router::Route& route : current->routes.routes()) {
     if (route.cache.has_value() && route.cache->persist.has_value()) {
-      PersistCache(*runtime.route_caches[route.index], route.cache->persist->path);
+      PersistCache(*current->route_caches[route.index], route.cache->persist->path);
     }
   }
   access_log.Flush();

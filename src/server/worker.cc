@@ -23,28 +23,76 @@ constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
 }  // namespace
 
 Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
-               std::vector<int> listen_fds)
+               std::vector<std::pair<std::string, int>> listen_fds)
     : index_(index),
       shared_(shared),
-      snapshot_(std::move(snapshot)),
-      listen_fds_(std::move(listen_fds)),
       pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)),
       balancer_random_(absl::Uniform<uint64_t>(random_)) {
-  for (const upstream::ClusterSharedPtr& cluster : snapshot_->clusters) {
-    upstream::BalancerParams params{time_source_, balancer_random_, cluster->config().slow_start};
-    balancers_.push_back(upstream::CreateLoadBalancer(cluster->config(), cluster->hosts(), params));
-  }
-  for (int fd : listen_fds_) {
-    evconnlistener* listener = evconnlistener_new(dispatcher_.base(), &Worker::OnAccept, this,
-                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                                  /*backlog=already listening*/ 0, fd);
-    evconnlistener_set_error_cb(listener, &Worker::OnAcceptError);
-    listeners_.push_back(listener);
+  AdoptSnapshot(std::move(snapshot));
+  for (const auto& [address, fd] : listen_fds) {
+    AddListener(address, fd);
   }
   accept_resume_timer_ = dispatcher_.CreateTimer([this] {
     if (!draining_) {
-      for (evconnlistener* listener : listeners_) {
+      for (const auto& [address, listener] : listeners_) {
         evconnlistener_enable(listener);
+      }
+    }
+  });
+}
+
+void Worker::AddListener(const std::string& address, int fd) {
+  evconnlistener* listener =
+      evconnlistener_new(dispatcher_.base(), &Worker::OnAccept, this,
+                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, /*backlog=*/0, fd);
+  evconnlistener_set_error_cb(listener, &Worker::OnAcceptError);
+  listeners_.emplace_back(address, listener);
+}
+
+void Worker::AdoptSnapshot(RuntimeSnapshotPtr snapshot) {
+  snapshot_ = std::move(snapshot);
+  balancers_.clear();
+  current_hosts_.clear();
+  for (const upstream::ClusterSharedPtr& cluster : snapshot_->clusters) {
+    balancer(cluster);
+    for (const upstream::HostSharedPtr& host : cluster->hosts()) {
+      current_hosts_.insert(host.get());
+    }
+  }
+  // Idle connections to hosts the new snapshot dropped are closed; in-flight ones finish.
+  pool_->CloseIdleExcept(current_hosts_);
+}
+
+upstream::LoadBalancer& Worker::balancer(const upstream::ClusterSharedPtr& cluster) {
+  std::unique_ptr<upstream::LoadBalancer>& slot = balancers_[cluster];
+  if (slot == nullptr) {
+    upstream::BalancerParams params{time_source_, balancer_random_, cluster->config().slow_start};
+    slot = upstream::CreateLoadBalancer(cluster->config(), cluster->hosts(), params);
+  }
+  return *slot;
+}
+
+void Worker::UpdateSnapshot(RuntimeSnapshotPtr snapshot,
+                            std::vector<std::pair<std::string, int>> added,
+                            std::vector<std::string> removed) {
+  dispatcher_.Post([this, snapshot = std::move(snapshot), added = std::move(added),
+                    removed = std::move(removed)]() mutable {
+    AdoptSnapshot(std::move(snapshot));
+    for (const std::string& address : removed) {
+      for (auto it = listeners_.begin(); it != listeners_.end();) {
+        if (it->first == address) {
+          evconnlistener_free(it->second);
+          it = listeners_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (const auto& [address, fd] : added) {
+      if (draining_) {
+        close(fd);
+      } else {
+        AddListener(address, fd);
       }
     }
   });
@@ -53,7 +101,7 @@ Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
 Worker::~Worker() {
   connections_.clear();
   pool_.reset();
-  for (evconnlistener* listener : listeners_) {
+  for (const auto& [address, listener] : listeners_) {
     evconnlistener_free(listener);
   }
 }
@@ -91,7 +139,7 @@ void Worker::DrainOnThread() {
   draining_ = true;
   // Close the sockets, not just stop accepting: new connections are refused at once instead
   // of waiting in a backlog nobody reads.
-  for (evconnlistener* listener : listeners_) {
+  for (const auto& [address, listener] : listeners_) {
     evconnlistener_free(listener);
   }
   listeners_.clear();

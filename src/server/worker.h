@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
@@ -33,7 +34,9 @@ struct SharedState {
 
 class Worker {
  public:
-  Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot, std::vector<int> listen_fds);
+  // `listen_fds` pairs each listener's configured address with this worker's socket for it.
+  Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
+         std::vector<std::pair<std::string, int>> listen_fds);
   ~Worker();
 
   void Start();
@@ -48,8 +51,15 @@ class Worker {
   event::Dispatcher& dispatcher() { return dispatcher_; }
   upstream::ConnectionPool& pool() { return *pool_; }
   const RuntimeSnapshotPtr& snapshot() const { return snapshot_; }
-  // This worker's balancer for the snapshot's cluster `index`.
-  upstream::LoadBalancer& balancer(size_t index) { return *balancers_[index]; }
+  // This worker's balancer for `cluster` (built on first use for a cluster of an older
+  // snapshot that an in-flight request still uses).
+  upstream::LoadBalancer& balancer(const upstream::ClusterSharedPtr& cluster);
+  // Whether `host` belongs to the current snapshot (only those are pooled).
+  bool IsCurrentHost(const upstream::Host* host) const { return current_hosts_.contains(host); }
+  // Thread-safe: a reloaded snapshot, sockets for listeners it adds (one per listener, for this
+  // worker) and the addresses of listeners it removes.
+  void UpdateSnapshot(RuntimeSnapshotPtr snapshot, std::vector<std::pair<std::string, int>> added,
+                      std::vector<std::string> removed);
   SharedState& shared() { return shared_; }
   absl::BitGen& random() { return random_; }
   TimeSource& time_source() { return time_source_; }
@@ -61,21 +71,25 @@ class Worker {
                        void* arg);
   static void OnAcceptError(evconnlistener* listener, void* arg);
   void DrainOnThread();
+  void AddListener(const std::string& address, int fd);
+  void AdoptSnapshot(RuntimeSnapshotPtr snapshot);
 
   int index_;
   SharedState& shared_;
   RuntimeSnapshotPtr snapshot_;
-  std::vector<int> listen_fds_;
+
   event::Dispatcher dispatcher_;
   std::unique_ptr<upstream::ConnectionPool> pool_;
-  std::vector<evconnlistener*> listeners_;
+  std::vector<std::pair<std::string, evconnlistener*>> listeners_;
   event::TimerPtr accept_resume_timer_;
   std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
   std::atomic<uint64_t> open_connections_{0};
   absl::BitGen random_;
   RealTimeSource time_source_;
   upstream::SeededRandom balancer_random_;
-  std::vector<std::unique_ptr<upstream::LoadBalancer>> balancers_;
+  std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
+      balancers_;
+  absl::flat_hash_set<const upstream::Host*> current_hosts_;
   bool draining_ = false;
   absl::Time last_accept_error_log_ = absl::InfinitePast();
   std::thread thread_;

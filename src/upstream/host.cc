@@ -109,10 +109,31 @@ bool Cluster::RetryBudgetAllows() const {
 }
 
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config) {
+  return BuildClusters(config, {});
+}
+
+absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
+    const config::Config& config, const std::vector<ClusterSharedPtr>& previous) {
   std::vector<ClusterSharedPtr> clusters;
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     std::vector<HostSharedPtr> hosts;
     for (const config::ServerConfig& server : upstream.servers) {
+      HostSharedPtr kept;
+      for (const ClusterSharedPtr& old_cluster : previous) {
+        if (old_cluster->name() != upstream.name) {
+          continue;
+        }
+        for (const HostSharedPtr& old_host : old_cluster->hosts()) {
+          if (old_host->address() == server.address.ToString() &&
+              old_host->weight() == server.weight && old_host->backup() == server.backup) {
+            kept = old_host;
+          }
+        }
+      }
+      if (kept != nullptr) {
+        hosts.push_back(std::move(kept));
+        continue;
+      }
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;

@@ -101,10 +101,11 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
         admin(self.proxy, "POST", "/upstreams/config-service/mode", b'{"read_only": null}')
         self.assertEqual(self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")[0], 200)
 
-    def test_reload_says_it_is_not_there_yet(self):
+    def test_reload_is_counted(self):
         status, body = admin(self.proxy, "POST", "/reload")
-        self.assertEqual(status, 501)
-        self.assertIn("not implemented", body)
+        self.assertEqual((status, json.loads(body)["result"]), (200, "reloaded"))
+        self.assertIn('confgate_config_reloads_total{result="success"} 1',
+                      admin(self.proxy, "GET", "/metrics")[1])
 
 
 class AdminTokenTest(ProxyTestCase, unittest.TestCase):

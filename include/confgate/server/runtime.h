@@ -25,5 +25,9 @@ using RuntimeSnapshotPtr = std::shared_ptr<const RuntimeSnapshot>;
 
 // The "build" step of parse -> validate -> build.
 absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config);
+// For a reload: unchanged hosts keep their state (see upstream::BuildClusters) and a route
+// whose match, upstream and cache settings are unchanged keeps its cache.
+absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config,
+                                                        const RuntimeSnapshot* previous);
 
 }  // namespace confgate::server

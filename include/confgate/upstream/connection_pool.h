@@ -74,6 +74,17 @@ class ConnectionPool final : private UpstreamConnectionHandler {
   void Release(UpstreamConnectionPtr connection, uint32_t max_idle, absl::Duration idle_timeout);
   // Closes every idle connection (drain, shutdown).
   void CloseAll();
+  // Closes the idle connections to hosts not in `keep` (a reload removed them).
+  template <typename HostSet>
+  void CloseIdleExcept(const HostSet& keep) {
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      if (!keep.contains(it->first)) {
+        it = idle_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   size_t idle_count() const;
 
  private:

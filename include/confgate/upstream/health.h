@@ -26,6 +26,8 @@ class ActiveHealthTracker {
   explicit ActiveHealthTracker(const config::HealthCheckConfig& config) : config_(config) {}
 
   Transition Record(bool pass);
+  // A reload changed the check settings; the state and the current run are kept.
+  void SetConfig(const config::HealthCheckConfig& config) { config_ = config; }
   ActiveState state() const { return state_; }
   // A run towards the other state has started but not reached its threshold.
   bool changing() const { return run_ > 0; }
@@ -34,7 +36,7 @@ class ActiveHealthTracker {
   absl::Duration NextDelay(double unit) const;
 
  private:
-  const config::HealthCheckConfig& config_;
+  config::HealthCheckConfig config_;  // a copy: the tracker outlives reloads
   ActiveState state_ = ActiveState::kUnknown;
   uint32_t run_ = 0;  // consecutive results that disagree with state_
 };

@@ -53,6 +53,22 @@ class Host {
   // Counts an attempt's outcome; true when a consecutive-failure threshold of `outlier` is
   // reached (the main thread then decides on an ejection).
   bool RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& outlier);
+  // The thresholds of the host's current outlier_detection (main thread sets them at start
+  // and reload); 0 when detection is off.
+  void SetOutlierThresholds(uint32_t consecutive_5xx, uint32_t consecutive_gateway_failures) {
+    threshold_5xx_.store(consecutive_5xx, std::memory_order_relaxed);
+    threshold_gateway_.store(consecutive_gateway_failures, std::memory_order_relaxed);
+  }
+  bool outlier_detection_enabled() const {
+    return threshold_5xx_.load(std::memory_order_relaxed) > 0;
+  }
+  // RecordOutcome() with the host's own thresholds.
+  bool RecordOutcome(Outcome outcome) {
+    config::OutlierDetectionConfig thresholds;
+    thresholds.consecutive_5xx = threshold_5xx_.load(std::memory_order_relaxed);
+    thresholds.consecutive_gateway_failures = threshold_gateway_.load(std::memory_order_relaxed);
+    return RecordOutcome(outcome, thresholds);
+  }
   uint32_t consecutive_5xx() const { return consecutive_5xx_.load(std::memory_order_relaxed); }
   uint32_t consecutive_gateway_failures() const {
     return consecutive_gateway_failures_.load(std::memory_order_relaxed);
@@ -103,6 +119,8 @@ class Host {
   std::atomic<bool> drained_{false};
   std::atomic<bool> ejected_{false};
   std::atomic<int64_t> available_since_ns_{std::numeric_limits<int64_t>::min()};
+  std::atomic<uint32_t> threshold_5xx_{0};
+  std::atomic<uint32_t> threshold_gateway_{0};
   std::array<std::atomic<uint64_t>, 4> outcomes_{};
   std::array<std::atomic<uint64_t>, 3> ejections_{};
   std::array<std::atomic<uint64_t>, 5> health_checks_{};
@@ -160,5 +178,10 @@ using ClusterSharedPtr = std::shared_ptr<const Cluster>;
 // Resolves every server address (numeric, or a name looked up once here, on the main thread)
 // and builds the clusters in file order.
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config);
+// For a reload: a server whose upstream, address, weight and backup flag are unchanged keeps
+// its Host object from `previous`, and with it its health, ejection state and pooled
+// connections.
+absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
+    const config::Config& config, const std::vector<ClusterSharedPtr>& previous);
 
 }  // namespace confgate::upstream

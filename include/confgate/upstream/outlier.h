@@ -62,7 +62,7 @@ class OutlierPolicy {
   const config::OutlierDetectionConfig& config() const { return config_; }
 
  private:
-  const config::OutlierDetectionConfig& config_;
+  config::OutlierDetectionConfig config_;
 };
 
 }  // namespace confgate::upstream

@@ -38,7 +38,7 @@ class HealthProbe final : public event::DeferredDeletable,
 
   void Finish(CheckResult result, int status = 0);
 
-  const config::HealthCheckConfig& config_;
+  const config::HealthCheckConfig config_;  // a copy: a reload may end the old config
   Host& host_;
   Done done_;
   UpstreamConnectionPtr connection_;

@@ -121,10 +121,11 @@ TEST(OutlierPolicy, CapsOnSmallAndLargePools) {
   // The floor holds even when the percentage would allow more.
   config.max_ejection_percent = 100;
   config.min_available_hosts = 2;
-  EXPECT_TRUE(policy.MayEject({3, 3, 0}));
-  EXPECT_FALSE(policy.MayEject({3, 2, 1}));
+  OutlierPolicy floor(config);
+  EXPECT_TRUE(floor.MayEject({3, 3, 0}));
+  EXPECT_FALSE(floor.MayEject({3, 2, 1}));
   // Hosts down for other reasons count against the floor.
-  EXPECT_FALSE(policy.MayEject({10, 2, 0}));
+  EXPECT_FALSE(floor.MayEject({10, 2, 0}));
 }
 
 HostSharedPtr MakeHost() {
