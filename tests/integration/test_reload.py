@@ -1,0 +1,148 @@
+"""Hot reload: the file watch, SIGHUP, POST /reload; state kept across reloads; no request
+dropped; bad files rejected; listeners opened and closed."""
+
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from confgate_harness import Proxy, ProxyTestCase, write_confgate_config  # noqa: E402
+
+
+def admin(proxy, method, path):
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
+                                     data=b"" if method == "POST" else None, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def replace_config(path, text):
+    """Writes `text` to a temporary file and renames it over `path`, as deploy tools do."""
+    temp = path + ".new"
+    with open(temp, "w") as handle:
+        handle.write(text)
+    os.rename(temp, path)
+
+
+def config_text(replicas, **options):
+    directory = tempfile.mkdtemp(prefix="confgate-text-")
+    with open(write_confgate_config(directory, replicas, **options)) as handle:
+        return handle.read()
+
+
+class ReloadTest(ProxyTestCase, unittest.TestCase):
+    def setUp(self):
+        self.replicas = self.start_replicas(2)
+        self.directory = tempfile.mkdtemp(prefix="confgate-reload-")
+        self.path = write_confgate_config(self.directory, self.replicas[:1], workers=2)
+        self.proxy = Proxy(self.path)
+        self.addCleanup(self.proxy.kill)
+
+    def wait_for_log(self, text, after, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(text in line for line in self.proxy.stderr_lines()[after:]):
+                return
+            time.sleep(0.02)
+        self.fail("no %r in the log:\n%s" % (text, "\n".join(self.proxy.stderr_lines())))
+
+    def replica_ids(self, count=10):
+        return {self.request(self.proxy, "GET", "/health")[1]["X-Replica-Id"]
+                for _ in range(count)}
+
+    def test_a_renamed_file_is_picked_up_by_the_watch(self):
+        self.assertEqual(self.replica_ids(), {"replica-1"})
+        mark = len(self.proxy.stderr_lines())
+        replace_config(self.path, config_text(self.replicas, workers=2))
+        self.wait_for_log("configuration reloaded", mark)
+        self.assertEqual(self.replica_ids(), {"replica-1", "replica-2"})
+
+    def test_a_bad_file_keeps_the_running_config(self):
+        mark = len(self.proxy.stderr_lines())
+        replace_config(self.path, config_text(self.replicas, workers=2).replace(
+            "balancer: round_robin", "balancer: fastest"))
+        self.wait_for_log("reload rejected", mark)
+        rejected = [line for line in self.proxy.stderr_lines()[mark:] if "reload rejected" in line]
+        self.assertIn("upstreams.config-service.balancer", rejected[0])
+        self.assertEqual(self.replica_ids(), {"replica-1"})
+        self.proxy.process.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        self.assertIn('confgate_config_reloads_total{result="failure"} 2',
+                      admin(self.proxy, "GET", "/metrics")[1])
+        status, body = admin(self.proxy, "POST", "/reload")
+        self.assertEqual(status, 400)
+        self.assertIn("fastest", body)
+
+    def test_sighup_reloads_and_host_state_survives(self):
+        host = self.replicas[0].address
+        admin(self.proxy, "POST", "/upstreams/config-service/hosts/%s/drain" % host)
+        with open(self.path, "w") as handle:  # rewritten in place; SIGHUP does the rest
+            handle.write(config_text(self.replicas, workers=2))
+        mark = len(self.proxy.stderr_lines())
+        self.proxy.process.send_signal(signal.SIGHUP)
+        self.wait_for_log("configuration reloaded", mark)
+        status = json.loads(admin(self.proxy, "GET", "/status")[1])
+        hosts = {entry["address"]: entry for entry in status["upstreams"][0]["hosts"]}
+        self.assertTrue(hosts[host]["drained"], "the reload forgot the drain")
+        self.assertEqual(self.replica_ids(), {"replica-2"})
+
+    def test_reloads_under_load_drop_no_request(self):
+        replace_config(self.path, config_text(self.replicas, workers=2))
+        results = []
+
+        def load():
+            import http.client
+            connection = http.client.HTTPConnection("127.0.0.1", self.proxy.port, timeout=5)
+            for _ in range(300):
+                connection.request("GET", "/health")
+                response = connection.getresponse()
+                results.append((response.status, response.read()))
+            connection.close()
+
+        clients = [threading.Thread(target=load) for _ in range(3)]
+        for client in clients:
+            client.start()
+        for _ in range(5):
+            self.assertEqual(admin(self.proxy, "POST", "/reload")[0], 200)
+            time.sleep(0.05)
+        for client in clients:
+            client.join(30)
+        self.assertEqual(len(results), 900)
+        self.assertTrue(all(result == (200, b"ok\n") for result in results))
+
+    def test_listeners_are_opened_and_closed(self):
+        text = config_text(self.replicas, workers=2)
+        two_listeners = text.replace("listeners:\n  - address: 127.0.0.1:0\n",
+                                     "listeners:\n  - address: 127.0.0.1:0\n"
+                                     "  - address: 127.0.0.2:0\n")
+        mark = len(self.proxy.stderr_lines())
+        replace_config(self.path, two_listeners)
+        self.wait_for_log("configuration reloaded", mark)
+        added = [json.loads(line)["address"] for line in self.proxy.stderr_lines()[mark:]
+                 if '"msg":"listening"' in line]
+        self.assertEqual(len(added), 1)
+        port = int(added[0].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.2", port), timeout=5) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            self.assertIn(b"ok\n", sock.recv(65536))
+        mark = len(self.proxy.stderr_lines())
+        replace_config(self.path, text)
+        self.wait_for_log("configuration reloaded", mark)
+        time.sleep(0.2)
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.2", port), timeout=1).close()
+        self.assertEqual(self.request(self.proxy, "GET", "/health")[0], 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
