@@ -314,7 +314,10 @@ void ParseServers(Validator& v, const YAML::Node& node, const std::string& path,
                      if (auto address = v.Address(value, field, false)) server.address = *address;
                    } else if (key == "dns") {
                      has_dns = true;
-                     v.Error(field, value, "DNS discovery is not implemented yet");
+                     if (auto address = v.Address(value, field, false)) {
+                       server.address = *address;
+                       server.dns = address->ToString();
+                     }
                    } else if (key == "weight") {
                      if (auto w = v.Integer(value, field, 1, kMaxWeight)) server.weight = *w;
                    } else if (key == "backup") {

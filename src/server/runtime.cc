@@ -18,10 +18,11 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
 }
 
 absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config,
-                                                        const RuntimeSnapshot* previous) {
-  absl::StatusOr<std::vector<upstream::ClusterSharedPtr>> clusters =
-      previous != nullptr ? upstream::BuildClusters(config, previous->clusters)
-                          : upstream::BuildClusters(config);
+                                                        const RuntimeSnapshot* previous,
+                                                        const upstream::DnsResults& dns) {
+  absl::StatusOr<std::vector<upstream::ClusterSharedPtr>> clusters = upstream::BuildClusters(
+      config, previous != nullptr ? previous->clusters : std::vector<upstream::ClusterSharedPtr>{},
+      dns);
   if (!clusters.ok()) {
     return clusters.status();
   }

@@ -19,6 +19,7 @@
 #include "confgate/network/socket.h"
 #include "server/admin_backend.h"
 #include "server/control_plane.h"
+#include "server/dns_refresher.h"
 #include "server/worker.h"
 
 namespace confgate::server {
@@ -156,8 +157,28 @@ class ConfigWatch {
 
 }  // namespace
 
+// The first resolution of every `dns:` server (blocking; the main thread, before any worker).
+upstream::DnsResults ResolveDnsServers(const config::Config& config) {
+  upstream::DnsResults results;
+  for (const config::UpstreamConfig& upstream : config.upstreams) {
+    for (const config::ServerConfig& server : upstream.servers) {
+      if (server.dns.empty() || results.contains(server.dns)) {
+        continue;
+      }
+      absl::StatusOr<std::vector<std::string>> resolved = upstream::ResolveNow(server.address);
+      if (!resolved.ok()) {
+        Log(LogLevel::kWarn, "DNS resolution failed; retrying every dns_refresh",
+            {{"name", server.dns}, {"error", std::string(resolved.status().message())}});
+      }
+      results[server.dns] = resolved.ok() ? *resolved : std::vector<std::string>{};
+    }
+  }
+  return results;
+}
+
 int RunServer(const config::Config& config, const std::string& config_path) {
-  absl::StatusOr<RuntimeSnapshotPtr> snapshot = BuildRuntimeSnapshot(config);
+  upstream::DnsResults initial_dns = ResolveDnsServers(config);
+  absl::StatusOr<RuntimeSnapshotPtr> snapshot = BuildRuntimeSnapshot(config, nullptr, initial_dns);
   if (!snapshot.ok()) {
     Log(LogLevel::kError, "cannot build runtime configuration",
         {{"error", std::string(snapshot.status().message())}});
@@ -316,19 +337,9 @@ int RunServer(const config::Config& config, const std::string& config_path) {
 
   // Reload: parse -> validate -> build, then swap the snapshot everywhere. Any error keeps the
   // running configuration.
-  auto reload = [&](const std::string& trigger) -> absl::Status {
-    config::LoadResult loaded = config::LoadConfigFile(config_path);
-    if (!loaded.ok()) {
-      std::string problems;
-      for (const config::ConfigError& error : loaded.errors) {
-        Log(LogLevel::kError, "reload rejected; the running configuration stays",
-            {{"trigger", trigger}, {"error", error.ToString()}});
-        absl::StrAppend(&problems, problems.empty() ? "" : "; ", error.ToString());
-      }
-      admin_backend.CountReload(false);
-      return absl::InvalidArgumentError(problems);
-    }
-    config::Config next = loaded.config;
+  std::unique_ptr<DnsRefresher> dns_refresher;
+  // Builds and swaps in a snapshot for `next` (a reloaded file, or new DNS answers).
+  auto apply = [&](config::Config next, const std::string& trigger) -> absl::Status {
     const config::Config& running = current->config;
     // These are fixed for the life of the process.
     if (next.workers != running.workers ||
@@ -342,7 +353,8 @@ int RunServer(const config::Config& config, const std::string& config_path) {
       next.admin = running.admin;
       next.access_log = running.access_log;
     }
-    absl::StatusOr<RuntimeSnapshotPtr> built = BuildRuntimeSnapshot(next, current.get());
+    absl::StatusOr<RuntimeSnapshotPtr> built =
+        BuildRuntimeSnapshot(next, current.get(), dns_refresher->results());
     if (!built.ok()) {
       Log(LogLevel::kError, "reload rejected; the running configuration stays",
           {{"trigger", trigger}, {"error", std::string(built.status().message())}});
@@ -384,13 +396,36 @@ int RunServer(const config::Config& config, const std::string& config_path) {
       workers[i]->UpdateSnapshot(current, std::move((*sockets)[i]), removed);
     }
     arm_persist_timers();
-    admin_backend.CountReload(true);
+    if (trigger != "dns") {
+      dns_refresher->Watch(current->config, dns_refresher->results());
+      admin_backend.CountReload(true);
+    }
     Log(LogLevel::kInfo, "configuration reloaded",
         {{"trigger", trigger},
          {"listeners_added", absl::StrCat(added.size())},
          {"listeners_removed", absl::StrCat(removed.size())}});
     return absl::OkStatus();
   };
+  auto reload = [&](const std::string& trigger) -> absl::Status {
+    config::LoadResult loaded = config::LoadConfigFile(config_path);
+    if (!loaded.ok()) {
+      std::string problems;
+      for (const config::ConfigError& error : loaded.errors) {
+        Log(LogLevel::kError, "reload rejected; the running configuration stays",
+            {{"trigger", trigger}, {"error", error.ToString()}});
+        absl::StrAppend(&problems, problems.empty() ? "" : "; ", error.ToString());
+      }
+      admin_backend.CountReload(false);
+      return absl::InvalidArgumentError(problems);
+    }
+    return apply(loaded.config, trigger);
+  };
+  dns_refresher = std::make_unique<DnsRefresher>(main_dispatcher, [&] {
+    if (!draining) {
+      apply(current->config, "dns").IgnoreError();
+    }
+  });
+  dns_refresher->Watch(current->config, initial_dns);
   reload_fn = reload;
   admin_backend.set_reload([&] { return reload("admin"); });
 

@@ -1,5 +1,6 @@
 #include "confgate/upstream/host.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 
 #include <algorithm>
@@ -109,46 +110,112 @@ bool Cluster::RetryBudgetAllows() const {
 }
 
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config) {
-  return BuildClusters(config, {});
+  return BuildClusters(config, {}, {});
 }
 
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous) {
+  return BuildClusters(config, previous, {});
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  std::string port = absl::StrCat(address.port);
+  int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve \"", address.host, "\": ", gai_strerror(rc)));
+  }
+  std::vector<std::string> addresses;
+  for (addrinfo* entry = result; entry != nullptr; entry = entry->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* raw =
+        entry->ai_family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr);
+    inet_ntop(entry->ai_family, raw, text, sizeof(text));
+    addresses.emplace_back(text);
+  }
+  freeaddrinfo(result);
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  return addresses;
+}
+
+namespace {
+
+// The Host for `address` in `upstream`: the previous one when nothing about it changed.
+absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream,
+                                       const config::SocketAddress& address, uint32_t weight,
+                                       bool backup, int line,
+                                       const std::vector<ClusterSharedPtr>& previous) {
+  std::string name = address.ToString();
+  for (const ClusterSharedPtr& old_cluster : previous) {
+    if (old_cluster->name() != upstream) {
+      continue;
+    }
+    for (const HostSharedPtr& old_host : old_cluster->hosts()) {
+      if (old_host->address() == name && old_host->weight() == weight &&
+          old_host->backup() == backup) {
+        return old_host;
+      }
+    }
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  std::string port = absl::StrCat(address.port);
+  int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("upstreams.", upstream, ": line ", line,
+                                                   ": cannot resolve \"", address.host,
+                                                   "\": ", gai_strerror(rc)));
+  }
+  auto host =
+      std::make_shared<Host>(upstream, name, result->ai_addr, result->ai_addrlen, weight, backup);
+  freeaddrinfo(result);
+  return host;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
+    const config::Config& config, const std::vector<ClusterSharedPtr>& previous,
+    const DnsResults& dns) {
   std::vector<ClusterSharedPtr> clusters;
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     std::vector<HostSharedPtr> hosts;
     for (const config::ServerConfig& server : upstream.servers) {
-      HostSharedPtr kept;
-      for (const ClusterSharedPtr& old_cluster : previous) {
-        if (old_cluster->name() != upstream.name) {
-          continue;
+      std::vector<config::SocketAddress> addresses;
+      if (server.dns.empty()) {
+        addresses.push_back(server.address);
+      } else {
+        auto known = dns.find(server.dns);
+        std::vector<std::string> ips;
+        if (known != dns.end()) {
+          ips = known->second;
+        } else {
+          absl::StatusOr<std::vector<std::string>> resolved = ResolveNow(server.address);
+          if (resolved.ok()) {
+            ips = *resolved;
+          }  // else: no hosts for now; the DNS refresh keeps trying
         }
-        for (const HostSharedPtr& old_host : old_cluster->hosts()) {
-          if (old_host->address() == server.address.ToString() &&
-              old_host->weight() == server.weight && old_host->backup() == server.backup) {
-            kept = old_host;
-          }
+        for (const std::string& ip : ips) {
+          addresses.push_back(config::SocketAddress{ip, server.address.port});
         }
       }
-      if (kept != nullptr) {
-        hosts.push_back(std::move(kept));
-        continue;
+      for (const config::SocketAddress& address : addresses) {
+        absl::StatusOr<HostSharedPtr> host =
+            MakeHost(upstream.name, address, server.weight, server.backup, server.line, previous);
+        if (!host.ok()) {
+          return host.status();
+        }
+        hosts.push_back(*std::move(host));
       }
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* result = nullptr;
-      std::string port = absl::StrCat(server.address.port);
-      int rc = getaddrinfo(server.address.host.c_str(), port.c_str(), &hints, &result);
-      if (rc != 0 || result == nullptr) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("upstreams.", upstream.name, ": line ", server.line, ": cannot resolve \"",
-                         server.address.host, "\": ", gai_strerror(rc)));
-      }
-      hosts.push_back(std::make_shared<Host>(upstream.name, server.address.ToString(),
-                                             result->ai_addr, result->ai_addrlen, server.weight,
-                                             server.backup));
-      freeaddrinfo(result);
     }
     clusters.push_back(std::make_shared<const Cluster>(upstream, std::move(hosts)));
   }

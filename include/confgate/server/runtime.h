@@ -28,6 +28,7 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
 // For a reload: unchanged hosts keep their state (see upstream::BuildClusters) and a route
 // whose match, upstream and cache settings are unchanged keeps its cache.
 absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config,
-                                                        const RuntimeSnapshot* previous);
+                                                        const RuntimeSnapshot* previous,
+                                                        const upstream::DnsResults& dns = {});
 
 }  // namespace confgate::server

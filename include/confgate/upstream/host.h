@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -183,5 +184,16 @@ absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config
 // connections.
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous);
+
+// The addresses (numeric "ip", no port) each `dns:` server resolved to, by its "name:port".
+using DnsResults = std::map<std::string, std::vector<std::string>>;
+// A `dns:` server becomes one host per resolved address ("ip:port"); a name missing from
+// `dns` is resolved here, blocking (start-up, on the main thread). A resolved address that was
+// already a host keeps its Host object.
+absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
+    const config::Config& config, const std::vector<ClusterSharedPtr>& previous,
+    const DnsResults& dns);
+// Resolves "name:port" with getaddrinfo (blocking): the numeric addresses, sorted, unique.
+absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress& address);
 
 }  // namespace confgate::upstream

@@ -110,7 +110,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"bad_missing_listeners.yaml", "listeners", 0, "is required"},
         BadFile{"bad_yaml_syntax.yaml", "", 6, "YAML syntax error"},
         BadFile{"bad_bad_workers.yaml", "workers", 3, "\"many\""},
-        BadFile{"bad_dns_server.yaml", "upstreams.cs.servers[0].dns", 5, "not implemented yet"},
+        BadFile{"bad_dns_server.yaml", "upstreams.cs.servers[0].dns", 5, "has no port"},
         BadFile{"bad_listener_tls.yaml", "listeners[0].tls", 3, "not implemented yet"},
         BadFile{"bad_bad_retry_condition.yaml", "upstreams.cs.retries.on[1]", 6, "\"sometimes\""},
         BadFile{"bad_bad_method.yaml", "routes[0].match.methods[0]", 7, "uppercase"}),

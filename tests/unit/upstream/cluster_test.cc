@@ -53,3 +53,61 @@ TEST(Host, AvailabilityChangesRestartSlowStartOnlyOnRecovery) {
 
 }  // namespace
 }  // namespace confgate::upstream
+
+namespace confgate::upstream {
+namespace {
+
+config::Config DnsConfig() {
+  config::Config config;
+  config::UpstreamConfig upstream;
+  upstream.name = "cs";
+  config::ServerConfig fixed;
+  fixed.address = {"127.0.0.1", 8081};
+  config::ServerConfig discovered;
+  discovered.address = {"config.svc", 8080};
+  discovered.dns = "config.svc:8080";
+  upstream.servers = {fixed, discovered};
+  config.upstreams.push_back(upstream);
+  return config;
+}
+
+TEST(BuildClusters, DnsServersBecomeOneHostPerAddressAndKeepState) {
+  config::Config config = DnsConfig();
+  DnsResults first = {{"config.svc:8080", {"10.0.0.1", "10.0.0.2"}}};
+  auto clusters = BuildClusters(config, {}, first);
+  ASSERT_TRUE(clusters.ok());
+  const auto& hosts = (*clusters)[0]->hosts();
+  ASSERT_EQ(hosts.size(), 3u);
+  EXPECT_EQ(hosts[1]->address(), "10.0.0.1:8080");
+  EXPECT_EQ(hosts[2]->address(), "10.0.0.2:8080");
+  hosts[2]->drained() = true;  // state that must survive a refresh
+
+  DnsResults second = {{"config.svc:8080", {"10.0.0.2", "10.0.0.3"}}};
+  auto refreshed = BuildClusters(config, *clusters, second);
+  ASSERT_TRUE(refreshed.ok());
+  const auto& next = (*refreshed)[0]->hosts();
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(next[0], hosts[0]);  // the fixed server keeps its Host
+  EXPECT_EQ(next[1], hosts[2]);  // 10.0.0.2 stays the same object, drained
+  EXPECT_TRUE(next[1]->drained().load());
+  EXPECT_EQ(next[2]->address(), "10.0.0.3:8080");  // new address, new host
+  for (const HostSharedPtr& host : next) {
+    EXPECT_NE(host->address(), "10.0.0.1:8080");  // vanished address is gone
+  }
+}
+
+TEST(BuildClusters, AnEmptyAnswerLeavesOnlyFixedServers) {
+  auto clusters = BuildClusters(DnsConfig(), {}, {{"config.svc:8080", {}}});
+  ASSERT_TRUE(clusters.ok());
+  EXPECT_EQ((*clusters)[0]->hosts().size(), 1u);
+}
+
+TEST(ResolveNow, NumericAndLocalNames) {
+  auto numeric = ResolveNow({"127.0.0.1", 80});
+  ASSERT_TRUE(numeric.ok());
+  EXPECT_EQ(*numeric, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_FALSE(ResolveNow({"no-such-host.invalid", 80}).ok());
+}
+
+}  // namespace
+}  // namespace confgate::upstream
