@@ -50,9 +50,7 @@ void DnsRefresher::Watch(const config::Config& config, const upstream::DnsResult
   if (!targets_.empty() && dns_ == nullptr) {
     dns_ = evdns_base_new(dispatcher_.base(),
                           EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-    if (dns_ != nullptr) {
-      evdns_base_load_hosts(dns_, nullptr);
-    } else {
+    if (dns_ == nullptr) {
       Log(LogLevel::kWarn, "cannot start the DNS resolver; dns: servers keep their addresses");
     }
   }
@@ -79,6 +77,10 @@ void DnsRefresher::Resolve(Target& target) {
   evutil_addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
+  // Read the hosts file afresh each round, so a changed /etc/hosts entry is seen like a
+  // changed DNS record.
+  evdns_base_clear_host_addresses(dns_);
+  evdns_base_load_hosts(dns_, "/etc/hosts");
   target.in_flight = true;
   std::string port = absl::StrCat(target.address.port);
   evdns_getaddrinfo(dns_, target.address.host.c_str(), port.c_str(), &hints,

@@ -78,6 +78,19 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
             if line and not line.startswith("#"):
                 self.assertRegex(line, r'^[a-z_]+(\{[^}]*\})? [-+0-9.eE]+|[+-]Inf|NaN$')
 
+    def test_promtool_accepts_the_live_metrics(self):
+        import shutil
+        import subprocess
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
+        for _ in range(3):
+            self.request(self.proxy, "GET", "/health")
+        text = admin(self.proxy, "GET", "/metrics")[1]
+        result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
     def test_drain_enable_and_read_only_override(self):
         address = self.replicas[0].address
         self.assertEqual(admin(self.proxy, "POST",

@@ -1,0 +1,127 @@
+"""docker/ and conf/: the compose file, the Kubernetes manifests, the Dockerfile, the
+Prometheus config and alert rules are well-formed and agree with the proxy they describe."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
+from confgate_harness import CONFGATE_BIN, SOURCE_DIR  # noqa: E402
+
+
+def path(*parts):
+    return os.path.join(SOURCE_DIR, *parts)
+
+
+def load_all(relative):
+    with open(path(relative)) as handle:
+        return [document for document in yaml.safe_load_all(handle) if document]
+
+
+def check_confgate_file(test, text):
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        handle.write(text)
+    test.addCleanup(os.unlink, handle.name)
+    result = subprocess.run([CONFGATE_BIN, "--check", "-c", handle.name], capture_output=True,
+                            text=True, timeout=30)
+    test.assertEqual(result.returncode, 0, result.stdout)
+    return yaml.safe_load(text)
+
+
+def port_of(address):
+    return int(str(address).rsplit(":", 1)[1])
+
+
+class KubernetesManifestTest(unittest.TestCase):
+    def check_shape(self, relative):
+        documents = load_all(relative)
+        kinds = {document["kind"]: document for document in documents}
+        config = check_confgate_file(self, next(iter(kinds["ConfigMap"]["data"].values())))
+        admin_port = port_of(config["admin"]["address"])
+        listener_port = port_of(config["listeners"][0]["address"])
+        container = next(c for c in kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+                         if c["name"] == "confgate")
+        self.assertEqual(container["volumeMounts"][0]["mountPath"], "/etc/confgate")
+        self.assertIn("/etc/confgate/confgate.yaml", container["args"])
+        return kinds, config, container, admin_port, listener_port
+
+    def test_edge(self):
+        kinds, _, container, admin_port, listener_port = self.check_shape("docker/k8s/edge.yaml")
+        self.assertEqual(container["readinessProbe"]["httpGet"],
+                         {"path": "/readyz", "port": admin_port})
+        self.assertEqual(container["livenessProbe"]["httpGet"],
+                         {"path": "/healthz", "port": admin_port})
+        ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+        self.assertEqual(ports, {"http": listener_port, "admin": admin_port})
+        self.assertEqual(kinds["Service"]["spec"]["type"], "LoadBalancer")
+        self.assertEqual(kinds["Service"]["spec"]["ports"][0]["targetPort"], listener_port)
+        self.assertIn("PodDisruptionBudget", kinds)
+
+    def test_sidecar_keeps_admin_on_localhost(self):
+        _, config, container, admin_port, _ = self.check_shape("docker/k8s/sidecar.yaml")
+        self.assertTrue(config["admin"]["address"].startswith("127.0.0.1:"))
+        command = " ".join(container["readinessProbe"]["exec"]["command"])
+        self.assertIn("http://127.0.0.1:%d/readyz" % admin_port, command)
+
+
+class ComposeAndDockerfileTest(unittest.TestCase):
+    def test_compose(self):
+        compose = load_all("docker/compose.yaml")[0]
+        services = compose["services"]
+        self.assertEqual({"replica-1", "replica-2", "replica-3", "confgate", "prometheus"},
+                         set(services))
+        with open(path("docker", "compose-confgate.yaml")) as handle:
+            config = check_confgate_file(self, handle.read())
+        servers = config["upstreams"]["config-service"]["servers"]
+        for index, server in enumerate(servers, start=1):
+            name, port = server["dns"].split(":")
+            self.assertEqual(name, "replica-%d" % index)
+            self.assertIn(port, services[name]["entrypoint"])
+        self.assertIn("9901:9901", services["confgate"]["ports"])
+
+    def test_dockerfile(self):
+        with open(path("docker", "Dockerfile")) as handle:
+            dockerfile = handle.read()
+        self.assertIn("FROM debian:bookworm AS build", dockerfile)
+        self.assertRegex(dockerfile, r"\nUSER confgate\n")
+        self.assertIn("http://127.0.0.1:9901/healthz", dockerfile)
+        self.assertIn("COPY conf/confgate.yaml /etc/confgate/confgate.yaml", dockerfile)
+        with open(path("conf", "confgate.yaml")) as handle:
+            self.assertEqual(yaml.safe_load(handle)["admin"]["address"], "127.0.0.1:9901")
+        # The image builds from the same Debian packages the README's set-up installs.
+        with open(path("scripts", "setup.sh")) as handle:
+            setup = handle.read()
+        build_stage = dockerfile.split("FROM debian:bookworm-slim")[0]
+        for package in re.findall(r"\b(lib[a-z0-9+.-]+-dev|node-llhttp)\b", build_stage):
+            self.assertIn(package, setup)
+
+
+class PrometheusConfigTest(unittest.TestCase):
+    def test_alert_rules_pass_promtool(self):
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
+        result = subprocess.run([promtool, "check", "rules", path("conf", "alerts.yaml")],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        names = {rule["alert"] for group in load_all("conf/alerts.yaml")[0]["groups"]
+                 for rule in group["rules"]}
+        self.assertEqual(names, {"ConfgateUpstreamReadOnly", "ConfgateNoAvailableHost",
+                                 "ConfgateHostEjected", "ConfgateReloadFailed",
+                                 "ConfgateHigh5xxRatio"})
+
+    def test_scrape_config_points_at_the_admin_listener(self):
+        config = load_all("conf/prometheus.yaml")[0]
+        job = config["scrape_configs"][0]
+        self.assertEqual(job["metrics_path"], "/metrics")
+        self.assertTrue(job["static_configs"][0]["targets"][0].endswith(":9901"))
+
+
+if __name__ == "__main__":
+    unittest.main()
