@@ -13,7 +13,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import Proxy, ProxyTestCase, write_confgate_config  # noqa: E402
+from confgate_harness import Proxy, ProxyTestCase, Replica, write_confgate_config  # noqa: E402
 
 
 def admin(proxy, method, path):
@@ -144,7 +144,122 @@ class ReloadTest(ProxyTestCase, unittest.TestCase):
         self.assertEqual(self.request(self.proxy, "GET", "/health")[0], 200)
 
 
+class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
+    def test_hosts_removed_added_and_reweighted_under_load_with_a_parked_watch(self):
+        replicas = self.start_replicas(4)
+        directory = tempfile.mkdtemp(prefix="confgate-reload-")
+        outlier = ("    outlier_detection: {consecutive_5xx: 2, consecutive_gateway_failures: 2,\n"
+                   "                        base_ejection_time: 60s, max_ejection_time: 120s,\n"
+                   "                        max_ejection_percent: 50}\n")
+        path = write_confgate_config(directory, replicas[:3], workers=2,
+                                     balancer="weighted_round_robin", upstream_extra=outlier)
+        proxy = Proxy(path)
+        self.addCleanup(proxy.kill)
+        # Eject replica-3 (it answers 500s); it must stay ejected through the reload.
+        replicas[2].fault("error")
+        for _ in range(12):
+            self.request(proxy, "GET", "/health")
+        ejected_host = replicas[2].address
+        status = json.loads(admin(proxy, "GET", "/status")[1])
+        self.assertTrue({h["address"]: h for h in status["upstreams"][0]["hosts"]}
+                        [ejected_host]["ejected"])
+
+        self.request(proxy, "PUT", "/v1/kv/watched", body=b"v1")
+        index = self.request(proxy, "GET", "/v1/kv/watched")[1]["X-Config-Index"]
+        watch_result = {}
+
+        def watch():
+            watch_result["reply"] = self.request(
+                proxy, "GET", "/v1/kv/watched?index=%s&wait=2s" % index, timeout=10)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        failures = []
+        stop = threading.Event()
+
+        def load():
+            import http.client
+            connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+            while not stop.is_set():
+                try:
+                    connection.request("GET", "/v1/kv/watched")
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status not in (200, 404):
+                        failures.append(response.status)
+                except OSError as error:
+                    failures.append(repr(error))
+                    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=5)
+            connection.close()
+
+        clients = [threading.Thread(target=load) for _ in range(2)]
+        for client in clients:
+            client.start()
+        time.sleep(0.3)
+        # Remove replica-1, add replica-4, change replica-2's weight, keep replica-3.
+        replace_config(path, config_text(
+            replicas[1:], workers=2, balancer="weighted_round_robin", upstream_extra=outlier,
+            server_options=["weight: 3", "", ""]))
+        time.sleep(0.8)
+        stop.set()
+        for client in clients:
+            client.join(10)
+        watcher.join(10)
+        self.assertEqual(failures, [])
+        self.assertEqual(watch_result["reply"][0], 200)  # the hold ran out normally
+        status = json.loads(admin(proxy, "GET", "/status")[1])
+        hosts = {h["address"]: h for h in status["upstreams"][0]["hosts"]}
+        self.assertEqual(set(hosts), {r.address for r in replicas[1:]})
+        self.assertTrue(hosts[ejected_host]["ejected"], "the reload forgot the ejection")
+        self.assertEqual(hosts[replicas[1].address]["weight"], 3)
+
+
 class DnsDiscoveryTest(ProxyTestCase, unittest.TestCase):
+    HOSTS = "/etc/hosts"
+
+    def test_a_name_gaining_and_losing_addresses(self):
+        if not os.access(self.HOSTS, os.W_OK):
+            self.skipTest("needs a writable /etc/hosts (CI runs as root)")
+        name = "confgate-test-%d.invalid" % os.getpid()
+        with open(self.HOSTS) as handle:
+            original = handle.read()
+
+        def restore():
+            with open(self.HOSTS) as handle:
+                lines = [line for line in handle.read().splitlines(True) if name not in line]
+            with open(self.HOSTS, "w") as handle:
+                handle.writelines(lines)
+
+        self.addCleanup(restore)
+        first = self.start_replicas(1)[0]
+        second = Replica("replica-2", ["--host", "127.0.0.2", "--port", str(first.port)])
+        self.addCleanup(second.stop)
+        with open(self.HOSTS, "a") as handle:
+            handle.write("127.0.0.1 %s\n" % name)
+        directory = tempfile.mkdtemp(prefix="confgate-dns-")
+        text = config_text([first], workers=1).replace(
+            "- {address: 127.0.0.1:%d}" % first.port, "- {dns: '%s:%d'}" % (name, first.port)
+        ).replace("balancer: round_robin", "balancer: round_robin\n    dns_refresh: 200ms")
+        path = os.path.join(directory, "confgate.yaml")
+        with open(path, "w") as handle:
+            handle.write(text)
+        proxy = Proxy(path)
+        self.addCleanup(proxy.kill)
+        ids = lambda: {self.request(proxy, "GET", "/health")[1]["X-Replica-Id"] for _ in range(6)}
+        self.assertEqual(ids(), {"replica-1"})
+        with open(self.HOSTS, "a") as handle:
+            handle.write("127.0.0.2 %s\n" % name)
+        deadline = time.time() + 5
+        while ids() != {"replica-1", "replica-2"} and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(ids(), {"replica-1", "replica-2"})
+        with open(self.HOSTS, "w") as handle:
+            handle.write(original + "127.0.0.2 %s\n" % name)
+        deadline = time.time() + 5
+        while ids() != {"replica-2"} and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(ids(), {"replica-2"})
+
     def test_dns_servers_are_resolved_into_hosts(self):
         replica = self.start_replicas(1)[0]
         directory = tempfile.mkdtemp(prefix="confgate-dns-")
