@@ -107,17 +107,17 @@ class PrometheusConfigTest(unittest.TestCase):
         promtool = shutil.which("promtool")
         if promtool is None:
             self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
-        result = subprocess.run([promtool, "check", "rules", path("conf", "alerts.yaml")],
+        result = subprocess.run([promtool, "check", "rules", path("conf", "prometheus", "alerts.yaml")],
                                 capture_output=True, text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
-        names = {rule["alert"] for group in load_all("conf/alerts.yaml")[0]["groups"]
+        names = {rule["alert"] for group in load_all("conf/prometheus/alerts.yaml")[0]["groups"]
                  for rule in group["rules"]}
         self.assertEqual(names, {"ConfgateUpstreamReadOnly", "ConfgateNoAvailableHost",
                                  "ConfgateHostEjected", "ConfgateReloadFailed",
                                  "ConfgateHigh5xxRatio"})
 
     def test_scrape_config_points_at_the_admin_listener(self):
-        config = load_all("conf/prometheus.yaml")[0]
+        config = load_all("conf/prometheus/prometheus.yaml")[0]
         job = config["scrape_configs"][0]
         self.assertEqual(job["metrics_path"], "/metrics")
         self.assertTrue(job["static_configs"][0]["targets"][0].endswith(":9901"))
