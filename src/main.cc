@@ -5,6 +5,7 @@
 
 #include "confgate/common/log.h"
 #include "confgate/config/loader.h"
+#include "confgate/network/tls.h"
 #include "confgate/server/server.h"
 
 namespace {
@@ -53,10 +54,24 @@ int main(int argc, char** argv) {
     PrintUsage(std::cerr);
     return 2;
   }
-  if (check_only) {
+  confgate::config::LoadResult loaded = confgate::config::LoadConfigFile(config_path);
+  if (check_only && !loaded.ok()) {
     return confgate::config::RunConfigCheck(config_path, std::cout);
   }
-  confgate::config::LoadResult loaded = confgate::config::LoadConfigFile(config_path);
+  if (loaded.ok()) {
+    // Certificates and keys are checked like the rest of the file: unreadable, malformed,
+    // mismatched or expired ones are reported with their field and line.
+    loaded.errors = confgate::network::CheckTlsFiles(loaded.config);
+  }
+  if (check_only) {
+    for (const confgate::config::ConfigError& error : loaded.errors) {
+      std::cout << config_path << ": " << error.ToString() << "\n";
+    }
+    if (loaded.ok()) {
+      std::cout << config_path << ": ok\n";
+    }
+    return loaded.ok() ? 0 : 1;
+  }
   if (!loaded.ok()) {
     for (const confgate::config::ConfigError& error : loaded.errors) {
       confgate::Log(confgate::LogLevel::kError, "invalid config",

@@ -195,6 +195,110 @@ class Validator {
   std::vector<ConfigError> errors_;
 };
 
+std::optional<TlsFiles> ParseTlsFiles(Validator& v, const YAML::Node& node,
+                                      const std::string& path) {
+  TlsFiles files;
+  files.line = LineOf(node);
+  v.ForEachKey(node, path, {"certificate", "private_key"},
+               [&](const std::string& key, const YAML::Node& value) {
+                 if (auto text = v.String(value, path + "." + key)) {
+                   (key == "certificate" ? files.certificate : files.private_key) = *text;
+                 }
+               });
+  if (!node.IsMap()) {
+    return std::nullopt;
+  }
+  if (files.certificate.empty() || files.private_key.empty()) {
+    v.Error(path, node, "needs both certificate and private_key");
+    return std::nullopt;
+  }
+  return files;
+}
+
+ListenerTlsConfig ParseListenerTls(Validator& v, const YAML::Node& node, const std::string& path) {
+  ListenerTlsConfig tls;
+  tls.line = LineOf(node);
+  TlsFiles single;
+  v.ForEachKey(
+      node, path, {"certificate", "private_key", "certificates", "min_version"},
+      [&](const std::string& key, const YAML::Node& value) {
+        std::string field = path + "." + key;
+        if (key == "certificate" || key == "private_key") {
+          if (auto text = v.String(value, field)) {
+            (key == "certificate" ? single.certificate : single.private_key) = *text;
+            single.line = LineOf(value);
+          }
+        } else if (key == "certificates") {
+          if (!value.IsSequence() || value.size() == 0) {
+            v.Error(field, value, "must be a non-empty list of {certificate, private_key}");
+            return;
+          }
+          for (size_t i = 0; i < value.size(); ++i) {
+            if (auto files = ParseTlsFiles(v, value[i], absl::StrCat(field, "[", i, "]"))) {
+              tls.certificates.push_back(*files);
+            }
+          }
+        } else if (key == "min_version") {
+          if (auto text = v.String(value, field)) {
+            if (*text != "1.2" && *text != "1.3") {
+              v.Error(field, value, absl::StrCat(Quote(*text), " is not \"1.2\" or \"1.3\""));
+            } else {
+              tls.min_version = *text;
+            }
+          }
+        }
+      });
+  if (!single.certificate.empty() || !single.private_key.empty()) {
+    if (single.certificate.empty() || single.private_key.empty()) {
+      v.Error(path, node, "needs both certificate and private_key");
+    } else {
+      // The single certificate is the default: it goes first.
+      tls.certificates.insert(tls.certificates.begin(), single);
+    }
+  }
+  if (node.IsMap() && tls.certificates.empty()) {
+    v.Error(path, node, "needs a certificate and private_key (or a certificates list)");
+  }
+  return tls;
+}
+
+UpstreamTlsConfig ParseUpstreamTls(Validator& v, const YAML::Node& node, const std::string& path) {
+  UpstreamTlsConfig tls;
+  tls.line = LineOf(node);
+  TlsFiles client;
+  v.ForEachKey(node, path,
+               {"ca_file", "server_name", "insecure_skip_verify", "certificate", "private_key"},
+               [&](const std::string& key, const YAML::Node& value) {
+                 std::string field = path + "." + key;
+                 if (key == "insecure_skip_verify") {
+                   if (auto b = v.Bool(value, field)) tls.insecure_skip_verify = *b;
+                 } else if (auto text = v.String(value, field)) {
+                   if (key == "ca_file") {
+                     tls.ca_file = *text;
+                   } else if (key == "server_name") {
+                     tls.server_name = *text;
+                   } else if (key == "certificate") {
+                     client.certificate = *text;
+                     client.line = LineOf(value);
+                   } else {
+                     client.private_key = *text;
+                   }
+                 }
+               });
+  if (!client.certificate.empty() || !client.private_key.empty()) {
+    if (client.certificate.empty() || client.private_key.empty()) {
+      v.Error(path, node, "a client certificate needs both certificate and private_key");
+    } else {
+      tls.client_certificate = client;
+    }
+  }
+  if (node.IsMap() && tls.ca_file.empty() && !tls.insecure_skip_verify) {
+    v.Error(path + ".ca_file", node,
+            "is required to verify the servers (or set insecure_skip_verify: true)");
+  }
+  return tls;
+}
+
 void ParseListeners(Validator& v, const YAML::Node& node, Config& config) {
   if (!node.IsSequence() || node.size() == 0) {
     v.Error("listeners", node, "must be a non-empty list of listeners");
@@ -213,7 +317,7 @@ void ParseListeners(Validator& v, const YAML::Node& node, Config& config) {
                        listener.address = *address;
                      }
                    } else if (key == "tls") {
-                     v.Error(path + ".tls", value, "listener TLS is not implemented yet");
+                     listener.tls = ParseListenerTls(v, value, path + ".tls");
                    }
                  });
     if (node[i].IsMap() && !has_address) {
@@ -492,7 +596,7 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
   v.ForEachKey(
       node, path,
       {"balancer", "hash_key", "servers", "health_check", "outlier_detection", "slow_start",
-       "retries", "timeouts", "keepalive", "dns_refresh"},
+       "retries", "timeouts", "keepalive", "dns_refresh", "tls"},
       [&](const std::string& key, const YAML::Node& value) {
         std::string field = path + "." + key;
         if (key == "balancer") {
@@ -554,6 +658,8 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
                        });
         } else if (key == "dns_refresh") {
           if (auto d = v.Duration(value, field)) upstream.dns_refresh = *d;
+        } else if (key == "tls") {
+          upstream.tls = ParseUpstreamTls(v, value, field);
         }
       });
   if (node.IsMap() && !has_servers) {

@@ -155,7 +155,8 @@ void ControlPlane::RunCheck(HostControl& control) {
       *clusters_[control.cluster].cluster->config().health_check;
   HostControl* raw = &control;
   control.probe = std::make_unique<upstream::HealthProbe>(
-      dispatcher_, *control.host, check, [this, raw](upstream::CheckResult result, int status) {
+      dispatcher_, *control.host, check, snapshot_->cluster_tls[control.cluster],
+      [this, raw](upstream::CheckResult result, int status) {
         OnCheckResult(*raw, result, status);
       });
 }

@@ -19,11 +19,13 @@ constexpr size_t kMinReadHighWatermark = 64 * 1024;
 
 }  // namespace
 
-DownstreamConnection::DownstreamConnection(Worker& worker, int fd, std::string client_ip)
+DownstreamConnection::DownstreamConnection(Worker& worker, bufferevent* bev, std::string client_ip,
+                                           bool tls)
     : worker_(worker),
       snapshot_(worker.snapshot()),
-      bev_(bufferevent_socket_new(worker.dispatcher().base(), fd, BEV_OPT_CLOSE_ON_FREE)),
-      client_ip_(std::move(client_ip)) {
+      bev_(bev),
+      client_ip_(std::move(client_ip)),
+      tls_(tls) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
   http::DecoderLimits decoder_limits;
   decoder_limits.max_header_bytes = limits.max_request_header_bytes;
@@ -37,7 +39,8 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, std::string c
       bev_, EV_READ, 0,
       std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
   bufferevent_enable(bev_, EV_READ | EV_WRITE);
-  // A client must send a complete request head within header_timeout of connecting.
+  // A client must send a complete request head within header_timeout of connecting; for TLS
+  // the handshake counts, so a stalled handshake is cut off too.
   ArmTimer(TimerMode::kHeader, limits.header_timeout);
 }
 

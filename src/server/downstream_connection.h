@@ -23,7 +23,8 @@ class Worker;
 class DownstreamConnection final : public event::DeferredDeletable,
                                    private http::RequestDecoderCallbacks {
  public:
-  DownstreamConnection(Worker& worker, int fd, std::string client_ip);
+  // Takes ownership of `bev` (a plain socket or a TLS bufferevent for a TLS listener).
+  DownstreamConnection(Worker& worker, bufferevent* bev, std::string client_ip, bool tls);
   ~DownstreamConnection() override;
 
   // Worker is draining: close now if idle, else after the current exchange.
@@ -56,6 +57,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void Abort();
   void SetUpstreamForLog(const std::string& upstream, const std::string& host);
   const std::string& client_ip() const { return client_ip_; }
+  bool tls() const { return tls_; }
 
  private:
   enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };
@@ -82,6 +84,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   RuntimeSnapshotPtr snapshot_;
   bufferevent* bev_;
   std::string client_ip_;
+  bool tls_;
   std::unique_ptr<http::RequestDecoder> decoder_;
   std::unique_ptr<ProxyStream> stream_;
   event::TimerPtr timer_;

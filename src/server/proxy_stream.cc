@@ -119,7 +119,8 @@ void ProxyStream::Start() {
   response_timeout_ = ResponseTimeout();
   retries_left_ = cluster_.config().retries.attempts;
   hash_ = HashKey();
-  http::ForwardingContext context{downstream_.client_ip(), "http", kVia};
+  http::ForwardingContext context{downstream_.client_ip(), downstream_.tls() ? "https" : "http",
+                                  kVia};
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   http::SerializeRequestHead(head_, serialized_head_);
@@ -349,7 +350,8 @@ void ProxyStream::StartAttempt() {
   response_bytes_seen_ = false;
   connection_ = worker_.pool().TakeIdle(*host_, *this);
   if (connection_ == nullptr) {
-    connection_ = upstream::UpstreamConnection::Connect(worker_.dispatcher(), *host_, *this);
+    connection_ = upstream::UpstreamConnection::Connect(
+        worker_.dispatcher(), *host_, *this, snapshot_->cluster_tls[route_.upstream_index].get());
     timer_->Enable(cluster_.config().timeouts.connect);
   } else {
     timer_->Enable(response_timeout_);

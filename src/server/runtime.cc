@@ -1,5 +1,7 @@
 #include "confgate/server/runtime.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace confgate::server {
 namespace {
 
@@ -30,8 +32,8 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     names.push_back(upstream.name);
   }
-  auto snapshot = std::make_shared<RuntimeSnapshot>(
-      RuntimeSnapshot{config, *std::move(clusters), router::RouteTable(config.routes, names), {}});
+  auto snapshot = std::make_shared<RuntimeSnapshot>(RuntimeSnapshot{
+      config, *std::move(clusters), router::RouteTable(config.routes, names), {}, {}, {}});
   for (const router::Route& route : snapshot->routes.routes()) {
     std::shared_ptr<cache::ResponseCache> cache;
     if (route.cache.has_value() && previous != nullptr) {
@@ -49,7 +51,40 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
     }
     snapshot->route_caches.push_back(std::move(cache));
   }
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    std::shared_ptr<network::ServerTls> tls;
+    if (config.listeners[i].tls.has_value()) {
+      absl::StatusOr<std::shared_ptr<network::ServerTls>> created = network::ServerTls::Create(
+          *config.listeners[i].tls, absl::StrCat("listeners[", i, "].tls"));
+      if (!created.ok()) {
+        return created.status();
+      }
+      tls = *std::move(created);
+    }
+    snapshot->listener_tls.push_back(std::move(tls));
+  }
+  for (const config::UpstreamConfig& upstream : config.upstreams) {
+    std::shared_ptr<network::ClientTls> tls;
+    if (upstream.tls.has_value()) {
+      absl::StatusOr<std::shared_ptr<network::ClientTls>> created = network::ClientTls::Create(
+          *upstream.tls, absl::StrCat("upstreams.", upstream.name, ".tls"));
+      if (!created.ok()) {
+        return created.status();
+      }
+      tls = *std::move(created);
+    }
+    snapshot->cluster_tls.push_back(std::move(tls));
+  }
   return snapshot;
+}
+
+const network::ServerTls* RuntimeSnapshot::ListenerTls(const std::string& address) const {
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    if (config.listeners[i].address.ToString() == address) {
+      return listener_tls[i].get();
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace confgate::server

@@ -1,5 +1,7 @@
 #include "server/worker.h"
 
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -153,7 +155,7 @@ void Worker::DrainOnThread() {
   }
 }
 
-void Worker::OnAccept(evconnlistener*, int fd, sockaddr* address, int length, void* arg) {
+void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int length, void* arg) {
   auto* self = static_cast<Worker*>(arg);
   uint64_t limit = self->snapshot_->config.limits.max_connections;
   if (self->draining_ ||
@@ -168,7 +170,22 @@ void Worker::OnAccept(evconnlistener*, int fd, sockaddr* address, int length, vo
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   std::string client_ip = network::PeerIp(address, static_cast<socklen_t>(length));
-  auto connection = std::make_unique<DownstreamConnection>(*self, fd, std::move(client_ip));
+  const network::ServerTls* tls = nullptr;
+  for (const auto& [configured, candidate] : self->listeners_) {
+    if (candidate == listener) {
+      tls = self->snapshot_->ListenerTls(configured);  // the current certificates
+    }
+  }
+  bufferevent* bev = nullptr;
+  if (tls != nullptr) {
+    bev = bufferevent_openssl_socket_new(self->dispatcher_.base(), fd, tls->NewSession(),
+                                         BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(self->dispatcher_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
+  }
+  auto connection =
+      std::make_unique<DownstreamConnection>(*self, bev, std::move(client_ip), tls != nullptr);
   DownstreamConnection* raw = connection.get();
   self->connections_.emplace(raw, std::move(connection));
   self->open_connections_.fetch_add(1, std::memory_order_relaxed);

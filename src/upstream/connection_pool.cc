@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,11 +10,21 @@
 namespace confgate::upstream {
 
 UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher, Host& host,
-                                                  UpstreamConnectionHandler& handler) {
+                                                  UpstreamConnectionHandler& handler,
+                                                  const network::ClientTls* tls) {
   // Deferred callbacks: a connect that fails at once must not call back into the stream that
   // is still inside Connect().
-  bufferevent* bev = bufferevent_socket_new(dispatcher.base(), -1,
-                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  bufferevent* bev = nullptr;
+  if (tls != nullptr) {
+    bev = bufferevent_openssl_socket_new(dispatcher.base(), -1, tls->NewSession(host.host_name()),
+                                         BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    // A peer that closes without close_notify ends the stream like a TCP close would.
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  } else {
+    bev = bufferevent_socket_new(dispatcher.base(), -1,
+                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  }
   UpstreamConnectionPtr connection(new UpstreamConnection(host, bev, handler));
   if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
                                  static_cast<int>(host.sockaddr_len())) != 0) {

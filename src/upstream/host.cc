@@ -20,6 +20,14 @@ Host::Host(std::string upstream, std::string address, const sockaddr* addr, sock
   std::memcpy(&addr_, addr, std::min<size_t>(addr_len, sizeof(addr_)));
 }
 
+std::string Host::host_name() const {
+  std::string name = address_.substr(0, address_.rfind(':'));
+  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
+    name = name.substr(1, name.size() - 2);
+  }
+  return name;
+}
+
 void Host::SetAvailable(bool available, MonotonicTime now) {
   bool was = available_.exchange(available, std::memory_order_relaxed);
   if (available && !was) {

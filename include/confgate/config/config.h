@@ -20,13 +20,31 @@ struct SocketAddress {
 };
 
 struct TlsFiles {
-  std::string certificate;
+  std::string certificate;  // PEM chain, leaf first
   std::string private_key;
+  int line = 0;
+};
+
+// TLS on a listener: the first certificate is the default, SNI picks among the others by
+// the names in their certificates.
+struct ListenerTlsConfig {
+  std::vector<TlsFiles> certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  int line = 0;
 };
 
 struct ListenerConfig {
   SocketAddress address;
-  std::optional<TlsFiles> tls;
+  std::optional<ListenerTlsConfig> tls;
+  int line = 0;
+};
+
+// TLS to an upstream's servers.
+struct UpstreamTlsConfig {
+  std::string ca_file;      // verify the servers against these CAs
+  std::string server_name;  // SNI and the name to verify; empty = the server's host
+  bool insecure_skip_verify = false;
+  std::optional<TlsFiles> client_certificate;  // mTLS
   int line = 0;
 };
 
@@ -112,6 +130,7 @@ struct UpstreamConfig {
   UpstreamTimeouts timeouts;
   KeepaliveConfig keepalive;
   absl::Duration dns_refresh = absl::Seconds(5);
+  std::optional<UpstreamTlsConfig> tls;
   int line = 0;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "confgate/cache/store.h"
 #include "confgate/config/config.h"
+#include "confgate/network/tls.h"
 #include "confgate/router/router.h"
 #include "confgate/upstream/host.h"
 
@@ -19,6 +20,12 @@ struct RuntimeSnapshot {
   router::RouteTable routes;
   // One shared cache per route with `cache.enabled`, by route index; null elsewhere.
   std::vector<std::shared_ptr<cache::ResponseCache>> route_caches;
+  // TLS per listener (by config.listeners index) and per cluster; null where not configured.
+  std::vector<std::shared_ptr<network::ServerTls>> listener_tls;
+  std::vector<std::shared_ptr<network::ClientTls>> cluster_tls;
+
+  // The TLS context of the listener configured at `address`, if any.
+  const network::ServerTls* ListenerTls(const std::string& address) const;
 };
 
 using RuntimeSnapshotPtr = std::shared_ptr<const RuntimeSnapshot>;

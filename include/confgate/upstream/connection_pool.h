@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "confgate/event/dispatcher.h"
+#include "confgate/network/tls.h"
 #include "confgate/upstream/host.h"
 
 struct bufferevent;
@@ -32,8 +33,11 @@ class UpstreamConnectionHandler {
 class UpstreamConnection {
  public:
   // Starts a non-blocking connect; events arrive (deferred, never re-entrantly) at `handler`.
+  // With `tls`, the connection speaks TLS and "connected" means the handshake (and the
+  // certificate verification) succeeded.
   static std::unique_ptr<UpstreamConnection> Connect(event::Dispatcher& dispatcher, Host& host,
-                                                     UpstreamConnectionHandler& handler);
+                                                     UpstreamConnectionHandler& handler,
+                                                     const network::ClientTls* tls = nullptr);
   ~UpstreamConnection();
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;

@@ -29,6 +29,8 @@ class Host {
   const std::string& upstream() const { return upstream_; }
   // "127.0.0.1:8081" as written in the file; names the host in logs and metrics.
   const std::string& address() const { return address_; }
+  // The host part of address(), without the port or IPv6 brackets (for TLS names).
+  std::string host_name() const;
   const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&addr_); }
   socklen_t sockaddr_len() const { return addr_len_; }
   uint32_t weight() const { return weight_; }

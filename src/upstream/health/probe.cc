@@ -9,11 +9,12 @@
 namespace confgate::upstream {
 
 HealthProbe::HealthProbe(event::Dispatcher& dispatcher, Host& host,
-                         const config::HealthCheckConfig& config, Done done)
-    : config_(config), host_(host), done_(std::move(done)) {
+                         const config::HealthCheckConfig& config,
+                         std::shared_ptr<const network::ClientTls> tls, Done done)
+    : config_(config), host_(host), done_(std::move(done)), tls_(std::move(tls)) {
   timeout_ = dispatcher.CreateTimer([this] { Finish(CheckResult::kTimeout); });
   timeout_->Enable(config_.timeout);
-  connection_ = UpstreamConnection::Connect(dispatcher, host_, *this);
+  connection_ = UpstreamConnection::Connect(dispatcher, host_, *this, tls_.get());
   if (config_.type == "http") {
     decoder_ = http::ResponseDecoder::Create(*this, http::DecoderLimits{});
     decoder_->ExpectResponse("GET");

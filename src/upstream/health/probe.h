@@ -20,8 +20,9 @@ class HealthProbe final : public event::DeferredDeletable,
   using Done = std::function<void(CheckResult result, int status)>;
 
   // `done` runs once, from the event loop; the owner may destroy the probe (deferred) then.
+  // With `tls`, checks use the upstream's TLS settings.
   HealthProbe(event::Dispatcher& dispatcher, Host& host, const config::HealthCheckConfig& config,
-              Done done);
+              std::shared_ptr<const network::ClientTls> tls, Done done);
   ~HealthProbe() override;
 
  private:
@@ -41,6 +42,7 @@ class HealthProbe final : public event::DeferredDeletable,
   const config::HealthCheckConfig config_;  // a copy: a reload may end the old config
   Host& host_;
   Done done_;
+  std::shared_ptr<const network::ClientTls> tls_;
   UpstreamConnectionPtr connection_;
   std::unique_ptr<http::ResponseDecoder> decoder_;
   event::TimerPtr timeout_;

@@ -111,7 +111,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"bad_yaml_syntax.yaml", "", 6, "YAML syntax error"},
         BadFile{"bad_bad_workers.yaml", "workers", 3, "\"many\""},
         BadFile{"bad_dns_server.yaml", "upstreams.cs.servers[0].dns", 5, "has no port"},
-        BadFile{"bad_listener_tls.yaml", "listeners[0].tls", 3, "not implemented yet"},
+        BadFile{"bad_listener_tls.yaml", "listeners[0].tls", 3,
+                "needs both certificate and private_key"},
+        BadFile{"bad_upstream_tls_without_ca.yaml", "upstreams.cs.tls.ca_file", 6,
+                "insecure_skip_verify"},
         BadFile{"bad_bad_retry_condition.yaml", "upstreams.cs.retries.on[1]", 6, "\"sometimes\""},
         BadFile{"bad_bad_method.yaml", "routes[0].match.methods[0]", 7, "uppercase"}),
     [](const ::testing::TestParamInfo<BadFile>& info) {

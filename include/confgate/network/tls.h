@@ -1,0 +1,68 @@
+// TLS contexts (OpenSSL 3): a listener's server side with SNI, and an upstream's client side
+// with verification. Built on the main thread at start-up and reload; a bad file is an error
+// that names the field and says why.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "confgate/config/config.h"
+#include "confgate/config/loader.h"
+
+struct ssl_ctx_st;
+struct ssl_st;
+
+namespace confgate::network {
+
+class ServerTls {
+ public:
+  // `field_path` names the listener's tls field in errors ("listeners[0].tls").
+  static absl::StatusOr<std::shared_ptr<ServerTls>> Create(const config::ListenerTlsConfig& config,
+                                                           const std::string& field_path);
+  ~ServerTls();
+  ServerTls(const ServerTls&) = delete;
+  ServerTls& operator=(const ServerTls&) = delete;
+
+  // A new server-side session for an accepted connection (SNI switches its context).
+  ssl_st* NewSession() const;
+  // The names (SANs, else the CN) of each certificate, in order; for tests and logs.
+  std::vector<std::vector<std::string>> names() const;
+
+ private:
+  struct Certificate {
+    ssl_ctx_st* context = nullptr;
+    std::vector<std::string> names;
+  };
+  ServerTls() = default;
+  static int OnServerName(ssl_st* ssl, int* alert, void* arg);
+  const Certificate* Select(const std::string& server_name) const;
+
+  std::vector<Certificate> certificates_;  // [0] is the default
+};
+
+class ClientTls {
+ public:
+  static absl::StatusOr<std::shared_ptr<ClientTls>> Create(const config::UpstreamTlsConfig& config,
+                                                           const std::string& field_path);
+  ~ClientTls();
+  ClientTls(const ClientTls&) = delete;
+  ClientTls& operator=(const ClientTls&) = delete;
+
+  // A new client session to `host` (a name or an IP literal): SNI and verification use the
+  // configured server_name, else `host`.
+  ssl_st* NewSession(const std::string& host) const;
+
+ private:
+  ClientTls() = default;
+  ssl_ctx_st* context_ = nullptr;
+  std::string server_name_;
+  bool verify_ = true;
+};
+
+// Every TLS problem of the file, for --check and start-up: unreadable files, PEM errors, a key
+// that does not match its certificate, expired or not yet valid certificates.
+std::vector<config::ConfigError> CheckTlsFiles(const config::Config& config);
+
+}  // namespace confgate::network
