@@ -49,8 +49,12 @@ absl::Status LoadPair(ssl_ctx_st* context, const config::TlsFiles& files,
                                                    ": ", files.certificate, ": ", OpenSslReason()));
   }
   if (SSL_CTX_use_PrivateKey_file(context, files.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    std::string reason = OpenSslReason();
+    if (absl::StrContains(reason, "key values mismatch")) {
+      reason = absl::StrCat("does not match the certificate ", files.certificate);
+    }
     return absl::InvalidArgumentError(absl::StrCat(field_path, ".private_key: line ", files.line,
-                                                   ": ", files.private_key, ": ", OpenSslReason()));
+                                                   ": ", files.private_key, ": ", reason));
   }
   if (SSL_CTX_check_private_key(context) != 1) {
     ERR_clear_error();
