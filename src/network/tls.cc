@@ -1,11 +1,15 @@
 #include "confgate/network/tls.h"
 
 #include <arpa/inet.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "absl/strings/ascii.h"
@@ -128,6 +132,74 @@ int SelectHttp11(SSL*, const unsigned char** out, unsigned char* out_length,
 
 }  // namespace
 
+TicketKeys& TicketKeys::Process() {
+  static TicketKeys* keys = new TicketKeys();
+  return *keys;
+}
+
+TicketKeys::TicketKeys() { Rotate(); }
+
+void TicketKeys::Rotate() {
+  Key next;
+  RAND_bytes(next.name, sizeof(next.name));
+  RAND_bytes(next.aes, sizeof(next.aes));
+  RAND_bytes(next.hmac, sizeof(next.hmac));
+  absl::MutexLock lock(&mu_);
+  previous_ = current_;
+  has_previous_ = true;
+  current_ = next;
+}
+
+std::string TicketKeys::current_name() const {
+  absl::MutexLock lock(&mu_);
+  return std::string(reinterpret_cast<const char*>(current_.name), kNameBytes);
+}
+
+bool TicketKeys::Knows(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  return name == std::string(reinterpret_cast<const char*>(current_.name), kNameBytes) ||
+         (has_previous_ &&
+          name == std::string(reinterpret_cast<const char*>(previous_.name), kNameBytes));
+}
+
+// OpenSSL's ticket callback: seal with the current key, open with the current or previous.
+struct TicketCallback {
+  static int Run(SSL*, unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                 EVP_MAC_CTX* mac, int encrypt) {
+    TicketKeys& keys = TicketKeys::Process();
+    TicketKeys::Key key;
+    int result = 1;
+    {
+      absl::MutexLock lock(&keys.mu_);
+      if (encrypt) {
+        key = keys.current_;
+        std::memcpy(key_name, key.name, sizeof(key.name));
+      } else if (std::memcmp(key_name, keys.current_.name, sizeof(key.name)) == 0) {
+        key = keys.current_;
+      } else if (keys.has_previous_ &&
+                 std::memcmp(key_name, keys.previous_.name, sizeof(key.name)) == 0) {
+        key = keys.previous_;
+        result = 2;  // valid, but issue a ticket under the current key
+      } else {
+        return 0;  // unknown (rotated out): full handshake
+      }
+    }
+    if (encrypt && RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1) {
+      return -1;
+    }
+    char digest[] = "sha256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac, sizeof(key.hmac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END};
+    if (EVP_MAC_CTX_set_params(mac, params) != 1) {
+      return -1;
+    }
+    int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv)
+                     : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv);
+    return ok == 1 ? result : -1;
+  }
+};
+
 absl::StatusOr<std::shared_ptr<ServerTls>> ServerTls::Create(
     const config::ListenerTlsConfig& config, const std::string& field_path) {
   std::shared_ptr<ServerTls> tls(new ServerTls());
@@ -138,9 +210,9 @@ absl::StatusOr<std::shared_ptr<ServerTls>> ServerTls::Create(
                                   config.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_cipher_list(context, kTls12Ciphers);
     SSL_CTX_set_options(context, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    // Session resumption with tickets; OpenSSL makes a fresh ticket key per context, so keys
-    // rotate with every reload of the certificates.
+    // Session resumption with tickets under the process's rotating keys.
     SSL_CTX_set_session_cache_mode(context, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(context, &TicketCallback::Run);
     SSL_CTX_set_alpn_select_cb(context, &SelectHttp11, nullptr);
     std::string path = config.certificates.size() == 1
                            ? field_path

@@ -17,6 +17,7 @@
 #include "confgate/config/loader.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
+#include "confgate/network/tls.h"
 #include "server/admin_backend.h"
 #include "server/control_plane.h"
 #include "server/dns_refresher.h"
@@ -438,6 +439,14 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   });
   ConfigWatch watch(main_dispatcher, config_path,
                     [&] { reload_debounce->Enable(absl::Milliseconds(200)); });
+
+  // Session-ticket keys rotate on the main thread; the previous key still opens tickets.
+  event::TimerPtr ticket_rotation;
+  ticket_rotation = main_dispatcher.CreateTimer([&] {
+    network::TicketKeys::Process().Rotate();
+    ticket_rotation->Enable(network::kTicketKeyRotation);
+  });
+  ticket_rotation->Enable(network::kTicketKeyRotation);
 
   control_plane.Start([&] {
     open_listeners();

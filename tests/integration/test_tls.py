@@ -189,6 +189,15 @@ class ListenerTlsTest(ProxyTestCase, unittest.TestCase):
         self.assertIn("ALPN protocol: http/1.1", modern.stdout)
         self.assertIn("Verify return code: 0 (ok)", modern.stdout)
 
+    def test_sessions_resume_with_tickets(self):
+        session = os.path.join(self.pki.directory, "session.pem")
+        common = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.proxy.port,
+                  "-servername", "a.example", "-tls1_2", "-CAfile", self.pki.ca]
+        first = run(*common, "-sess_out", session, input="")
+        self.assertIn("New, TLSv1.2", first.stdout)
+        second = run(*common, "-sess_in", session, input="")
+        self.assertIn("Reused, TLSv1.2", second.stdout)
+
     def test_a_stalled_handshake_is_cut_off(self):
         with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=5) as sock:
             sock.settimeout(3)

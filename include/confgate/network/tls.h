@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "confgate/config/config.h"
 #include "confgate/config/loader.h"
 
@@ -60,6 +63,36 @@ class ClientTls {
   std::string server_name_;
   bool verify_ = true;
 };
+
+// Session-ticket keys shared by every TLS listener of the process (so tickets survive a
+// certificate reload). New tickets are sealed with the current key; tickets sealed with the
+// previous key are still accepted (and renewed), older ones get a full handshake.
+class TicketKeys {
+ public:
+  static constexpr size_t kNameBytes = 16;
+  static TicketKeys& Process();
+  // Makes a new current key; the current one becomes the previous one. Thread-safe.
+  void Rotate();
+  std::string current_name() const;
+  // Whether a ticket named `name` can still be opened (current or previous key).
+  bool Knows(const std::string& name) const;
+
+ private:
+  friend struct TicketCallback;
+  struct Key {
+    unsigned char name[16];
+    unsigned char aes[32];
+    unsigned char hmac[32];
+  };
+  TicketKeys();
+  mutable absl::Mutex mu_;
+  Key current_ ABSL_GUARDED_BY(mu_);
+  Key previous_ ABSL_GUARDED_BY(mu_);
+  bool has_previous_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// How often the main thread rotates the ticket keys.
+inline constexpr absl::Duration kTicketKeyRotation = absl::Hours(12);
 
 // Every TLS problem of the file, for --check and start-up: unreadable files, PEM errors, a key
 // that does not match its certificate, expired or not yet valid certificates.
