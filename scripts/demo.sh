@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds confgate and runs its demo: three config-service replicas on 127.0.0.1:18081-18083,
-# confgate on 127.0.0.1:8080 (conf/demo.yaml), then a few requests you can repeat with curl.
+# confgate on 127.0.0.1:8080 (conf/demo.yaml), a few requests you can repeat with curl, then
+# an outage: every replica stops and confgate answers reads from its cache (read-only mode)
+# while refusing writes.
 #   scripts/demo.sh          # runs until Ctrl-C
 #   scripts/demo.sh --once   # makes the requests and stops everything
 set -euo pipefail
@@ -48,6 +50,7 @@ run curl -s -i http://127.0.0.1:8080/v1/kv/app/feature-flags
 # Every replica was seeded from the same file, so the ETag matches whichever one answers.
 run curl -s -i -H 'If-None-Match: "1"' http://127.0.0.1:8080/v1/kv/app/feature-flags
 run curl -s -i http://127.0.0.1:8080/v1/kv/no-such-key
+run curl -s -o /dev/null http://127.0.0.1:8080/v1/kv/app/db-url   # warms the cache
 for _ in 1 2 3; do
   curl -s -o /dev/null -w 'answered by %header{x-replica-id}\n' http://127.0.0.1:8080/health
 done
@@ -56,10 +59,20 @@ echo "access log (one JSON line per request):"
 sleep 0.3
 cat "$run_dir/access.log"
 
+echo
+echo "now every replica goes down: confgate turns read-only and keeps serving the last good copies"
+for i in 0 1 2; do
+  kill "${pids[$i]}" 2>/dev/null || true
+done
+sleep 1.5
+run curl -s -i http://127.0.0.1:8080/v1/kv/app/db-url
+run curl -s -i -X PUT --data 'v2' http://127.0.0.1:8080/v1/kv/app/db-url
+run curl -s http://127.0.0.1:9901/status
+
 if [[ "${1:-}" == "--once" ]]; then
   exit 0
 fi
 echo
-echo "confgate is listening on http://127.0.0.1:8080 in front of 127.0.0.1:18081-18083."
+echo "confgate still runs on http://127.0.0.1:8080 (admin and metrics on http://127.0.0.1:9901)."
 echo "Try: curl -i http://127.0.0.1:8080/v1/kv/app/db-url    (Ctrl-C stops everything)"
 wait
