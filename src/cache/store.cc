@@ -24,8 +24,7 @@ size_t CachedResponse::Bytes() const {
 }
 
 ResponseCache::ResponseCache(uint64_t max_bytes, uint64_t max_object_bytes)
-    : max_bytes_(max_bytes),
-      max_object_bytes_(max_object_bytes),
+    : max_object_bytes_(max_object_bytes),
       shard_budget_(std::max<uint64_t>(max_bytes / kShards, 1)) {}
 
 ResponseCache::Shard& ResponseCache::ShardFor(const std::string& primary_key) {

@@ -75,7 +75,6 @@ class ResponseCache {
   CachedResponsePtr LookupFull(Shard& shard, const std::string& full_key);
   std::vector<std::string> VaryNamesOf(Shard& shard, const std::string& primary_key);
 
-  uint64_t max_bytes_;
   uint64_t max_object_bytes_;
   uint64_t shard_budget_;
   Shard shards_[kShards];
