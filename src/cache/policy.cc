@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "confgate/common/hash.h"
 
 namespace confgate::cache {
 namespace {
@@ -22,14 +23,6 @@ std::optional<absl::Duration> DeltaSeconds(absl::string_view value) {
     return std::nullopt;
   }
   return absl::Seconds(seconds);
-}
-
-uint64_t Fnv1a(absl::string_view data) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) {
-    hash = (hash ^ c) * 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 }  // namespace
@@ -160,7 +153,7 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
                     value != nullptr ? "" : "\x01");
   }
   if (!get_class) {
-    absl::StrAppend(&key, "\nbody:", body.size(), ":", absl::Hex(Fnv1a(body)));
+    absl::StrAppend(&key, "\nbody:", body.size(), ":", absl::Hex(Fnv1a64(body)));
   }
   return key;
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "confgate/common/hash.h"
 
 namespace confgate::cache {
 namespace {
@@ -16,14 +17,6 @@ namespace {
 constexpr absl::string_view kMagic = "CONFGATE-CACHE\n";
 constexpr uint32_t kVersion = 1;
 constexpr uint64_t kMaxFieldBytes = 1ULL << 31;
-
-uint64_t Checksum(absl::string_view data) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) {
-    hash = (hash ^ c) * 0x100000001b3ULL;
-  }
-  return hash;
-}
 
 void PutU64(std::string& out, uint64_t value) {
   for (int i = 0; i < 8; ++i) {
@@ -94,7 +87,7 @@ std::string EncodeSnapshot(const std::vector<CacheItem>& items) {
   std::string out(kMagic);
   PutU64(out, payload.size());
   out.append(payload);
-  PutU64(out, Checksum(payload));
+  PutU64(out, Fnv1a64(payload));
   return out;
 }
 
@@ -111,7 +104,7 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
   absl::string_view payload = data.substr(8, payload_size);
   Reader trailer(data.substr(8 + payload_size));
   uint64_t checksum = 0;
-  if (!trailer.U64(&checksum) || checksum != Checksum(payload)) {
+  if (!trailer.U64(&checksum) || checksum != Fnv1a64(payload)) {
     return absl::DataLossError("snapshot checksum mismatch");
   }
   Reader reader(payload);

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "confgate/common/hash.h"
 #include "confgate/upstream/load_balancer.h"
 
 namespace confgate::upstream {
@@ -33,10 +34,7 @@ bool Eligible(const Host& host, const PickContext& context) {
 }
 
 uint64_t StableHash(absl::string_view data) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : data) {
-    hash = (hash ^ c) * 0x100000001b3ULL;
-  }
+  uint64_t hash = Fnv1a64(data);
   // FNV's low bits are weak; mix them (murmur3 finalizer).
   hash ^= hash >> 33;
   hash *= 0xff51afd7ed558ccdULL;
