@@ -4,6 +4,7 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <memory>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -126,7 +127,12 @@ absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
   return BuildClusters(config, previous, {});
 }
 
-absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress& address) {
+namespace {
+
+using AddrInfoPtr = std::unique_ptr<addrinfo, decltype(&freeaddrinfo)>;
+
+// getaddrinfo for a TCP address (blocking; main thread only). The error says what failed.
+absl::StatusOr<AddrInfoPtr> Lookup(const config::SocketAddress& address) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -137,8 +143,18 @@ absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress&
     return absl::UnavailableError(
         absl::StrCat("cannot resolve \"", address.host, "\": ", gai_strerror(rc)));
   }
+  return AddrInfoPtr(result, &freeaddrinfo);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress& address) {
+  absl::StatusOr<AddrInfoPtr> result = Lookup(address);
+  if (!result.ok()) {
+    return result.status();
+  }
   std::vector<std::string> addresses;
-  for (addrinfo* entry = result; entry != nullptr; entry = entry->ai_next) {
+  for (addrinfo* entry = result->get(); entry != nullptr; entry = entry->ai_next) {
     char text[INET6_ADDRSTRLEN] = {};
     const void* raw =
         entry->ai_family == AF_INET6
@@ -147,7 +163,6 @@ absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress&
     inet_ntop(entry->ai_family, raw, text, sizeof(text));
     addresses.emplace_back(text);
   }
-  freeaddrinfo(result);
   std::sort(addresses.begin(), addresses.end());
   addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
   return addresses;
@@ -172,21 +187,13 @@ absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream,
       }
     }
   }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  std::string port = absl::StrCat(address.port);
-  int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &result);
-  if (rc != 0 || result == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("upstreams.", upstream, ": line ", line,
-                                                   ": cannot resolve \"", address.host,
-                                                   "\": ", gai_strerror(rc)));
+  absl::StatusOr<AddrInfoPtr> result = Lookup(address);
+  if (!result.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upstreams.", upstream, ": line ", line, ": ", result.status().message()));
   }
-  auto host =
-      std::make_shared<Host>(upstream, name, result->ai_addr, result->ai_addrlen, weight, backup);
-  freeaddrinfo(result);
-  return host;
+  return std::make_shared<Host>(upstream, name, (*result)->ai_addr, (*result)->ai_addrlen, weight,
+                                backup);
 }
 
 }  // namespace
