@@ -28,9 +28,4 @@ void Coalescer::Complete(const std::string& key, CachedResponsePtr response) {
   }
 }
 
-size_t Coalescer::in_flight() const {
-  absl::MutexLock lock(&mu_);
-  return in_flight_.size();
-}
-
 }  // namespace confgate::cache

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "confgate/config/units.h"
+#include "confgate/http/hash_key.h"
 
 namespace confgate::config {
 namespace {
@@ -616,9 +617,7 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
         } else if (key == "hash_key") {
           hash_key_node = value;
           if (auto h = v.String(value, field)) {
-            bool named = (absl::StartsWith(*h, "header:") || absl::StartsWith(*h, "cookie:")) &&
-                         h->size() > 7;
-            if (*h != "path" && *h != "client_ip" && !named) {
+            if (!http::IsValidHashKeySpec(*h)) {
               v.Error(
                   field, value,
                   absl::StrCat(Quote(*h), " is not header:NAME, cookie:NAME, path or client_ip"));

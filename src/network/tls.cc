@@ -241,14 +241,6 @@ ServerTls::~ServerTls() {
 
 ssl_st* ServerTls::NewSession() const { return SSL_new(certificates_[0].context); }
 
-std::vector<std::vector<std::string>> ServerTls::names() const {
-  std::vector<std::vector<std::string>> names;
-  for (const Certificate& certificate : certificates_) {
-    names.push_back(certificate.names);
-  }
-  return names;
-}
-
 const ServerTls::Certificate* ServerTls::Select(const std::string& server_name) const {
   for (const Certificate& certificate : certificates_) {
     for (const std::string& name : certificate.names) {

@@ -162,7 +162,6 @@ void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int l
       self->shared_.downstream_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
     if (!self->draining_) {
       self->shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
-      self->shared_.rejected_connections.fetch_add(1, std::memory_order_relaxed);
     }
     close(fd);
     return;

@@ -27,7 +27,6 @@ class DownstreamConnection;
 struct SharedState {
   AccessLog* access_log = nullptr;
   std::atomic<uint64_t> downstream_connections{0};        // open client connections, all workers
-  std::atomic<uint64_t> rejected_connections{0};          // refused by max_connections
   std::atomic<uint64_t> accept_errors{0};                 // EMFILE and friends
   upstream::OutcomeReporter* outcome_reporter = nullptr;  // the control plane
 };

@@ -139,7 +139,7 @@ std::string RenderMetrics(const std::vector<upstream::ClusterSharedPtr>& cluster
   std::map<std::string, std::array<uint64_t, 5>> lookup_counts;
   uint64_t total_bytes = 0;
   for (const RouteCache& route : caches) {
-    cache::CacheStats& counters = const_cast<cache::ResponseCache*>(route.cache)->stats();
+    const cache::CacheStats& counters = route.cache->stats();
     std::array<uint64_t, 5>& sums = lookup_counts[route.upstream];
     sums[0] += counters.hits.load();
     sums[1] += counters.misses.load();

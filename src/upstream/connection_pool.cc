@@ -125,12 +125,4 @@ void ConnectionPool::Remove(UpstreamConnection& connection) {
 
 void ConnectionPool::CloseAll() { idle_.clear(); }
 
-size_t ConnectionPool::idle_count() const {
-  size_t count = 0;
-  for (const auto& [host, list] : idle_) {
-    count += list.size();
-  }
-  return count;
-}
-
 }  // namespace confgate::upstream

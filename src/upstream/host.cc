@@ -4,8 +4,8 @@
 #include <netdb.h>
 
 #include <algorithm>
-#include <memory>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 

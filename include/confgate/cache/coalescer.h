@@ -24,7 +24,6 @@ class Coalescer {
   bool JoinOrLead(const std::string& key, Waiter waiter);
   // Ends the fetch for `key`, handing `response` (or nullptr) to every waiter.
   void Complete(const std::string& key, CachedResponsePtr response);
-  size_t in_flight() const;
 
  private:
   mutable absl::Mutex mu_;

@@ -54,6 +54,7 @@ class ResponseCache {
 
   uint64_t max_object_bytes() const { return max_object_bytes_; }
   CacheStats& stats() { return stats_; }
+  const CacheStats& stats() const { return stats_; }
   Coalescer& coalescer() { return coalescer_; }
 
  private:

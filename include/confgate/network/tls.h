@@ -30,8 +30,6 @@ class ServerTls {
 
   // A new server-side session for an accepted connection (SNI switches its context).
   ssl_st* NewSession() const;
-  // The names (SANs, else the CN) of each certificate, in order; for tests and logs.
-  std::vector<std::vector<std::string>> names() const;
 
  private:
   struct Certificate {

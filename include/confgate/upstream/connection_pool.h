@@ -89,7 +89,6 @@ class ConnectionPool final : private UpstreamConnectionHandler {
       }
     }
   }
-  size_t idle_count() const;
 
  private:
   struct IdleEntry {
