@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The side-by-side bench against nginx and HAProxy (see bench/peers/peers.py):
+#   bench/peers/run.sh            # 3 interleaved rounds, writes bench/results/peers.md
+#   bench/peers/run.sh --smoke    # one short round of every row, for CI (figures not kept)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scripts/setup.sh
+tools=(nginx haproxy wrk h2load valgrind strace)
+packages=(nginx-light haproxy wrk nghttp2-client valgrind strace)
+missing=()
+for i in "${!tools[@]}"; do
+  command -v "${tools[$i]}" >/dev/null || missing+=("${packages[$i]}")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y "${missing[@]}"
+fi
+# The Debian nginx package may start its own service on port 80; the bench does not use it.
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc)" --target confgate
+if [[ " $* " == *" --smoke "* ]]; then
+  exec python3 bench/peers/peers.py --out "$(mktemp -d)/peers.md" "$@"
+fi
+exec python3 bench/peers/peers.py "$@"
