@@ -1,33 +1,92 @@
 #include "confgate/http/forwarding.h"
 
+#include <optional>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
 namespace confgate::http {
 
-void RemoveHopByHopHeaders(HeaderMap& headers) {
-  std::vector<std::string> named;
+namespace {
+
+// The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
+// sets for itself. Dispatch on length first: this runs on every field of every message.
+bool IsHopByHop(absl::string_view name) {
+  switch (name.size()) {
+    case 2:
+      return absl::EqualsIgnoreCase(name, "te");
+    case 7:
+      return absl::EqualsIgnoreCase(name, "trailer") || absl::EqualsIgnoreCase(name, "upgrade");
+    case 10:
+      return absl::EqualsIgnoreCase(name, "connection") ||
+             absl::EqualsIgnoreCase(name, "keep-alive");
+    case 14:
+      return absl::EqualsIgnoreCase(name, "content-length");
+    case 16:
+      return absl::EqualsIgnoreCase(name, "proxy-connection");
+    case 17:
+      return absl::EqualsIgnoreCase(name, "transfer-encoding");
+    default:
+      return false;
+  }
+}
+
+// The extra fields a Connection header names (usually just "close", or none: a field named
+// "keep-alive" goes anyway).
+using ConnectionNamed = absl::InlinedVector<std::string, 2>;
+
+ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
+  ConnectionNamed named;
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    if (absl::EqualsIgnoreCase(entry.name, "connection")) {
-      for (absl::string_view token : absl::StrSplit(entry.value, ',')) {
-        token = absl::StripAsciiWhitespace(token);
-        if (!token.empty()) {
-          named.emplace_back(token);
-        }
+    if (!absl::EqualsIgnoreCase(entry.name, "connection")) {
+      continue;
+    }
+    for (absl::string_view token : absl::StrSplit(entry.value, ',')) {
+      token = absl::StripAsciiWhitespace(token);
+      if (!token.empty() && !IsHopByHop(token)) {
+        named.emplace_back(token);
       }
     }
   }
-  for (const std::string& name : named) {
-    headers.Remove(name);
+  return named;
+}
+
+bool IsNamed(const ConnectionNamed& named, absl::string_view name) {
+  for (const std::string& entry : named) {
+    if (absl::EqualsIgnoreCase(entry, name)) {
+      return true;
+    }
   }
-  for (absl::string_view name : {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                 "upgrade", "transfer-encoding", "content-length"}) {
-    headers.Remove(name);
+  return false;
+}
+
+// Takes the first value of a field the caller is about to replace.
+void TakeFirst(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
+  if (!slot.has_value()) {
+    slot = std::move(entry.value);
   }
+}
+
+void AppendVia(HeaderMap& headers, std::optional<std::string> existing, absl::string_view via) {
+  if (existing.has_value()) {
+    absl::StrAppend(&*existing, ", ", via);
+    headers.Add("Via", std::move(*existing));
+  } else {
+    headers.Add("Via", std::string(via));
+  }
+}
+
+}  // namespace
+
+void RemoveHopByHopHeaders(HeaderMap& headers) {
+  ConnectionNamed named = FieldsNamedByConnection(headers);
+  headers.RemoveIf([&named](HeaderMap::Entry& entry) {
+    return IsHopByHop(entry.name) || (!named.empty() && IsNamed(named, entry.name));
+  });
 }
 
 void SetFramingHeader(HeaderMap& headers, BodyFraming framing, uint64_t content_length) {
@@ -63,40 +122,74 @@ std::string GenerateRequestId(absl::BitGen& random) {
   // Version 4, variant 10xx.
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", high >> 32, (high >> 16) & 0xffff,
-                         high & 0xffff, low >> 48, low & 0xffffffffffffULL);
+  // 8-4-4-4-12 hex digits: the 32 nibbles of high and low, with dashes after 8, 12, 16, 20.
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id(36, '-');
+  size_t at = 0;
+  for (int nibble = 0; nibble < 32; ++nibble) {
+    if (at == 8 || at == 13 || at == 18 || at == 23) {
+      ++at;
+    }
+    uint64_t word = nibble < 16 ? high : low;
+    id[at++] = kDigits[(word >> (60 - 4 * (nibble % 16))) & 0xf];
+  }
+  return id;
 }
 
 std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
                                    absl::BitGen& random) {
-  RemoveHopByHopHeaders(head.headers);
-  // We answer Expect: 100-continue ourselves; the upstream gets the body without waiting.
-  head.headers.Remove("expect");
+  // One pass takes out the hop-by-hop fields, Expect (we answer 100-continue ourselves; the
+  // upstream gets the body without waiting) and the fields we replace, keeping the first value
+  // of each replaced one.
+  ConnectionNamed named = FieldsNamedByConnection(head.headers);
+  std::optional<std::string> forwarded_for, incoming_id, via;
+  head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
+    const std::string& name = entry.name;
+    if (IsHopByHop(name) || (!named.empty() && IsNamed(named, name))) {
+      return true;
+    }
+    if (absl::EqualsIgnoreCase(name, "x-forwarded-for")) {
+      TakeFirst(entry, forwarded_for);
+    } else if (absl::EqualsIgnoreCase(name, "x-request-id")) {
+      TakeFirst(entry, incoming_id);
+    } else if (absl::EqualsIgnoreCase(name, "via")) {
+      TakeFirst(entry, via);
+    } else if (!absl::EqualsIgnoreCase(name, "expect") &&
+               !absl::EqualsIgnoreCase(name, "x-forwarded-proto")) {
+      return false;
+    }
+    return true;
+  });
 
-  const std::string* forwarded_for = head.headers.Get("x-forwarded-for");
-  std::string chain = forwarded_for != nullptr
-                          ? absl::StrCat(*forwarded_for, ", ", context.client_address)
-                          : std::string(context.client_address);
-  head.headers.Set("X-Forwarded-For", std::move(chain));
-  head.headers.Set("X-Forwarded-Proto", std::string(context.protocol));
-
-  const std::string* incoming_id = head.headers.Get("x-request-id");
-  std::string request_id = incoming_id != nullptr && IsAcceptableRequestId(*incoming_id)
-                               ? *incoming_id
+  if (forwarded_for.has_value()) {
+    absl::StrAppend(&*forwarded_for, ", ", context.client_address);
+    head.headers.Add("X-Forwarded-For", std::move(*forwarded_for));
+  } else {
+    head.headers.Add("X-Forwarded-For", std::string(context.client_address));
+  }
+  head.headers.Add("X-Forwarded-Proto", std::string(context.protocol));
+  std::string request_id = incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)
+                               ? std::move(*incoming_id)
                                : GenerateRequestId(random);
-  head.headers.Set("X-Request-Id", request_id);
-
-  const std::string* via = head.headers.Get("via");
-  head.headers.Set(
-      "Via", via != nullptr ? absl::StrCat(*via, ", ", context.via) : std::string(context.via));
+  head.headers.Add("X-Request-Id", request_id);
+  AppendVia(head.headers, std::move(via), context.via);
   return request_id;
 }
 
 void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {
-  RemoveHopByHopHeaders(head.headers);
-  const std::string* existing = head.headers.Get("via");
-  head.headers.Set("Via",
-                   existing != nullptr ? absl::StrCat(*existing, ", ", via) : std::string(via));
+  ConnectionNamed named = FieldsNamedByConnection(head.headers);
+  std::optional<std::string> existing;
+  head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
+    if (IsHopByHop(entry.name) || (!named.empty() && IsNamed(named, entry.name))) {
+      return true;
+    }
+    if (absl::EqualsIgnoreCase(entry.name, "via")) {
+      TakeFirst(entry, existing);
+      return true;
+    }
+    return false;
+  });
+  AppendVia(head.headers, std::move(existing), via);
 }
 
 }  // namespace confgate::http

@@ -5,6 +5,12 @@ namespace confgate::http {
 namespace {
 
 void AppendHeaders(const HeaderMap& headers, std::string& out) {
+  // One allocation for the whole head: ": " and CRLF per field, and the final CRLF.
+  size_t size = out.size() + 2;
+  for (const HeaderMap::Entry& entry : headers.entries()) {
+    size += entry.name.size() + entry.value.size() + 4;
+  }
+  out.reserve(size);
   for (const HeaderMap::Entry& entry : headers.entries()) {
     absl::StrAppend(&out, entry.name, ": ", entry.value, "\r\n");
   }

@@ -16,10 +16,29 @@ class HeaderMap {
   };
 
   void Add(std::string name, std::string value);
+  void Reserve(size_t fields) { entries_.reserve(fields); }
   // Replaces every field named `name` with one field (appended at the end when absent).
   void Set(absl::string_view name, std::string value);
   // Removes every field named `name`; returns how many were removed.
   size_t Remove(absl::string_view name);
+  // Removes every field for which `remove(Entry&)` is true, in one pass; the predicate may
+  // move a value out of a field it removes.
+  template <typename Predicate>
+  size_t RemoveIf(Predicate remove) {
+    size_t kept = 0;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (remove(entries_[i])) {
+        continue;
+      }
+      if (kept != i) {
+        entries_[kept] = std::move(entries_[i]);
+      }
+      ++kept;
+    }
+    size_t removed = entries_.size() - kept;
+    entries_.resize(kept);
+    return removed;
+  }
   // The first field named `name`, or nullptr.
   const std::string* Get(absl::string_view name) const;
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
