@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include <algorithm>
@@ -19,13 +20,12 @@ constexpr size_t kMinReadHighWatermark = 64 * 1024;
 
 }  // namespace
 
-DownstreamConnection::DownstreamConnection(Worker& worker, bufferevent* bev, std::string client_ip,
-                                           bool tls)
+DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_session,
+                                           std::string client_ip)
     : worker_(worker),
       snapshot_(worker.snapshot()),
-      bev_(bev),
       client_ip_(std::move(client_ip)),
-      tls_(tls) {
+      tls_(tls_session != nullptr) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
   http::DecoderLimits decoder_limits;
   decoder_limits.max_header_bytes = limits.max_request_header_bytes;
@@ -33,28 +33,27 @@ DownstreamConnection::DownstreamConnection(Worker& worker, bufferevent* bev, std
   decoder_ = http::RequestDecoder::Create(*this, decoder_limits);
   timer_ = worker.dispatcher().CreateTimer([this] { OnTimer(); });
 
-  bufferevent_setcb(bev_, &DownstreamConnection::OnRead, &DownstreamConnection::OnWrite,
-                    &DownstreamConnection::OnEvent, this);
-  bufferevent_setwatermark(
-      bev_, EV_READ, 0,
+  event_base* base = worker.dispatcher().base();
+  if (tls_session != nullptr) {
+    bufferevent* bev = bufferevent_openssl_socket_new(
+        base, fd, tls_session, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    transport_ = network::Transport::Wrap(bev, *this);
+  } else {
+    transport_ = network::Transport::Accepted(base, fd, *this);
+  }
+  transport_->SetReadLimit(
       std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
   // A client must send a complete request head within header_timeout of connecting; for TLS
   // the handshake counts, so a stalled handshake is cut off too.
   ArmTimer(TimerMode::kHeader, limits.header_timeout);
 }
 
-DownstreamConnection::~DownstreamConnection() {
-  if (bev_ != nullptr) {
-    bufferevent_free(bev_);
-  }
-}
+DownstreamConnection::~DownstreamConnection() = default;
 
-evbuffer* DownstreamConnection::output() { return bufferevent_get_output(bev_); }
+evbuffer* DownstreamConnection::output() { return transport_->output(); }
 
-size_t DownstreamConnection::output_length() {
-  return evbuffer_get_length(bufferevent_get_output(bev_));
-}
+size_t DownstreamConnection::output_length() { return evbuffer_get_length(transport_->output()); }
 
 bool DownstreamConnection::keep_alive_after_response() const {
   return client_keep_alive_ && !draining_ && !close_after_exchange_;
@@ -63,46 +62,38 @@ bool DownstreamConnection::keep_alive_after_response() const {
 void DownstreamConnection::PauseReading() {
   if (!reading_paused_ && !closed_) {
     reading_paused_ = true;
-    bufferevent_disable(bev_, EV_READ);
+    transport_->DisableReading();
   }
 }
 
 void DownstreamConnection::ResumeReading() {
   if (reading_paused_ && !closed_) {
     reading_paused_ = false;
-    bufferevent_enable(bev_, EV_READ);
+    transport_->EnableReading();
     ProcessInput();
   }
 }
 
-void DownstreamConnection::OnRead(bufferevent*, void* arg) {
-  static_cast<DownstreamConnection*>(arg)->ProcessInput();
-}
-
-void DownstreamConnection::OnWrite(bufferevent*, void* arg) {
-  auto* self = static_cast<DownstreamConnection*>(arg);
-  if (self->closed_) {
+void DownstreamConnection::OnTransportDrained() {
+  if (closed_) {
     return;
   }
-  if (self->closing_after_flush_) {
-    self->Close();
+  if (closing_after_flush_) {
+    Close();
     return;
   }
-  if (self->stream_ != nullptr) {
-    self->stream_->OnDownstreamDrained();
+  if (stream_ != nullptr) {
+    stream_->OnDownstreamDrained();
   }
 }
 
-void DownstreamConnection::OnEvent(bufferevent*, short events, void* arg) {
-  auto* self = static_cast<DownstreamConnection*>(arg);
-  if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-    // Half-closed clients are treated as gone, like Envoy: a parked watch must not outlive
-    // the client that asked for it.
-    if (self->request_active_ && !self->response_complete_) {
-      self->Abort();
-    } else {
-      self->Close();
-    }
+void DownstreamConnection::OnTransportClosed(bool) {
+  // Half-closed clients are treated as gone, like Envoy: a parked watch must not outlive
+  // the client that asked for it.
+  if (request_active_ && !response_complete_) {
+    Abort();
+  } else {
+    Close();
   }
 }
 
@@ -111,7 +102,7 @@ void DownstreamConnection::ProcessInput() {
     return;
   }
   in_process_input_ = true;
-  evbuffer* input = bufferevent_get_input(bev_);
+  evbuffer* input = transport_->input();
   while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_->has_error() &&
          evbuffer_get_length(input) > 0) {
     if (decoder_->paused()) {
@@ -338,7 +329,7 @@ void DownstreamConnection::CloseAfterFlush() {
     return;
   }
   closing_after_flush_ = true;
-  bufferevent_disable(bev_, EV_READ);
+  transport_->DisableReading();
   if (output_length() == 0) {
     Close();
     return;
@@ -384,8 +375,8 @@ void DownstreamConnection::Close() {
   if (stream_ != nullptr) {
     stream_->Cancel();
   }
-  bufferevent_free(bev_);
-  bev_ = nullptr;
+  transport_->Silence();
+  transport_.reset();
   worker_.RemoveConnection(*this);
 }
 

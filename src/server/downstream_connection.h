@@ -9,11 +9,12 @@
 #include "absl/time/time.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/http/codec.h"
+#include "confgate/network/transport.h"
 #include "confgate/server/access_log.h"
 #include "confgate/server/runtime.h"
 
-struct bufferevent;
 struct evbuffer;
+struct ssl_st;
 
 namespace confgate::server {
 
@@ -21,10 +22,11 @@ class ProxyStream;
 class Worker;
 
 class DownstreamConnection final : public event::DeferredDeletable,
-                                   private http::RequestDecoderCallbacks {
+                                   private http::RequestDecoderCallbacks,
+                                   private network::TransportCallbacks {
  public:
-  // Takes ownership of `bev` (a plain socket or a TLS bufferevent for a TLS listener).
-  DownstreamConnection(Worker& worker, bufferevent* bev, std::string client_ip, bool tls);
+  // Takes ownership of the accepted socket `fd`, and of `tls_session` (null for plain HTTP).
+  DownstreamConnection(Worker& worker, int fd, ssl_st* tls_session, std::string client_ip);
   ~DownstreamConnection() override;
 
   // Worker is draining: close now if idle, else after the current exchange.
@@ -62,9 +64,11 @@ class DownstreamConnection final : public event::DeferredDeletable,
  private:
   enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };
 
-  static void OnRead(bufferevent* bev, void* arg);
-  static void OnWrite(bufferevent* bev, void* arg);
-  static void OnEvent(bufferevent* bev, short events, void* arg);
+  // confgate::network::TransportCallbacks
+  void OnTransportConnected() override {}
+  void OnTransportReadable() override { ProcessInput(); }
+  void OnTransportDrained() override;
+  void OnTransportClosed(bool connect_failed) override;
 
   // http::RequestDecoderCallbacks
   void OnRequestHead(http::RequestHead head) override;
@@ -82,7 +86,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
 
   Worker& worker_;
   RuntimeSnapshotPtr snapshot_;
-  bufferevent* bev_;
+  std::unique_ptr<network::Transport> transport_;
   std::string client_ip_;
   bool tls_;
   std::unique_ptr<http::RequestDecoder> decoder_;

@@ -1,7 +1,6 @@
 #include "server/proxy_stream.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <algorithm>
@@ -360,7 +359,7 @@ void ProxyStream::StartAttempt() {
   limits.max_header_bytes = 64 * 1024;
   decoder_ = http::ResponseDecoder::Create(*this, limits);
   decoder_->ExpectResponse(method_);
-  evbuffer* out = bufferevent_get_output(connection_->bev());
+  evbuffer* out = connection_->transport().output();
   evbuffer_add(out, serialized_head_.data(), serialized_head_.size());
   bool chunked = head_.framing == http::BodyFraming::kChunked;
   if (!body_copy_.empty()) {
@@ -412,7 +411,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
     };
     auto holder = std::make_unique<ConnectionHolder>();
     holder->connection = std::move(connection_);
-    bufferevent_disable(holder->connection->bev(), EV_READ | EV_WRITE);
+    holder->connection->transport().Silence();
     worker_.dispatcher().DeferredDelete(std::move(holder));
   }
 }
@@ -492,7 +491,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   if (!response_started_ && connection_->connected()) {
     timer_->Enable(response_timeout_);  // a long upload that makes progress is not a timeout
   }
-  evbuffer* out = bufferevent_get_output(connection_->bev());
+  evbuffer* out = connection_->transport().output();
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
   if (evbuffer_get_length(out) > kHighWatermark) {
     // The upstream reads slower than the client sends: stop reading the client until the
@@ -512,7 +511,8 @@ void ProxyStream::OnRequestComplete() {
     return;
   }
   if (head_.framing == http::BodyFraming::kChunked) {
-    bufferevent_write(connection_->bev(), http::kLastChunk.data(), http::kLastChunk.size());
+    evbuffer_add(connection_->transport().output(), http::kLastChunk.data(),
+                 http::kLastChunk.size());
   }
 }
 
@@ -542,7 +542,7 @@ void ProxyStream::ReadUpstream() {
     return;
   }
   in_read_ = true;
-  evbuffer* input = bufferevent_get_input(connection_->bev());
+  evbuffer* input = connection_->transport().input();
   while (!finished_ && !response_complete_ && !retry_pending_ && !decoder_->has_error() &&
          evbuffer_get_length(input) > 0) {
     evbuffer_iovec chunk;
@@ -559,7 +559,7 @@ void ProxyStream::ReadUpstream() {
     if (downstream_.output_length() > kHighWatermark) {
       // The client reads slower than the upstream sends: stop reading the upstream until the
       // client's buffer drains (OnDownstreamDrained). Only this stream stalls.
-      bufferevent_disable(connection_->bev(), EV_READ);
+      connection_->transport().DisableReading();
       upstream_read_paused_ = true;
       break;
     }
@@ -600,7 +600,7 @@ void ProxyStream::OnDownstreamDrained() {
     return;
   }
   upstream_read_paused_ = false;
-  bufferevent_enable(connection_->bev(), EV_READ);
+  connection_->transport().EnableReading();
   ReadUpstream();
 }
 
@@ -702,7 +702,7 @@ void ProxyStream::OnResponseComplete() {
 }
 
 void ProxyStream::FinishResponse() {
-  evbuffer* input = bufferevent_get_input(connection_->bev());
+  evbuffer* input = connection_->transport().input();
   // Bytes after the response mean the upstream is out of step with us: never reuse it.
   bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
   EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));

@@ -1,7 +1,5 @@
 #include "server/worker.h"
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -175,16 +173,8 @@ void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int l
       tls = self->snapshot_->ListenerTls(configured);  // the current certificates
     }
   }
-  bufferevent* bev = nullptr;
-  if (tls != nullptr) {
-    bev = bufferevent_openssl_socket_new(self->dispatcher_.base(), fd, tls->NewSession(),
-                                         BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  } else {
-    bev = bufferevent_socket_new(self->dispatcher_.base(), fd, BEV_OPT_CLOSE_ON_FREE);
-  }
-  auto connection =
-      std::make_unique<DownstreamConnection>(*self, bev, std::move(client_ip), tls != nullptr);
+  auto connection = std::make_unique<DownstreamConnection>(
+      *self, fd, tls != nullptr ? tls->NewSession() : nullptr, std::move(client_ip));
   DownstreamConnection* raw = connection.get();
   self->connections_.emplace(raw, std::move(connection));
   self->open_connections_.fetch_add(1, std::memory_order_relaxed);

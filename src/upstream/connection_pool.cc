@@ -4,74 +4,41 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 namespace confgate::upstream {
 
 UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher, Host& host,
                                                   UpstreamConnectionHandler& handler,
                                                   const network::ClientTls* tls) {
-  // Deferred callbacks: a connect that fails at once must not call back into the stream that
-  // is still inside Connect().
-  bufferevent* bev = nullptr;
-  if (tls != nullptr) {
-    bev = bufferevent_openssl_socket_new(dispatcher.base(), -1, tls->NewSession(host.host_name()),
-                                         BUFFEREVENT_SSL_CONNECTING,
-                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    // A peer that closes without close_notify ends the stream like a TCP close would.
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  } else {
-    bev = bufferevent_socket_new(dispatcher.base(), -1,
-                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-  }
-  UpstreamConnectionPtr connection(new UpstreamConnection(host, bev, handler));
-  if (bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
-                                 static_cast<int>(host.sockaddr_len())) != 0) {
-    // The error event has been scheduled; the handler learns of it from the loop.
+  UpstreamConnectionPtr connection(new UpstreamConnection(host, handler));
+  if (tls == nullptr) {
+    connection->transport_ =
+        network::Transport::Connect(dispatcher.base(), host.sockaddr_ptr(),
+                                    static_cast<socklen_t>(host.sockaddr_len()), *connection);
     return connection;
   }
-  int fd = bufferevent_getfd(bev);
-  if (fd >= 0) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
+  // Deferred callbacks: a connect that fails at once must not call back into the stream that
+  // is still inside Connect().
+  bufferevent* bev = bufferevent_openssl_socket_new(
+      dispatcher.base(), -1, tls->NewSession(host.host_name()), BUFFEREVENT_SSL_CONNECTING,
+      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+  // A peer that closes without close_notify ends the stream like a TCP close would.
+  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+  connection->transport_ = network::Transport::Wrap(bev, *connection);
+  // On failure the error event has been scheduled; the handler learns of it from the loop.
+  bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
+                             static_cast<int>(host.sockaddr_len()));
   return connection;
 }
 
-UpstreamConnection::UpstreamConnection(Host& host, bufferevent* bev,
-                                       UpstreamConnectionHandler& handler)
-    : host_(host), bev_(bev), handler_(&handler) {
-  bufferevent_setcb(bev_, &UpstreamConnection::OnRead, &UpstreamConnection::OnWrite,
-                    &UpstreamConnection::OnEvent, this);
-  bufferevent_enable(bev_, EV_READ | EV_WRITE);
-}
+UpstreamConnection::UpstreamConnection(Host& host, UpstreamConnectionHandler& handler)
+    : host_(host), handler_(&handler) {}
 
-UpstreamConnection::~UpstreamConnection() { bufferevent_free(bev_); }
+UpstreamConnection::~UpstreamConnection() = default;
 
-void UpstreamConnection::OnRead(bufferevent*, void* arg) {
-  auto* self = static_cast<UpstreamConnection*>(arg);
-  self->handler_->OnUpstreamReadable(*self);
-}
-
-void UpstreamConnection::OnWrite(bufferevent*, void* arg) {
-  auto* self = static_cast<UpstreamConnection*>(arg);
-  self->handler_->OnUpstreamWritable(*self);
-}
-
-void UpstreamConnection::OnEvent(bufferevent* bev, short events, void* arg) {
-  auto* self = static_cast<UpstreamConnection*>(arg);
-  if (events & BEV_EVENT_CONNECTED) {
-    self->connected_ = true;
-    int fd = bufferevent_getfd(bev);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    self->handler_->OnUpstreamConnected(*self);
-    return;
-  }
-  if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-    self->handler_->OnUpstreamClosed(*self, !self->connected_);
-  }
+void UpstreamConnection::OnTransportConnected() {
+  connected_ = true;
+  handler_->OnUpstreamConnected(*this);
 }
 
 ConnectionPool::~ConnectionPool() { CloseAll(); }
@@ -96,7 +63,7 @@ void ConnectionPool::Release(UpstreamConnectionPtr connection, uint32_t max_idle
     return;  // closed by the unique_ptr
   }
   connection->set_handler(*this);
-  bufferevent_enable(connection->bev(), EV_READ);
+  connection->transport().EnableReading();
   UpstreamConnection* raw = connection.get();
   list.push_back(IdleEntry{std::move(connection), nullptr});
   list.back().expiry = dispatcher_.CreateTimer([this, raw] { Remove(*raw); });

@@ -10,9 +10,8 @@
 #include "absl/time/time.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/tls.h"
+#include "confgate/network/transport.h"
 #include "confgate/upstream/host.h"
-
-struct bufferevent;
 
 namespace confgate::upstream {
 
@@ -30,7 +29,7 @@ class UpstreamConnectionHandler {
   virtual void OnUpstreamClosed(UpstreamConnection& connection, bool connect_failed) = 0;
 };
 
-class UpstreamConnection {
+class UpstreamConnection final : private network::TransportCallbacks {
  public:
   // Starts a non-blocking connect; events arrive (deferred, never re-entrantly) at `handler`.
   // With `tls`, the connection speaks TLS and "connected" means the handshake (and the
@@ -38,12 +37,12 @@ class UpstreamConnection {
   static std::unique_ptr<UpstreamConnection> Connect(event::Dispatcher& dispatcher, Host& host,
                                                      UpstreamConnectionHandler& handler,
                                                      const network::ClientTls* tls = nullptr);
-  ~UpstreamConnection();
+  ~UpstreamConnection() override;
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   Host& host() const { return host_; }
-  bufferevent* bev() const { return bev_; }
+  network::Transport& transport() const { return *transport_; }
   bool connected() const { return connected_; }
   // Requests this connection has carried before the current one; > 0 means it was pooled.
   uint32_t reuse_count() const { return reuse_count_; }
@@ -51,13 +50,18 @@ class UpstreamConnection {
   void MarkReused() { ++reuse_count_; }
 
  private:
-  UpstreamConnection(Host& host, bufferevent* bev, UpstreamConnectionHandler& handler);
-  static void OnRead(bufferevent* bev, void* arg);
-  static void OnWrite(bufferevent* bev, void* arg);
-  static void OnEvent(bufferevent* bev, short events, void* arg);
+  UpstreamConnection(Host& host, UpstreamConnectionHandler& handler);
+
+  // confgate::network::TransportCallbacks
+  void OnTransportConnected() override;
+  void OnTransportReadable() override { handler_->OnUpstreamReadable(*this); }
+  void OnTransportDrained() override { handler_->OnUpstreamWritable(*this); }
+  void OnTransportClosed(bool connect_failed) override {
+    handler_->OnUpstreamClosed(*this, connect_failed);
+  }
 
   Host& host_;
-  bufferevent* bev_;
+  std::unique_ptr<network::Transport> transport_;
   UpstreamConnectionHandler* handler_;
   bool connected_ = false;
   uint32_t reuse_count_ = 0;

@@ -1,7 +1,6 @@
 #include "upstream/health/probe.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "absl/strings/str_cat.h"
@@ -22,7 +21,7 @@ HealthProbe::HealthProbe(event::Dispatcher& dispatcher, Host& host,
         absl::StrCat("GET ", config_.path,
                      " HTTP/1.1\r\nHost: ", config_.host.empty() ? host_.address() : config_.host,
                      "\r\nUser-Agent: confgate-health-check\r\nConnection: close\r\n\r\n");
-    bufferevent_write(connection_->bev(), request.data(), request.size());
+    evbuffer_add(connection_->transport().output(), request.data(), request.size());
   }
 }
 
@@ -38,7 +37,7 @@ void HealthProbe::OnUpstreamReadable(UpstreamConnection& connection) {
   if (finished_ || decoder_ == nullptr) {
     return;
   }
-  evbuffer* input = bufferevent_get_input(connection.bev());
+  evbuffer* input = connection.transport().input();
   while (!finished_ && !decoder_->has_error() && evbuffer_get_length(input) > 0) {
     evbuffer_iovec chunk;
     if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1) {
@@ -77,7 +76,7 @@ void HealthProbe::Finish(CheckResult result, int status) {
   finished_ = true;
   timeout_->Disable();
   if (connection_ != nullptr) {
-    bufferevent_disable(connection_->bev(), EV_READ | EV_WRITE);
+    connection_->transport().Silence();
   }
   done_(result, status);
 }

@@ -1,0 +1,67 @@
+// A connection's byte stream: an input and an output buffer over a socket, with readiness
+// reported to one owner. Two kinds: a plain socket that confgate reads and writes itself, and
+// a libevent bufferevent (used for TLS).
+//
+// The plain kind exists for the cost per request. A libevent socket bufferevent asks the
+// kernel how much is readable (ioctl FIONREAD) before every read and arms and disarms the
+// write event around every write (two epoll_ctl): six system calls per proxied request beyond
+// the four reads and writes. The plain transport reads into reserved buffer space, and sends
+// output from the loop as soon as the current callbacks are done; the write event is armed
+// only when the kernel does not take everything.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <memory>
+
+struct bufferevent;
+struct event_base;
+struct evbuffer;
+
+namespace confgate::network {
+
+// What a transport reports. Always called from the event loop, never from inside a Transport
+// method, so an owner may destroy the transport in any callback (and must not touch it after).
+class TransportCallbacks {
+ public:
+  virtual ~TransportCallbacks() = default;
+  // An outgoing connection is open (for TLS: the handshake and verification succeeded).
+  virtual void OnTransportConnected() = 0;
+  // input() holds new bytes.
+  virtual void OnTransportReadable() = 0;
+  // output() was written out completely.
+  virtual void OnTransportDrained() = 0;
+  // EOF, a socket error, or a failed connect (`connect_failed` when it never opened).
+  virtual void OnTransportClosed(bool connect_failed) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // An accepted, non-blocking socket; the transport owns and closes it. Reading starts at once.
+  static std::unique_ptr<Transport> Accepted(event_base* base, int fd,
+                                             TransportCallbacks& callbacks);
+  // A non-blocking connect to `address`; the outcome arrives as OnTransportConnected or
+  // OnTransportClosed(true). Output added before the connection opens is sent when it does.
+  static std::unique_ptr<Transport> Connect(event_base* base, const sockaddr* address,
+                                            socklen_t length, TransportCallbacks& callbacks);
+  // Takes ownership of `bev` (a TLS bufferevent, accepting or connecting).
+  static std::unique_ptr<Transport> Wrap(bufferevent* bev, TransportCallbacks& callbacks);
+
+  // Whoever owns the connection now gets its events (a pooled connection changes hands).
+  virtual void set_callbacks(TransportCallbacks& callbacks) = 0;
+  virtual evbuffer* input() = 0;
+  // Bytes added here are sent without further calls.
+  virtual evbuffer* output() = 0;
+  virtual void EnableReading() = 0;
+  virtual void DisableReading() = 0;
+  // Reading pauses while input() holds `bytes` or more, and resumes as the owner drains it
+  // (pipelined requests wait in the kernel). 0: no limit.
+  virtual void SetReadLimit(size_t bytes) = 0;
+  // No more events: reading and writing stop (the transport is about to be destroyed).
+  virtual void Silence() = 0;
+};
+
+}  // namespace confgate::network

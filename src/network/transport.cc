@@ -1,0 +1,341 @@
+#include "confgate/network/transport.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace confgate::network {
+namespace {
+
+// One read takes at most this much: the size libevent's bufferevents use.
+constexpr size_t kReadSize = 16 * 1024;
+constexpr int kMaxWriteVectors = 16;
+
+class SocketTransport final : public Transport {
+ public:
+  SocketTransport(event_base* base, int fd, bool connecting, TransportCallbacks& callbacks)
+      : fd_(fd),
+        callbacks_(&callbacks),
+        input_(evbuffer_new()),
+        output_(evbuffer_new()),
+        connecting_(connecting) {
+    read_event_ = event_new(base, fd_, EV_READ | EV_PERSIST, &SocketTransport::OnReadEvent, this);
+    write_event_ =
+        event_new(base, fd_, EV_WRITE | EV_PERSIST, &SocketTransport::OnWriteEvent, this);
+    // Output added anywhere in a callback is sent once that callback is done: the write event
+    // is made active (no system call), and the loop runs it before it waits again.
+    evbuffer_add_cb(output_, &SocketTransport::OnOutputChanged, this);
+    if (connecting_) {
+      if (fd_ >= 0) {
+        event_add(write_event_, nullptr);  // writable = the connect finished, one way or another
+      }
+    } else {
+      event_add(read_event_, nullptr);
+      reading_ = true;
+    }
+  }
+
+  ~SocketTransport() override {
+    event_free(read_event_);
+    event_free(write_event_);
+    evbuffer_free(input_);
+    evbuffer_free(output_);
+    if (fd_ >= 0) {
+      close(fd_);
+    }
+  }
+
+  // Reports a connect that failed before it started (from the loop, like any other outcome).
+  void FailSoon() {
+    failed_ = true;
+    event_del(write_event_);
+    event_active(write_event_, EV_WRITE, 0);
+  }
+
+  // confgate::network::Transport
+  void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
+  evbuffer* input() override { return input_; }
+  evbuffer* output() override { return output_; }
+
+  void EnableReading() override {
+    want_reading_ = true;
+    UpdateReading();
+  }
+  void DisableReading() override {
+    want_reading_ = false;
+    UpdateReading();
+  }
+  void SetReadLimit(size_t bytes) override { read_limit_ = bytes; }
+
+  void Silence() override {
+    silenced_ = true;
+    event_del(read_event_);
+    event_del(write_event_);
+    reading_ = false;
+  }
+
+ private:
+  bool AtReadLimit() const {
+    return read_limit_ != 0 && evbuffer_get_length(input_) >= read_limit_;
+  }
+
+  // The read event is armed when the owner wants bytes, the connection is open, and the input
+  // is below its limit; the epoll registration changes only when that answer changes.
+  void UpdateReading() {
+    bool should = want_reading_ && !connecting_ && !closed_ && !silenced_ && !AtReadLimit();
+    if (should == reading_) {
+      return;
+    }
+    reading_ = should;
+    if (should) {
+      event_add(read_event_, nullptr);
+    } else {
+      event_del(read_event_);
+    }
+    // While held back by the limit, watch the owner drain the input.
+    bool watch = want_reading_ && !should && AtReadLimit();
+    if (watch != watching_input_) {
+      watching_input_ = watch;
+      if (watch) {
+        evbuffer_add_cb(input_, &SocketTransport::OnInputChanged, this);
+      } else {
+        evbuffer_remove_cb(input_, &SocketTransport::OnInputChanged, this);
+      }
+    }
+  }
+
+  static void OnInputChanged(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+    auto* self = static_cast<SocketTransport*>(arg);
+    if (info->n_deleted > 0) {
+      self->UpdateReading();
+    }
+  }
+
+  static void OnOutputChanged(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+    auto* self = static_cast<SocketTransport*>(arg);
+    // While the write event is armed the kernel's buffer is full: it fires when there is room.
+    if (info->n_added > 0 && !self->write_scheduled_ && !self->write_armed_ && !self->connecting_ &&
+        !self->closed_ && !self->silenced_) {
+      self->write_scheduled_ = true;
+      event_active(self->write_event_, EV_WRITE, 0);
+    }
+  }
+
+  static void OnReadEvent(evutil_socket_t, short, void* arg) {
+    static_cast<SocketTransport*>(arg)->Read();
+  }
+
+  static void OnWriteEvent(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<SocketTransport*>(arg);
+    self->write_scheduled_ = false;
+    if (self->connecting_) {
+      self->FinishConnect();
+      return;
+    }
+    self->Write();
+  }
+
+  void Read() {
+    evbuffer_iovec space[2];
+    int count = evbuffer_reserve_space(input_, kReadSize, space, 2);
+    if (count <= 0) {
+      Close(false);
+      return;
+    }
+    iovec vectors[2];
+    for (int i = 0; i < count; ++i) {
+      vectors[i] = {space[i].iov_base, space[i].iov_len};
+    }
+    ssize_t n = readv(fd_, vectors, count);
+    if (n < 0) {
+      evbuffer_commit_space(input_, space, 0);
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        return;
+      }
+      Close(false);
+      return;
+    }
+    if (n == 0) {
+      evbuffer_commit_space(input_, space, 0);
+      Close(false);
+      return;
+    }
+    size_t left = static_cast<size_t>(n);
+    for (int i = 0; i < count; ++i) {
+      size_t used = std::min(left, space[i].iov_len);
+      space[i].iov_len = used;
+      left -= used;
+    }
+    evbuffer_commit_space(input_, space, count);
+    UpdateReading();
+    callbacks_->OnTransportReadable();  // last: the owner may destroy us
+  }
+
+  void Write() {
+    if (closed_ || silenced_) {
+      return;
+    }
+    while (evbuffer_get_length(output_) > 0) {
+      evbuffer_iovec pieces[kMaxWriteVectors];
+      int count = evbuffer_peek(output_, -1, nullptr, pieces, kMaxWriteVectors);
+      count = std::min(count, kMaxWriteVectors);
+      iovec vectors[kMaxWriteVectors];
+      size_t offered = 0;
+      for (int i = 0; i < count; ++i) {
+        vectors[i] = {pieces[i].iov_base, pieces[i].iov_len};
+        offered += pieces[i].iov_len;
+      }
+      ssize_t n = writev(fd_, vectors, count);
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          break;
+        }
+        Close(false);
+        return;
+      }
+      evbuffer_drain(output_, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < offered) {
+        break;  // the kernel's buffer is full: wait until it is writable
+      }
+    }
+    bool pending = evbuffer_get_length(output_) > 0;
+    if (pending != write_armed_) {
+      write_armed_ = pending;
+      if (pending) {
+        event_add(write_event_, nullptr);
+      } else {
+        event_del(write_event_);
+      }
+    }
+    if (!pending) {
+      callbacks_->OnTransportDrained();  // last: the owner may destroy us
+    }
+  }
+
+  void FinishConnect() {
+    int error = 0;
+    socklen_t length = sizeof(error);
+    if (failed_ || getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &length) != 0 || error != 0) {
+      connecting_ = false;
+      Close(true);
+      return;
+    }
+    connecting_ = false;
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    event_del(write_event_);
+    write_armed_ = false;
+    want_reading_ = true;
+    UpdateReading();
+    if (evbuffer_get_length(output_) > 0) {
+      write_scheduled_ = true;
+      event_active(write_event_, EV_WRITE, 0);
+    }
+    callbacks_->OnTransportConnected();  // last: the owner may destroy us
+  }
+
+  void Close(bool connect_failed) {
+    closed_ = true;
+    event_del(read_event_);
+    event_del(write_event_);
+    reading_ = false;
+    callbacks_->OnTransportClosed(connect_failed);  // last: the owner may destroy us
+  }
+
+  int fd_;
+  TransportCallbacks* callbacks_;
+  evbuffer* input_;
+  evbuffer* output_;
+  ::event* read_event_ = nullptr;
+  ::event* write_event_ = nullptr;
+  size_t read_limit_ = 0;
+  bool connecting_;
+  bool failed_ = false;
+  bool closed_ = false;
+  bool silenced_ = false;
+  bool want_reading_ = true;
+  bool reading_ = false;
+  bool watching_input_ = false;
+  bool write_scheduled_ = false;
+  bool write_armed_ = false;
+};
+
+// TLS (and anything else libevent implements as a bufferevent).
+class BuffereventTransport final : public Transport {
+ public:
+  BuffereventTransport(bufferevent* bev, TransportCallbacks& callbacks)
+      : bev_(bev), callbacks_(&callbacks) {
+    bufferevent_setcb(bev_, &BuffereventTransport::OnRead, &BuffereventTransport::OnWrite,
+                      &BuffereventTransport::OnEvent, this);
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+  }
+  ~BuffereventTransport() override { bufferevent_free(bev_); }
+
+  // confgate::network::Transport
+  void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
+  evbuffer* input() override { return bufferevent_get_input(bev_); }
+  evbuffer* output() override { return bufferevent_get_output(bev_); }
+  void EnableReading() override { bufferevent_enable(bev_, EV_READ); }
+  void DisableReading() override { bufferevent_disable(bev_, EV_READ); }
+  void SetReadLimit(size_t bytes) override { bufferevent_setwatermark(bev_, EV_READ, 0, bytes); }
+  void Silence() override { bufferevent_disable(bev_, EV_READ | EV_WRITE); }
+
+ private:
+  static void OnRead(bufferevent*, void* arg) {
+    static_cast<BuffereventTransport*>(arg)->callbacks_->OnTransportReadable();
+  }
+  static void OnWrite(bufferevent*, void* arg) {
+    static_cast<BuffereventTransport*>(arg)->callbacks_->OnTransportDrained();
+  }
+  static void OnEvent(bufferevent* bev, short events, void* arg) {
+    auto* self = static_cast<BuffereventTransport*>(arg);
+    if (events & BEV_EVENT_CONNECTED) {
+      self->connected_ = true;
+      int one = 1;
+      setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      self->callbacks_->OnTransportConnected();
+      return;
+    }
+    if (events & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+      self->callbacks_->OnTransportClosed(!self->connected_);
+    }
+  }
+
+  bufferevent* bev_;
+  TransportCallbacks* callbacks_;
+  bool connected_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> Transport::Accepted(event_base* base, int fd,
+                                               TransportCallbacks& callbacks) {
+  return std::make_unique<SocketTransport>(base, fd, /*connecting=*/false, callbacks);
+}
+
+std::unique_ptr<Transport> Transport::Connect(event_base* base, const sockaddr* address,
+                                              socklen_t length, TransportCallbacks& callbacks) {
+  // Without a descriptor (EMFILE) the transport still reports the failure from the loop.
+  int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  auto transport = std::make_unique<SocketTransport>(base, fd, /*connecting=*/true, callbacks);
+  if (fd < 0 || (connect(fd, address, length) != 0 && errno != EINPROGRESS)) {
+    transport->FailSoon();
+  }
+  return transport;
+}
+
+std::unique_ptr<Transport> Transport::Wrap(bufferevent* bev, TransportCallbacks& callbacks) {
+  return std::make_unique<BuffereventTransport>(bev, callbacks);
+}
+
+}  // namespace confgate::network

@@ -1,0 +1,209 @@
+#include "confgate/network/transport.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace confgate::network {
+namespace {
+
+// Records what a transport reports.
+struct Recorder : TransportCallbacks {
+  void OnTransportConnected() override { ++connected; }
+  void OnTransportReadable() override { ++readable; }
+  void OnTransportDrained() override { ++drained; }
+  void OnTransportClosed(bool failed) override {
+    ++closed;
+    connect_failed = failed;
+  }
+  int connected = 0;
+  int readable = 0;
+  int drained = 0;
+  int closed = 0;
+  bool connect_failed = false;
+};
+
+std::string Contents(evbuffer* buffer) {
+  std::string out(evbuffer_get_length(buffer), '\0');
+  evbuffer_copyout(buffer, out.data(), out.size());
+  return out;
+}
+
+class TransportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base_ = event_base_new();
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair_), 0);
+  }
+  void TearDown() override {
+    transport_.reset();
+    if (pair_[1] >= 0) {
+      close(pair_[1]);
+    }
+    event_base_free(base_);
+  }
+  // One loop iteration that also runs what became active during it.
+  void Turn() { event_base_loop(base_, EVLOOP_NONBLOCK); }
+  std::string ReadPeer() {
+    std::string out;
+    char buffer[65536];
+    ssize_t n;
+    while ((n = read(pair_[1], buffer, sizeof(buffer))) > 0) {
+      out.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
+  event_base* base_ = nullptr;
+  int pair_[2] = {-1, -1};
+  Recorder recorder_;
+  std::unique_ptr<Transport> transport_;
+};
+
+TEST_F(TransportTest, ReadsWhatThePeerSendsAndReportsEof) {
+  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  ASSERT_EQ(write(pair_[1], "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  Turn();
+  EXPECT_EQ(recorder_.readable, 1);
+  EXPECT_EQ(Contents(transport_->input()), "GET / HTTP/1.1\r\n\r\n");
+  shutdown(pair_[1], SHUT_WR);
+  Turn();
+  EXPECT_EQ(recorder_.closed, 1);
+  EXPECT_FALSE(recorder_.connect_failed);
+}
+
+TEST_F(TransportTest, OutputIsSentFromTheLoopWithoutArmingTheWriteEvent) {
+  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  evbuffer_add(transport_->output(), "HTTP/1.1 ", 9);
+  evbuffer_add(transport_->output(), "200 OK\r\n\r\n", 10);
+  EXPECT_EQ(ReadPeer(), "");  // nothing is written inside the caller's callback
+  Turn();
+  EXPECT_EQ(ReadPeer(), "HTTP/1.1 200 OK\r\n\r\n");  // both pieces, sent together
+  EXPECT_EQ(recorder_.drained, 1);
+  EXPECT_EQ(evbuffer_get_length(transport_->output()), 0u);
+}
+
+TEST_F(TransportTest, AFullSocketBufferIsWrittenWhenThePeerReads) {
+  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  std::string big(8 * 1024 * 1024, 'x');
+  evbuffer_add(transport_->output(), big.data(), big.size());
+  Turn();
+  EXPECT_GT(evbuffer_get_length(transport_->output()), 0u);  // the kernel took only part
+  EXPECT_EQ(recorder_.drained, 0);
+  size_t received = 0;
+  for (int i = 0; i < 10000 && received < big.size(); ++i) {
+    received += ReadPeer().size();
+    Turn();
+  }
+  EXPECT_EQ(received, big.size());
+  EXPECT_EQ(recorder_.drained, 1);
+}
+
+TEST_F(TransportTest, ReadingPausesAtTheLimitAndResumesAsTheOwnerDrains) {
+  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_->SetReadLimit(32 * 1024);
+  std::string chunk(16 * 1024, 'p');
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_EQ(write(pair_[1], chunk.data(), chunk.size()), static_cast<ssize_t>(chunk.size()));
+  }
+  for (int i = 0; i < 10; ++i) {
+    Turn();
+  }
+  size_t held = evbuffer_get_length(transport_->input());
+  EXPECT_GE(held, 32u * 1024);
+  EXPECT_LT(held, 6u * chunk.size());  // the rest waits in the kernel
+  evbuffer_drain(transport_->input(), held);
+  for (int i = 0; i < 10; ++i) {
+    Turn();
+  }
+  EXPECT_GT(evbuffer_get_length(transport_->input()), 0u);  // reading resumed
+}
+
+TEST_F(TransportTest, DisabledReadingLeavesBytesInTheKernel) {
+  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_->DisableReading();
+  ASSERT_EQ(write(pair_[1], "abc", 3), 3);
+  Turn();
+  EXPECT_EQ(recorder_.readable, 0);
+  transport_->EnableReading();
+  Turn();
+  EXPECT_EQ(recorder_.readable, 1);
+  EXPECT_EQ(Contents(transport_->input()), "abc");
+}
+
+class ConnectTest : public ::testing::Test {
+ protected:
+  void SetUp() override { base_ = event_base_new(); }
+  void TearDown() override {
+    transport_.reset();
+    if (listener_ >= 0) {
+      close(listener_);
+    }
+    event_base_free(base_);
+  }
+  sockaddr_in Listen(bool listening) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    if (listening) {
+      EXPECT_EQ(listen(listener_, 4), 0);
+    }
+    return address;
+  }
+  void RunUntil(const std::function<bool()>& done) {
+    for (int i = 0; i < 2000 && !done(); ++i) {
+      event_base_loop(base_, EVLOOP_ONCE);
+    }
+  }
+
+  event_base* base_ = nullptr;
+  int listener_ = -1;
+  Recorder recorder_;
+  std::unique_ptr<Transport> transport_;
+};
+
+TEST_F(ConnectTest, OutputQueuedBeforeTheConnectIsSentOnceOpen) {
+  sockaddr_in address = Listen(/*listening=*/true);
+  transport_ =
+      Transport::Connect(base_, reinterpret_cast<sockaddr*>(&address), sizeof(address), recorder_);
+  evbuffer_add(transport_->output(), "PING", 4);
+  EXPECT_EQ(recorder_.connected, 0);  // reported from the loop, never from inside Connect
+  RunUntil([&] { return recorder_.connected == 1 && recorder_.drained == 1; });
+  EXPECT_EQ(recorder_.connected, 1);
+  int peer = accept(listener_, nullptr, nullptr);
+  ASSERT_GE(peer, 0);
+  char buffer[8] = {};
+  EXPECT_EQ(read(peer, buffer, sizeof(buffer)), 4);
+  EXPECT_EQ(std::string(buffer, 4), "PING");
+  ASSERT_EQ(write(peer, "PONG", 4), 4);
+  RunUntil([&] { return recorder_.readable > 0; });
+  EXPECT_EQ(Contents(transport_->input()), "PONG");
+  close(peer);
+}
+
+TEST_F(ConnectTest, ARefusedConnectIsReportedAsAConnectFailure) {
+  sockaddr_in address = Listen(/*listening=*/false);  // bound, not listening: refused
+  transport_ =
+      Transport::Connect(base_, reinterpret_cast<sockaddr*>(&address), sizeof(address), recorder_);
+  EXPECT_EQ(recorder_.closed, 0);
+  RunUntil([&] { return recorder_.closed == 1; });
+  EXPECT_EQ(recorder_.closed, 1);
+  EXPECT_TRUE(recorder_.connect_failed);
+  EXPECT_EQ(recorder_.connected, 0);
+}
+
+}  // namespace
+}  // namespace confgate::network
