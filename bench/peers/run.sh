@@ -15,9 +15,19 @@ done
 if ((${#missing[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  # Debian's nginx and haproxy packages start their services on install; the bench starts its
+  # own, so a policy-rc.d keeps the package scripts from starting (or failing to start) them.
+  created_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo_cmd[@]}" chmod +x /usr/sbin/policy-rc.d
+    created_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y "${missing[@]}"
+  if ((created_policy)); then
+    "${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d
+  fi
 fi
-# The Debian nginx package may start its own service on port 80; the bench does not use it.
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" --target confgate
