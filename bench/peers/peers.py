@@ -274,12 +274,18 @@ def handshakes_per_second(proxy, seconds):
 
 
 def fixed_requests(proxy, count):
+    """Sends exactly `count` requests; False (with what went wrong on stderr) when some failed."""
     result = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-n", str(count),
                              "-c", "64", "-t", "1", url(proxy)], capture_output=True, text=True)
     done = re.search(r"(\d+) succeeded", result.stdout)
-    if not done or int(done.group(1)) != count:
-        sys.exit("%s: h2load did not complete %d requests:\n%s" % (proxy.name, count,
-                                                                   result.stdout))
+    if done and int(done.group(1)) == count:
+        return True
+    sample = subprocess.run(["curl", "-si", "--max-time", "10", url(proxy)], capture_output=True,
+                            text=True).stdout
+    print("%s: h2load did not complete %d requests:\n%s\none request now:\n%s\nproxy log:\n%s"
+          % (proxy.name, count, result.stdout, sample, open(proxy.log_path).read()[-2000:]),
+          file=sys.stderr)
+    return False
 
 
 def instructions(name, workdir, backends, build, count):
@@ -287,15 +293,28 @@ def instructions(name, workdir, backends, build, count):
         out = os.path.join(workdir, "callgrind.%s.%d" % (name, requests))
         proxy = Proxy(name, workdir, backends, Setup(), build,
                       wrapper=("valgrind", "--tool=callgrind", "--callgrind-out-file=" + out))
-        fixed_requests(proxy, requests)
+        completed = fixed_requests(proxy, requests)
         proxy.stop()
+        if not completed:
+            return None
         total = 0
         for line in open(out):
             if line.startswith("summary:") or line.startswith("totals:"):
                 total = int(line.split()[1])
         return total
+    return counted_difference(run, count)
+
+
+def counted_difference(run, count):
+    """(run(count) - run(count / 5)) per request; each run is tried twice before giving up."""
+    def once_or_twice(requests):
+        for _ in range(2):
+            total = run(requests)
+            if total is not None:
+                return total
+        sys.exit("counting failed twice; see the output above")
     small, large = count // 5, count
-    return (run(large) - run(small)) / (large - small)
+    return (once_or_twice(large) - once_or_twice(small)) / (large - small)
 
 
 def system_calls(name, workdir, backends, build, count):
@@ -303,19 +322,21 @@ def system_calls(name, workdir, backends, build, count):
         out = os.path.join(workdir, "strace.%s.%d" % (name, requests))
         proxy = Proxy(name, workdir, backends, Setup(), build,
                       wrapper=("strace", "-f", "-c", "-o", out))
-        fixed_requests(proxy, requests)
+        completed = fixed_requests(proxy, requests)
         proxy.stop()
+        if not completed:
+            return None
         for line in open(out):
             fields = line.split()
             if fields and fields[-1] == "total":
                 return int(fields[3])
         return 0
-    small, large = count // 5, count
-    return (run(large) - run(small)) / (large - small)
+    return counted_difference(run, count)
 
 
 def idle_connection_kib(proxy, connections):
-    fixed_requests(proxy, 64)  # pools and buffers warm before the baseline
+    if not fixed_requests(proxy, 64):  # pools and buffers warm before the baseline
+        sys.exit("%s: warm-up requests failed" % proxy.name)
     time.sleep(0.3)
     before = rss_kib(proxy.proxy_pid())
     request = ("GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % PATH).encode()
