@@ -269,7 +269,10 @@ void SendLargePiece(evhttp_connection*, void* arg) {
 
 void HandleLarge(evhttp_request* request) {
   uint64_t bytes = 0;
-  absl::SimpleAtoi(QueryValue(request, "bytes"), &bytes);
+  if (!absl::SimpleAtoi(QueryValue(request, "bytes"), &bytes)) {
+    Reply(request, 400, "bytes must be a number\n");
+    return;
+  }
   bool chunked = QueryValue(request, "chunked") == "1";
   if (!chunked) {
     AddHeader(request, "Content-Length", absl::StrCat(bytes));

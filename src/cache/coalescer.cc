@@ -3,7 +3,7 @@
 namespace confgate::cache {
 
 bool Coalescer::JoinOrLead(const std::string& key, Waiter waiter) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto [it, inserted] = in_flight_.try_emplace(key);
   if (inserted) {
     return true;
@@ -15,7 +15,7 @@ bool Coalescer::JoinOrLead(const std::string& key, Waiter waiter) {
 void Coalescer::Complete(const std::string& key, CachedResponsePtr response) {
   std::vector<Waiter> waiters;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = in_flight_.find(key);
     if (it == in_flight_.end()) {
       return;

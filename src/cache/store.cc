@@ -36,13 +36,13 @@ std::string ResponseCache::FullKey(const std::string& primary, const std::string
 }
 
 std::vector<std::string> ResponseCache::VaryNamesOf(Shard& shard, const std::string& primary_key) {
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.vary_names.find(primary_key);
   return it == shard.vary_names.end() ? std::vector<std::string>() : it->second;
 }
 
 CachedResponsePtr ResponseCache::LookupFull(Shard& shard, const std::string& full_key) {
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   auto it = shard.by_key.find(full_key);
   if (it == shard.by_key.end()) {
     return nullptr;
@@ -58,7 +58,7 @@ bool ResponseCache::Insert(CacheItem item) {
   }
   std::string full_key = FullKey(item.primary_key, item.vary_key);
   Shard& shard = ShardFor(item.primary_key);
-  absl::MutexLock lock(&shard.mu);
+  MutexLock lock(&shard.mu);
   shard.vary_names[item.primary_key] = item.vary_names;
   auto existing = shard.by_key.find(full_key);
   if (existing != shard.by_key.end()) {
@@ -88,7 +88,7 @@ bool ResponseCache::Insert(CacheItem item) {
 std::vector<CacheItem> ResponseCache::Export() const {
   std::vector<CacheItem> items;
   for (const Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
+    MutexLock lock(&shard.mu);
     // Least recently used first, so an import in order leaves the same recency.
     for (auto it = shard.lru.rbegin(); it != shard.lru.rend(); ++it) {
       items.push_back(it->item);

@@ -65,7 +65,7 @@ TimerPtr Dispatcher::CreateTimer(std::function<void()> callback) {
 
 void Dispatcher::Post(std::function<void()> callback) {
   {
-    absl::MutexLock lock(&post_mu_);
+    MutexLock lock(&post_mu_);
     posted_.push_back(std::move(callback));
   }
   event_active(post_event_, 0, 0);
@@ -74,7 +74,7 @@ void Dispatcher::Post(std::function<void()> callback) {
 void Dispatcher::RunPosted() {
   std::vector<std::function<void()>> batch;
   {
-    absl::MutexLock lock(&post_mu_);
+    MutexLock lock(&post_mu_);
     batch.swap(posted_);
   }
   for (auto& callback : batch) {

@@ -144,19 +144,19 @@ void TicketKeys::Rotate() {
   RAND_bytes(next.name, sizeof(next.name));
   RAND_bytes(next.aes, sizeof(next.aes));
   RAND_bytes(next.hmac, sizeof(next.hmac));
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   previous_ = current_;
   has_previous_ = true;
   current_ = next;
 }
 
 std::string TicketKeys::current_name() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return std::string(reinterpret_cast<const char*>(current_.name), kNameBytes);
 }
 
 bool TicketKeys::Knows(const std::string& name) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return name == std::string(reinterpret_cast<const char*>(current_.name), kNameBytes) ||
          (has_previous_ &&
           name == std::string(reinterpret_cast<const char*>(previous_.name), kNameBytes));
@@ -170,7 +170,7 @@ struct TicketCallback {
     TicketKeys::Key key;
     int result = 1;
     {
-      absl::MutexLock lock(&keys.mu_);
+      MutexLock lock(&keys.mu_);
       if (encrypt) {
         key = keys.current_;
         std::memcpy(key_name, key.name, sizeof(key.name));

@@ -58,14 +58,14 @@ AccessLog::~AccessLog() {
 
 void AccessLog::Append(const AccessLogEntry& entry) {
   std::string line = FormatAccessLogLine(entry);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   pending_.append(line);
 }
 
 void AccessLog::Flush() {
   std::string batch;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     batch.swap(pending_);
   }
   size_t written = 0;

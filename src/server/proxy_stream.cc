@@ -721,8 +721,9 @@ void ProxyStream::StoreCapturedResponse() {
     response->body = std::move(capture_);
     response->stored_at = now;
     int64_t age = 0;
-    if (const std::string* header = capture_head_.headers.Get("age")) {
-      absl::SimpleAtoi(*header, &age);
+    const std::string* header = capture_head_.headers.Get("age");
+    if (header != nullptr && !absl::SimpleAtoi(*header, &age)) {
+      age = 0;  // an unreadable Age counts as none
     }
     response->initial_age = absl::Seconds(std::max<int64_t>(age, 0));
     response->fresh_for = cache::FreshnessLifetime(capture_head_, *route_.cache, now);

@@ -17,6 +17,9 @@ CONFIG_SERVICE_BIN = os.environ.get("CONFIG_SERVICE_BIN", "")
 SOURCE_DIR = os.environ.get("CONFGATE_SOURCE_DIR",
                             os.path.join(os.path.dirname(__file__), "..", ".."))
 
+SANITIZER_MARKERS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "runtime error:")
+
 
 class Replica:
     def __init__(self, replica_id, extra_args=()):
@@ -137,6 +140,18 @@ class Proxy:
             thread.join(timeout=5)
         self.process.stdout.close()
         self.process.stderr.close()
+        # Sanitizer builds keep running after a report (TSan) or die with it (ASan, UBSan);
+        # either way the test that drove the process fails with the report.
+        report = self.sanitizer_report()
+        if report:
+            raise AssertionError("confgate reported:\n" + report)
+
+    def sanitizer_report(self):
+        lines = self.stderr_lines()
+        for index, line in enumerate(lines):
+            if any(marker in line for marker in SANITIZER_MARKERS):
+                return "\n".join(lines[index:index + 80])
+        return None
 
 
 def write_confgate_config(directory, replicas, limits=None, upstream_extra="", routes=None,

@@ -8,8 +8,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "confgate/cache/response.h"
+#include "confgate/common/mutex.h"
 
 namespace confgate::cache {
 
@@ -26,7 +26,7 @@ class Coalescer {
   void Complete(const std::string& key, CachedResponsePtr response);
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<std::string, std::vector<Waiter>> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 

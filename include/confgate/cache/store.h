@@ -11,10 +11,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "confgate/cache/coalescer.h"
 #include "confgate/cache/response.h"
+#include "confgate/common/mutex.h"
 
 namespace confgate::cache {
 
@@ -64,7 +64,7 @@ class ResponseCache {
     size_t bytes = 0;
   };
   struct Shard {
-    mutable absl::Mutex mu;
+    mutable Mutex mu;
     std::list<Entry> lru ABSL_GUARDED_BY(mu);  // most recently used first
     absl::flat_hash_map<std::string, std::list<Entry>::iterator> by_key ABSL_GUARDED_BY(mu);
     absl::flat_hash_map<std::string, std::vector<std::string>> vary_names ABSL_GUARDED_BY(mu);

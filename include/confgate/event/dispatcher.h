@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "confgate/common/mutex.h"
 
 struct event_base;
 struct event;
@@ -65,7 +65,7 @@ class Dispatcher {
   event_base* base_;
   ::event* post_event_;
   ::event* deferred_event_;
-  absl::Mutex post_mu_;
+  Mutex post_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
 };

@@ -9,8 +9,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "confgate/common/mutex.h"
 #include "confgate/config/config.h"
 #include "confgate/config/loader.h"
 
@@ -83,7 +83,7 @@ class TicketKeys {
     unsigned char hmac[32];
   };
   TicketKeys();
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   Key current_ ABSL_GUARDED_BY(mu_);
   Key previous_ ABSL_GUARDED_BY(mu_);
   bool has_previous_ ABSL_GUARDED_BY(mu_) = false;

@@ -6,8 +6,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "confgate/common/mutex.h"
 
 namespace confgate::server {
 
@@ -41,7 +41,7 @@ class AccessLog {
  private:
   int fd_ = -1;
   bool owns_fd_ = false;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::string pending_ ABSL_GUARDED_BY(mu_);
 };
 
