@@ -619,6 +619,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
   }
   timer_->Enable(response_timeout_);
   response_status_ = head.status;
+  upstream_keep_alive_ = head.keep_alive;
   if (cache_ != nullptr && method_ != "HEAD") {
     std::optional<std::string> why_not = cache::WhyNotStorable(head_, head, *route_.cache);
     // A coalescing leader keeps even an unstorable response: its waiters get the same answer.
@@ -703,8 +704,11 @@ void ProxyStream::OnResponseComplete() {
 
 void ProxyStream::FinishResponse() {
   evbuffer* input = connection_->transport().input();
-  // Bytes after the response mean the upstream is out of step with us: never reuse it.
-  bool reusable = decoder_->paused() && request_complete_ && evbuffer_get_length(input) == 0;
+  // Bytes after the response mean the upstream is out of step with us: never reuse it. Nor
+  // after `Connection: close` (or an HTTP/1.0 answer without keep-alive): the upstream may
+  // ignore a further request and close whenever it likes (RFC 9112, 9.6).
+  bool reusable = decoder_->paused() && request_complete_ && upstream_keep_alive_ &&
+                  evbuffer_get_length(input) == 0;
   EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
   finished_ = true;
   StoreCapturedResponse();

@@ -120,6 +120,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool request_complete_ = false;
   bool response_started_ = false;  // head written to the client
   bool response_complete_ = false;
+  bool upstream_keep_alive_ = false;  // the response head allows another request after it
   bool response_bytes_seen_ = false;
   bool retry_pending_ = false;  // a retryable status arrived inside the decoder callback
   bool chunked_to_client_ = false;

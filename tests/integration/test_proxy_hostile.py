@@ -3,9 +3,7 @@
 
 import os
 import socket
-import socketserver
 import sys
-import threading
 import time
 import unittest
 
@@ -126,42 +124,16 @@ class HostileRequestTest(ProxyTestCase, unittest.TestCase):
             self.assertGreater(time.time() - started, 0.5)
 
 
-class ScriptedUpstream:
-    """A one-host upstream that answers every request with fixed bytes, then maybe closes."""
-
-    def __init__(self, reply, close=True):
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self):
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = self.request.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                self.request.sendall(outer.reply)
-                if not outer.close:
-                    time.sleep(2)
-
-        self.reply = reply
-        self.close = close
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.address = "127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class BrokenUpstreamTest(ProxyTestCase, unittest.TestCase):
     def start_scripted(self, reply, close=True):
-        upstream = ScriptedUpstream(reply, close)
-        self.addCleanup(upstream.stop)
-        return upstream
+        """Every connection answers its first request with `reply`, then closes (at once, or
+        after 2 s with `close=False`)."""
+        def script(connection):
+            if connection.read_request() is not None:
+                connection.send(reply)
+                if not close:
+                    connection.wait_for_peer_close(timeout=2)
+        return self.start_scripted_upstream(default=script)
 
     def test_malformed_responses_get_502(self):
         replies = {

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -211,6 +212,12 @@ class ProxyTestCase:
         self.addCleanup(proxy.kill)
         return proxy
 
+    def start_scripted_upstream(self, *scripts, default=None):
+        """A ScriptedUpstream (see there), stopped after the test."""
+        upstream = ScriptedUpstream(scripts, default)
+        self.addCleanup(upstream.stop)
+        return upstream
+
     def request(self, proxy, method, path, headers=None, body=None, timeout=10):
         connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=timeout)
         try:
@@ -252,3 +259,202 @@ def is_closed(sock, timeout=2.0):
         return False
     except ConnectionResetError:
         return True
+
+
+class ScriptedConnection:
+    """One accepted upstream connection, driven by a script (a function taking this object)."""
+
+    def __init__(self, upstream, sock, index):
+        self.upstream = upstream
+        self.sock = sock
+        self.index = index
+        self._buffer = b""
+        self._closed = False
+
+    def _fill(self, deadline):
+        """Reads more bytes into the buffer; EOFError when the peer closed or reset."""
+        self.sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.upstream.note_peer_closed(self.index)
+            raise EOFError
+        self._buffer += chunk
+
+    def _read_request(self, deadline):
+        while b"\r\n\r\n" not in self._buffer:
+            self._fill(deadline)
+        head, _, rest = self._buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            self._fill(deadline)
+            rest = self._buffer.partition(b"\r\n\r\n")[2]
+        self._buffer = rest[length:]
+        self.upstream.record(self.index, method, path)
+        return method, path, headers, rest[:length]
+
+    def read_request(self, timeout=10.0):
+        """Reads one request (head + Content-Length body) and records it; None when the peer
+        closed or no request arrived within `timeout`."""
+        try:
+            return self._read_request(time.time() + timeout)
+        except (EOFError, socket.timeout):
+            return None
+
+    def wait_for_peer_close(self, timeout=10.0):
+        """Waits until the proxy closes (or resets) its side; True if it did within `timeout`.
+        A request that arrives meanwhile is recorded (and not answered), so a test can see
+        that a connection it expected to be dropped was used again."""
+        deadline = time.time() + timeout
+        try:
+            while time.time() < deadline and not self.upstream.stopping.is_set():
+                try:
+                    self._read_request(min(deadline, time.time() + 0.2))
+                except socket.timeout:
+                    continue
+        except EOFError:
+            return True
+        except OSError:
+            pass
+        return False
+
+    def send(self, data):
+        self.sock.settimeout(10)
+        self.sock.sendall(data)
+
+    def respond_ok(self, path):
+        """The correct answer: 200, keep-alive, a body that names the request's path."""
+        body = ScriptedUpstream.body_for(path)
+        self.send(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nX-Upstream-Connection: %d\r\n"
+                  b"\r\n%s" % (len(body), self.index, body))
+
+    def serve(self, count=None):
+        """Answers requests correctly until the peer closes (or `count` were answered)."""
+        answered = 0
+        while count is None or answered < count:
+            request = self.read_request(timeout=60)
+            if request is None:
+                return False
+            self.respond_ok(request[1])
+            answered += 1
+        return True
+
+    def reset(self):
+        """Closes with a TCP RST (SO_LINGER 0) instead of a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close()
+
+    def half_close(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            self.sock.close()
+
+
+class ScriptedUpstream:
+    """A one-host upstream on 127.0.0.1 (ephemeral port) that runs a script per accepted
+    connection: connection i runs scripts[i], later ones `default` (answer correctly with
+    keep-alive). It counts accepted connections and records which connection carried which
+    request, so a test can tell whether the proxy reused a connection or opened a new one."""
+
+    def __init__(self, scripts=(), default=None):
+        self.scripts = list(scripts)
+        self.default = default or (lambda connection: connection.serve())
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._requests = []  # (connection index, method, path)
+        self._peer_closed = set()
+        self._connections = []
+        self._errors = []
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.address = "127.0.0.1:%d" % self.port
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def body_for(path):
+        return b"answer for " + path.encode() + b"\n"
+
+    def _accept_loop(self):
+        while not self.stopping.is_set():
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                index = len(self._connections)
+                connection = ScriptedConnection(self, sock, index)
+                self._connections.append(connection)
+            script = self.scripts[index] if index < len(self.scripts) else self.default
+            threading.Thread(target=self._run, args=(script, connection), daemon=True).start()
+
+    def _run(self, script, connection):
+        try:
+            script(connection)
+        except OSError as error:
+            if not self.stopping.is_set():
+                with self._lock:
+                    self._errors.append("connection %d: %r" % (connection.index, error))
+        finally:
+            connection.close()
+
+    def record(self, index, method, path):
+        with self._lock:
+            self._requests.append((index, method, path))
+
+    def note_peer_closed(self, index):
+        with self._lock:
+            self._peer_closed.add(index)
+
+    def accepted(self):
+        """How many TCP connections were accepted so far."""
+        with self._lock:
+            return len(self._connections)
+
+    def requests(self):
+        """(connection index, method, path) of every request read so far, in order."""
+        with self._lock:
+            return list(self._requests)
+
+    def connection_of(self, path):
+        """Indices of the connections that carried a request for `path`."""
+        return [index for index, _, seen in self.requests() if seen == path]
+
+    def peer_closed(self, index):
+        """True when the script saw the proxy close connection `index`."""
+        with self._lock:
+            return index in self._peer_closed
+
+    def errors(self):
+        with self._lock:
+            return list(self._errors)
+
+    def stop(self):
+        self.stopping.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=5)
