@@ -26,7 +26,7 @@ Worker::Worker(int index, SharedState& shared, RuntimeSnapshotPtr snapshot,
                std::vector<std::pair<std::string, int>> listen_fds)
     : index_(index),
       shared_(shared),
-      pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_)),
+      pool_(std::make_unique<upstream::ConnectionPool>(dispatcher_, time_source_)),
       balancer_random_(absl::Uniform<uint64_t>(random_)) {
   AdoptSnapshot(std::move(snapshot));
   for (const auto& [address, fd] : listen_fds) {

@@ -78,13 +78,13 @@ class Worker {
   RuntimeSnapshotPtr snapshot_;
 
   event::Dispatcher dispatcher_;
+  RealTimeSource time_source_;  // before pool_, which keeps a reference
   std::unique_ptr<upstream::ConnectionPool> pool_;
   std::vector<std::pair<std::string, evconnlistener*>> listeners_;
   event::TimerPtr accept_resume_timer_;
   std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
   std::atomic<uint64_t> open_connections_{0};
   absl::BitGen random_;
-  RealTimeSource time_source_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;

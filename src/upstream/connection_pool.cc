@@ -5,6 +5,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <algorithm>
+#include <optional>
+
 namespace confgate::upstream {
 
 UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher, Host& host,
@@ -41,6 +44,11 @@ void UpstreamConnection::OnTransportConnected() {
   handler_->OnUpstreamConnected(*this);
 }
 
+ConnectionPool::ConnectionPool(event::Dispatcher& dispatcher, TimeSource& time_source)
+    : dispatcher_(dispatcher),
+      time_source_(time_source),
+      sweep_timer_(dispatcher.CreateTimer([this] { CloseExpired(); })) {}
+
 ConnectionPool::~ConnectionPool() { CloseAll(); }
 
 UpstreamConnectionPtr ConnectionPool::TakeIdle(Host& host, UpstreamConnectionHandler& new_handler) {
@@ -64,10 +72,39 @@ void ConnectionPool::Release(UpstreamConnectionPtr connection, uint32_t max_idle
   }
   connection->set_handler(*this);
   connection->transport().EnableReading();
-  UpstreamConnection* raw = connection.get();
-  list.push_back(IdleEntry{std::move(connection), nullptr});
-  list.back().expiry = dispatcher_.CreateTimer([this, raw] { Remove(*raw); });
-  list.back().expiry->Enable(idle_timeout);
+  MonotonicTime now = time_source_.Monotonic();
+  MonotonicTime expires_at = now + absl::ToChronoNanoseconds(idle_timeout);
+  list.push_back(IdleEntry{std::move(connection), expires_at});
+  ArmSweep(expires_at, now);
+}
+
+void ConnectionPool::ArmSweep(MonotonicTime expires_at, MonotonicTime now) {
+  if (sweep_timer_->enabled() && sweep_at_ <= expires_at) {
+    return;
+  }
+  sweep_at_ = expires_at;
+  sweep_timer_->Enable(absl::FromChrono(std::max(expires_at - now, MonotonicTime::duration{})));
+}
+
+void ConnectionPool::CloseExpired() {
+  MonotonicTime now = time_source_.Monotonic();
+  std::optional<MonotonicTime> next;
+  for (auto& [host, list] : idle_) {
+    // Not necessarily in expiry order: a reload may have shortened the idle timeout.
+    std::erase_if(list, [now](const IdleEntry& entry) { return entry.expires_at <= now; });
+    for (const IdleEntry& entry : list) {
+      next = next ? std::min(*next, entry.expires_at) : entry.expires_at;
+    }
+  }
+  sweep_timer_->Disable();
+  if (next) {
+    ArmSweep(*next, now);
+  }
+}
+
+size_t ConnectionPool::idle_count(const Host& host) const {
+  auto it = idle_.find(&host);
+  return it == idle_.end() ? 0 : it->second.size();
 }
 
 void ConnectionPool::Remove(UpstreamConnection& connection) {
@@ -75,15 +112,16 @@ void ConnectionPool::Remove(UpstreamConnection& connection) {
   if (it == idle_.end()) {
     return;
   }
-  for (auto entry = it->second.begin(); entry != it->second.end(); ++entry) {
+  IdleList& list = it->second;
+  for (auto entry = list.begin(); entry != list.end(); ++entry) {
     if (entry->connection.get() == &connection) {
-      // The timer may be the caller; destroy it after the callback stack unwinds.
+      // The connection's own event is the caller; destroy it after the callback stack unwinds.
       struct Graveyard : event::DeferredDeletable {
-        IdleEntry entry;
+        UpstreamConnectionPtr connection;
       };
       auto grave = std::make_unique<Graveyard>();
-      grave->entry = std::move(*entry);
-      it->second.erase(entry);
+      grave->connection = std::move(entry->connection);
+      list.erase(entry);
       dispatcher_.DeferredDelete(std::move(grave));
       return;
     }

@@ -132,6 +132,22 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
         connection.close()
         self.assertEqual(len(bodies), 1)
 
+    def test_idle_upstream_connection_is_closed_after_its_idle_timeout(self):
+        upstream = self.start_scripted_upstream()  # every connection answers, keep-alive
+        proxy = self.start_proxy([upstream], workers=1,
+                                 upstream_extra="    keepalive: {idle_timeout: 300ms}\n")
+        for path in ("/a", "/b"):
+            self.assertEqual(self.request(proxy, "GET", path)[0], 200)
+        answered = time.time()
+        self.assertEqual(upstream.connection_of("/b"), [0], "a pooled connection was not reused")
+        deadline = answered + 10
+        while not upstream.peer_closed(0) and time.time() < deadline:
+            time.sleep(0.02)
+        self.assertTrue(upstream.peer_closed(0), "the idle connection was never closed")
+        self.assertGreater(time.time() - answered, 0.25, "closed before its idle timeout")
+        self.assertEqual(self.request(proxy, "GET", "/c")[0], 200)
+        self.assertEqual(upstream.connection_of("/c"), [1])
+
     def test_max_connections_refuses_extra_clients(self):
         replica = self.start_replicas(1)[0]
         proxy = self.start_proxy([replica], workers=1, limits={"max_connections": 2})

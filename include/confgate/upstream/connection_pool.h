@@ -3,11 +3,12 @@
 #pragma once
 
 #include <cstdint>
-#include <list>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/tls.h"
 #include "confgate/network/transport.h"
@@ -70,16 +71,20 @@ class UpstreamConnection final : private network::TransportCallbacks {
 using UpstreamConnectionPtr = std::unique_ptr<UpstreamConnection>;
 
 // Idle keep-alive connections per host. An idle connection that receives bytes or a close is
-// discarded at once (a response nobody asked for means the connection is out of sync).
+// discarded at once (a response nobody asked for means the connection is out of sync). One
+// sweep timer per pool, armed for the earliest expiry, closes connections idle too long, so a
+// release costs no timer of its own.
 class ConnectionPool final : private UpstreamConnectionHandler {
  public:
-  explicit ConnectionPool(event::Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+  ConnectionPool(event::Dispatcher& dispatcher, TimeSource& time_source);
   ~ConnectionPool() override;
 
   // An idle connection to `host` if one exists, else nullptr.
   UpstreamConnectionPtr TakeIdle(Host& host, UpstreamConnectionHandler& new_handler);
   // Keeps `connection` for reuse, or closes it when the host already has `max_idle` idle ones.
   void Release(UpstreamConnectionPtr connection, uint32_t max_idle, absl::Duration idle_timeout);
+  // Closes the connections idle for longer than their idle timeout (the sweep timer calls it).
+  void CloseExpired();
   // Closes every idle connection (drain, shutdown).
   void CloseAll();
   // Closes the idle connections to hosts not in `keep` (a reload removed them).
@@ -93,15 +98,19 @@ class ConnectionPool final : private UpstreamConnectionHandler {
       }
     }
   }
+  size_t idle_count(const Host& host) const;
 
  private:
   struct IdleEntry {
     UpstreamConnectionPtr connection;
-    event::TimerPtr expiry;
+    MonotonicTime expires_at;
   };
-  using IdleList = std::list<IdleEntry>;
+  // Oldest first; reuse takes from the back (most recently used).
+  using IdleList = std::vector<IdleEntry>;
 
   void Remove(UpstreamConnection& connection);
+  // Arms the sweep timer for `expires_at` unless it already fires no later.
+  void ArmSweep(MonotonicTime expires_at, MonotonicTime now);
 
   // confgate::upstream::UpstreamConnectionHandler
   void OnUpstreamConnected(UpstreamConnection&) override {}
@@ -110,7 +119,10 @@ class ConnectionPool final : private UpstreamConnectionHandler {
   void OnUpstreamClosed(UpstreamConnection& connection, bool) override { Remove(connection); }
 
   event::Dispatcher& dispatcher_;
+  TimeSource& time_source_;
   std::unordered_map<const Host*, IdleList> idle_;
+  event::TimerPtr sweep_timer_;
+  MonotonicTime sweep_at_{};  // when the armed sweep timer fires
 };
 
 }  // namespace confgate::upstream
