@@ -49,6 +49,25 @@ bool ParseReadOnly(absl::string_view body, std::optional<bool>* value) {
   return true;
 }
 
+// Admin calls are a request line and a few headers; evhttp answers a larger head with 400.
+constexpr size_t kMaxAdminHeaderBytes = 16 * 1024;
+// evhttp sets no timeout of its own: a connection that stays silent (idle, or in the middle of
+// a head) would be held for ever, and enough of them take the descriptors the data plane
+// needs. Admin calls are short, and a scraper simply reconnects.
+constexpr int kAdminTimeoutSeconds = 10;
+
+bool IsLoopback(const sockaddr_storage& addr) {
+  if (addr.ss_family == AF_INET) {
+    uint32_t ip = ntohl(reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr.s_addr);
+    return (ip >> 24) == 127;
+  }
+  if (addr.ss_family == AF_INET6) {
+    const in6_addr& ip = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(&ip) || (IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127);
+  }
+  return false;
+}
+
 }  // namespace
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
@@ -88,6 +107,10 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return Error(405, "admin endpoints take GET or POST");
   }
   // Everything below changes the running proxy.
+  if (!request.origin.empty()) {
+    // Loopback is no boundary for a browser on this host: any page it shows may POST here.
+    return Error(403, "mutating admin calls are not taken from web pages");
+  }
   if (!token.empty()) {
     absl::string_view presented = request.authorization;
     if (!absl::ConsumePrefix(&presented, "Bearer ") || !ConstantTimeEquals(presented, token)) {
@@ -137,6 +160,9 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base
   server->http_ = evhttp_new(base);
   evhttp_set_allowed_methods(server->http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
   evhttp_set_max_body_size(server->http_, 64 * 1024);
+  // evhttp reads request heads of any size by default; admin calls need a few hundred bytes.
+  evhttp_set_max_headers_size(server->http_, kMaxAdminHeaderBytes);
+  evhttp_set_timeout(server->http_, kAdminTimeoutSeconds);
   evhttp_set_gencb(server->http_, &AdminServer::OnRequest, server.get());
   evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(
       server->http_, config.address.host.c_str(), config.address.port);
@@ -153,6 +179,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base
   config::SocketAddress actual = config.address;
   actual.port = port;
   server->address_ = actual.ToString();
+  server->loopback_only_ = IsLoopback(addr);
   return server;
 }
 
@@ -174,6 +201,8 @@ void AdminServer::OnRequest(evhttp_request* request, void* arg) {
   const char* authorization =
       evhttp_find_header(evhttp_request_get_input_headers(request), "Authorization");
   admin_request.authorization = authorization != nullptr ? authorization : "";
+  const char* origin = evhttp_find_header(evhttp_request_get_input_headers(request), "Origin");
+  admin_request.origin = origin != nullptr ? origin : "";
   char* peer = nullptr;
   uint16_t peer_port = 0;
   evhttp_connection_get_peer(evhttp_request_get_connection(request), &peer, &peer_port);

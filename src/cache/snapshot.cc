@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "confgate/common/hash.h"
+#include "confgate/http/header_map.h"
 
 namespace confgate::cache {
 namespace {
@@ -135,7 +136,10 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
          headers < 4096;
     for (uint64_t h = 0; ok && h < headers; ++h) {
       http::HeaderMap::Entry entry;
-      ok = reader.String(&entry.name) && reader.String(&entry.value);
+      // These fields go to clients as they are: a snapshot, whoever wrote it, must not make
+      // us send a malformed head (a CR or LF in a value would split the response).
+      ok = reader.String(&entry.name) && reader.String(&entry.value) &&
+           http::IsValidFieldName(entry.name) && http::IsValidFieldValue(entry.value);
       response->headers.push_back(std::move(entry));
     }
     ok = ok && reader.String(&response->body) && reader.U64(&stored_at) &&
@@ -159,7 +163,11 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
 absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheItem>& items) {
   std::string data = EncodeSnapshot(items);
   std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // The temp name is predictable: whatever sits there (a leftover of a crash, or a link
+  // planted in a shared directory) is removed, and O_EXCL | O_NOFOLLOW then create a fresh
+  // file or fail, so we never write through a link to another file.
+  unlink(temp.c_str());
+  int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::UnavailableError(absl::StrCat("cannot write ", temp, ": ", std::strerror(errno)));
   }

@@ -14,11 +14,17 @@ namespace confgate::http {
 namespace {
 
 // The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
-// sets for itself. Dispatch on length first: this runs on every field of every message.
+// sets for itself. Proxy-Authorization and Proxy-Authenticate address this proxy, which does
+// no proxy authentication (RFC 2616 listed them as hop-by-hop): passing them on would hand a
+// client's proxy credentials to the replicas. "Proxy" is no standard field at all; dropping it
+// keeps it from becoming HTTP_PROXY in a CGI-style upstream (httpoxy). Dispatch on length
+// first: this runs on every field of every message.
 bool IsHopByHop(absl::string_view name) {
   switch (name.size()) {
     case 2:
       return absl::EqualsIgnoreCase(name, "te");
+    case 5:
+      return absl::EqualsIgnoreCase(name, "proxy");
     case 7:
       return absl::EqualsIgnoreCase(name, "trailer") || absl::EqualsIgnoreCase(name, "upgrade");
     case 10:
@@ -30,6 +36,10 @@ bool IsHopByHop(absl::string_view name) {
       return absl::EqualsIgnoreCase(name, "proxy-connection");
     case 17:
       return absl::EqualsIgnoreCase(name, "transfer-encoding");
+    case 18:
+      return absl::EqualsIgnoreCase(name, "proxy-authenticate");
+    case 19:
+      return absl::EqualsIgnoreCase(name, "proxy-authorization");
     default:
       return false;
   }
@@ -68,6 +78,18 @@ bool IsNamed(const ConnectionNamed& named, absl::string_view name) {
 void TakeFirst(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
   if (!slot.has_value()) {
     slot = std::move(entry.value);
+  }
+}
+
+// Collects the values of a list field the caller is about to append to, in order (RFC 9110
+// section 5.3). Keeping only the first would lose what a proxy in front added as a field of
+// its own (HAProxy's "option forwardfor" does) and leave a client's forged X-Forwarded-For
+// where the upstream expects that proxy's entry.
+void Combine(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
+  if (!slot.has_value()) {
+    slot = std::move(entry.value);
+  } else {
+    absl::StrAppend(&*slot, ", ", entry.value);
   }
 }
 
@@ -149,13 +171,14 @@ std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& c
       return true;
     }
     if (absl::EqualsIgnoreCase(name, "x-forwarded-for")) {
-      TakeFirst(entry, forwarded_for);
+      Combine(entry, forwarded_for);
     } else if (absl::EqualsIgnoreCase(name, "x-request-id")) {
       TakeFirst(entry, incoming_id);
     } else if (absl::EqualsIgnoreCase(name, "via")) {
-      TakeFirst(entry, via);
+      Combine(entry, via);
     } else if (!absl::EqualsIgnoreCase(name, "expect") &&
-               !absl::EqualsIgnoreCase(name, "x-forwarded-proto")) {
+               !absl::EqualsIgnoreCase(name, "x-forwarded-proto") &&
+               !absl::EqualsIgnoreCase(name, "x-real-ip")) {
       return false;
     }
     return true;
@@ -168,6 +191,9 @@ std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& c
     head.headers.Add("X-Forwarded-For", std::string(context.client_address));
   }
   head.headers.Add("X-Forwarded-Proto", std::string(context.protocol));
+  // Upstreams that were behind nginx often take X-Real-IP as the client's address: it is the
+  // peer we saw, never what the client claims.
+  head.headers.Add("X-Real-IP", std::string(context.client_address));
   std::string request_id = incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)
                                ? std::move(*incoming_id)
                                : GenerateRequestId(random);
@@ -184,7 +210,7 @@ void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {
       return true;
     }
     if (absl::EqualsIgnoreCase(entry.name, "via")) {
-      TakeFirst(entry, existing);
+      Combine(entry, existing);
       return true;
     }
     return false;

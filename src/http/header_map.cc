@@ -1,12 +1,48 @@
 #include "confgate/http/header_map.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 
 namespace confgate::http {
+namespace {
+
+// RFC 9110 tchar, as a table: the codec checks every header name of every message with it.
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (char c : absl::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+}  // namespace
+
+bool IsValidFieldName(absl::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    if (!kTokenChars[static_cast<unsigned char>(c)]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsValidFieldValue(absl::string_view value) {
+  for (char c : value) {
+    unsigned char byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
 
 void HeaderMap::Add(std::string name, std::string value) {
   entries_.push_back(Entry{std::move(name), std::move(value)});

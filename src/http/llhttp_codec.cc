@@ -4,7 +4,6 @@
 #include <llhttp.h>
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -19,17 +18,49 @@
 namespace confgate::http {
 namespace {
 
-// RFC 9110 tchar, as a table: header names are checked byte by byte on every message.
-constexpr std::array<bool, 256> kTokenChars = [] {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c) table[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
-  for (char c : absl::string_view("!#$%&'*+-.^_`|~")) table[static_cast<unsigned char>(c)] = true;
-  return table;
-}();
-
-bool IsTokenChar(unsigned char c) { return kTokenChars[c]; }
+// True when a segment of `path` is "." or "..", however it is spelled: %2E for a dot,
+// ";params" after it, a backslash or an encoded slash or backslash as the separator. Routes
+// match the path as received, while many upstreams (servlet containers, most frameworks)
+// resolve dot-segments first: "/v1/kv/../acl" would pass a /v1/kv/ route and be served as
+// /acl. Config APIs never need them, so such a request is refused rather than normalized one
+// way here and maybe another way upstream.
+bool HasDotSegment(absl::string_view path) {
+  if (path.find_first_of(".%") == absl::string_view::npos) {
+    return false;  // the common case: nothing that could spell a dot
+  }
+  size_t dots = 0;
+  bool only_dots = true;  // the segment's name (before any ';') is all dots so far
+  bool in_params = false;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    char c = i < path.size() ? path[i] : '/';
+    if (c == '%' && i + 2 < path.size() && absl::ascii_isxdigit(path[i + 1]) &&
+        absl::ascii_isxdigit(path[i + 2])) {
+      int high = absl::ascii_isdigit(path[i + 1]) ? path[i + 1] - '0'
+                                                  : absl::ascii_tolower(path[i + 1]) - 'a' + 10;
+      int low = absl::ascii_isdigit(path[i + 2]) ? path[i + 2] - '0'
+                                                 : absl::ascii_tolower(path[i + 2]) - 'a' + 10;
+      c = static_cast<char>(high * 16 + low);
+      i += 2;
+    }
+    if (c == '/' || c == '\\') {
+      if (only_dots && (dots == 1 || dots == 2)) {
+        return true;
+      }
+      dots = 0;
+      only_dots = true;
+      in_params = false;
+    } else if (in_params) {
+      continue;
+    } else if (c == ';') {
+      in_params = true;
+    } else if (c == '.') {
+      ++dots;
+    } else {
+      only_dots = false;
+    }
+  }
+  return false;
+}
 
 // Scans the bytes of a message head before llhttp sees them: every line must end in CRLF
 // (no bare CR or LF), no line may start with whitespace (obs-fold), and the head must fit the
@@ -267,11 +298,9 @@ class LlhttpDecoder {
         Fail(bad_status_, "empty header name");
         return false;
       }
-      for (unsigned char c : entry.name) {
-        if (!IsTokenChar(c)) {
-          Fail(bad_status_, "invalid header name");
-          return false;
-        }
+      if (!IsValidFieldName(entry.name)) {
+        Fail(bad_status_, "invalid header name");
+        return false;
       }
       if (absl::EqualsIgnoreCase(entry.name, "content-length")) {
         uint64_t value = 0;
@@ -482,6 +511,10 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     }
     size_t question = target.find('?');
     head.path = target.substr(0, question);
+    if (HasDotSegment(head.path)) {
+      Fail(400, "dot-segment in path");
+      return false;
+    }
     head.query = question == std::string::npos ? "" : target.substr(question + 1);
     head.target = std::move(target);
     return true;
@@ -540,6 +573,11 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     }
     if (status == 101) {
       return Fail(502, "protocol upgrade is not supported");
+    }
+    // llhttp lets any byte but CR and LF through in the reason phrase, and we pass the phrase
+    // on: a NUL or other control byte would reach the client's status line.
+    if (!IsValidFieldValue(status_text_)) {
+      return Fail(502, "invalid reason phrase");
     }
     ResponseHead head;
     head.status = status;

@@ -220,6 +220,16 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     return 1;
   }
   Log(LogLevel::kInfo, "admin listening", {{"address", (*admin_server)->address()}});
+  if (!(*admin_server)->loopback_only()) {
+    // The admin port has no TLS, and its reads (/metrics, /status, /config) need no token:
+    // off loopback it should sit behind a firewall or network policy.
+    Log(LogLevel::kWarn,
+        "admin listener is reachable from other hosts; its reads need no token and it has no TLS",
+        {{"address", (*admin_server)->address()},
+         {"mutating_calls", config.admin.token_file.empty()
+                                ? "refused from other hosts (no admin.token_file)"
+                                : "need the bearer token from admin.token_file"}});
+  }
 
   std::vector<std::unique_ptr<Worker>> workers;
   int exit_code = 0;

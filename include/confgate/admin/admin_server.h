@@ -43,11 +43,13 @@ struct AdminRequest {
   std::string body;
   bool peer_is_loopback = false;
   std::string authorization;  // the Authorization header, if any
+  std::string origin;         // the Origin header, if any (browsers send it on every POST)
 };
 
 // Routing and access control, without sockets. Mutating calls need `Bearer <token>` when a
 // token is configured (401 otherwise); without a token they are refused (403) from peers that
-// are not on loopback.
+// are not on loopback. Mutating calls that carry an Origin header come from a web page (a
+// cross-site form or a DNS-rebound name aimed at 127.0.0.1) and are refused (403) either way.
 AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
                               AdminBackend& backend);
 
@@ -64,6 +66,9 @@ class AdminServer {
 
   // "127.0.0.1:9901", with the real port for port 0.
   const std::string& address() const { return address_; }
+  // True when the listener is bound to a loopback address (127.0.0.0/8 or ::1), so only this
+  // host can reach it.
+  bool loopback_only() const { return loopback_only_; }
 
  private:
   AdminServer(AdminBackend& backend, std::string token) : backend_(backend), token_(token) {}
@@ -73,6 +78,7 @@ class AdminServer {
   std::string token_;
   evhttp* http_ = nullptr;
   std::string address_;
+  bool loopback_only_ = false;
 };
 
 }  // namespace confgate::admin

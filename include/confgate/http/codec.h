@@ -6,7 +6,9 @@
 // Content-Length, a Transfer-Encoding other than exactly "chunked", bad chunk sizes or
 // extensions, bare CR or LF line endings, NUL/CR/LF in header values, whitespace before a colon,
 // obs-fold, absolute-form targets that disagree with Host, HTTP/0.9 and versions other
-// than 1.0/1.1.
+// than 1.0/1.1. Requests whose path has a dot-segment ("/a/../b", also spelled %2E%2E, "..;x"
+// or between backslashes) are refused, so route prefixes cannot be stepped around; responses
+// whose reason phrase has control characters are refused, as it is passed on to the client.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // Header rewriting for proxied messages (design.md "Proxying rules"): hop-by-hop headers out,
-// X-Forwarded-For / X-Forwarded-Proto / X-Request-Id / Via in. Pure functions over heads.
+// X-Forwarded-For / X-Forwarded-Proto / X-Real-IP / X-Request-Id / Via in. Pure functions over
+// heads.
 #pragma once
 
 #include <string>
@@ -11,8 +12,8 @@
 namespace confgate::http {
 
 // Removes Connection and every header it names, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Upgrade, and the framing headers (Transfer-Encoding, Content-Length), which each hop sets
-// for itself.
+// Upgrade, Proxy-Authorization, Proxy-Authenticate, Proxy (httpoxy), and the framing headers
+// (Transfer-Encoding, Content-Length), which each hop sets for itself.
 void RemoveHopByHopHeaders(HeaderMap& headers);
 
 // Writes the framing header for `framing` (Content-Length or Transfer-Encoding: chunked).
@@ -29,7 +30,11 @@ struct ForwardingContext {
   absl::string_view via;             // e.g. "1.1 confgate"
 };
 
-// Rewrites a client request for the upstream. Returns the request id it carries afterwards.
+// Rewrites a client request for the upstream: hop-by-hop fields and Expect out; the peer's
+// address appended to X-Forwarded-For (every incoming X-Forwarded-For field combined first, so
+// the last element is always the peer); X-Forwarded-Proto and X-Real-IP replaced by what this
+// hop saw; an acceptable incoming X-Request-Id kept, else a new one; Via appended. Returns the
+// request id it carries afterwards.
 std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
                                    absl::BitGen& random);
 

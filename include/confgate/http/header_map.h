@@ -8,6 +8,12 @@
 
 namespace confgate::http {
 
+// RFC 9110 field syntax, for heads confgate writes from anything but a live message (the codec
+// checks those): a name is a non-empty token; a value (or a reason phrase) is HTAB, SP, VCHAR
+// and obs-text only, so it can never carry CR, LF or NUL into a serialized head.
+bool IsValidFieldName(absl::string_view name);
+bool IsValidFieldValue(absl::string_view value);
+
 class HeaderMap {
  public:
   struct Entry {

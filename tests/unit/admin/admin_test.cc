@@ -30,9 +30,16 @@ class FakeBackend : public AdminBackend {
 };
 
 AdminRequest Request(std::string method, std::string path, std::string body = "",
-                     bool loopback = true, std::string authorization = "") {
-  return AdminRequest{std::move(method), std::move(path), std::move(body), loopback,
-                      std::move(authorization)};
+                     bool loopback = true, std::string authorization = "",
+                     std::string origin = "") {
+  AdminRequest request;
+  request.method = std::move(method);
+  request.path = std::move(path);
+  request.body = std::move(body);
+  request.peer_is_loopback = loopback;
+  request.authorization = std::move(authorization);
+  request.origin = std::move(origin);
+  return request;
 }
 
 TEST(AdminRouting, ReadOnlyEndpoints) {
@@ -98,6 +105,33 @@ TEST(AdminRouting, AccessControl) {
           .status,
       200);
   EXPECT_EQ(backend.reloads, 1);
+}
+
+// A browser on the admin's host reaches 127.0.0.1 too: a page it shows can POST a form there,
+// or rebind a name to it. Browsers mark those requests with Origin; tools do not send it.
+TEST(AdminRouting, MutatingCallsFromWebPagesAreRefused) {
+  FakeBackend backend;
+  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", true, "", "http://evil.example"), "",
+                               backend)
+                .status,
+            403);
+  EXPECT_EQ(HandleAdminRequest(
+                Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}", true, "", "null"),
+                "", backend)
+                .status,
+            403);
+  EXPECT_EQ(HandleAdminRequest(
+                Request("POST", "/reload", "", true, "Bearer s3cret", "http://127.0.0.1:9901"),
+                "s3cret", backend)
+                .status,
+            403);
+  EXPECT_EQ(backend.reloads, 0);
+  EXPECT_EQ(backend.last, "");
+  // Reads are not state changes; a page may read them as any local process can.
+  EXPECT_EQ(HandleAdminRequest(Request("GET", "/healthz", "", true, "", "http://evil.example"), "",
+                               backend)
+                .status,
+            200);
 }
 
 TEST(ConstantTimeEquals, ComparesWholeStrings) {

@@ -1,3 +1,9 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
 #include "confgate/cache/policy.h"
 #include "confgate/cache/snapshot.h"
 #include "confgate/cache/store.h"
@@ -245,6 +251,66 @@ TEST(Snapshot, FileWriteIsAtomicAndReadable) {
   ASSERT_TRUE(read.ok());
   EXPECT_EQ((*read)[0].response->body, "on disk");
   EXPECT_EQ(ReadSnapshotFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+}
+
+// A snapshot's header fields go to clients verbatim: one that could split a response (or is
+// no field at all) makes the whole file unusable, however it got its checksum.
+TEST(Snapshot, HeaderFieldsThatCouldSplitAResponseAreRejected) {
+  const std::pair<std::string, std::string> bad_fields[] = {
+      {"X-A", "a\r\nSet-Cookie: session=forged"},
+      {"X-A", "a\nb"},
+      {"X-A", std::string("a\0b", 3)},
+      {"X-A\r\nSet-Cookie", "x"},
+      {"X A", "x"},
+      {"", "x"},
+  };
+  for (const auto& [name, value] : bad_fields) {
+    CachedResponsePtr response = MakeResponse("body");
+    auto tampered = std::make_shared<CachedResponse>(*response);
+    tampered->headers.push_back({name, value});
+    EXPECT_FALSE(DecodeSnapshot(EncodeSnapshot({{"a", {}, "", tampered}})).ok())
+        << name << ": " << value;
+  }
+}
+
+TEST(Snapshot, FileIsPrivateToTheProcessUser) {
+  std::string path = ::testing::TempDir() + "/confgate-private.snapshot";
+  unlink(path.c_str());
+  mode_t previous = umask(0);  // the mode must come from confgate, not from a lucky umask
+  absl::Status written = WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("private")}});
+  umask(previous);
+  ASSERT_TRUE(written.ok()) << written;
+  struct stat info {};
+  ASSERT_EQ(lstat(path.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISREG(info.st_mode));
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+}
+
+// The temp name (path.tmp.<pid>) is predictable; in a directory others can write, a link
+// planted there must not make confgate overwrite the file it points to.
+TEST(Snapshot, WriteDoesNotFollowALinkAtTheTempName) {
+  std::string directory = ::testing::TempDir() + "/confgate-snapshot-link";
+  mkdir(directory.c_str(), 0700);
+  std::string path = directory + "/cache.snapshot";
+  std::string victim = directory + "/victim";
+  std::string temp = path + ".tmp." + std::to_string(getpid());
+  unlink(path.c_str());
+  unlink(temp.c_str());
+  {
+    std::ofstream out(victim, std::ios::trunc);
+    out << "precious";
+  }
+  ASSERT_EQ(symlink(victim.c_str(), temp.c_str()), 0);
+  ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("cached")}}).ok());
+  std::ifstream in(victim);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious");
+  struct stat info {};
+  ASSERT_EQ(lstat(path.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISREG(info.st_mode)) << "the snapshot must be a file of its own, not the link";
+  absl::StatusOr<std::vector<CacheItem>> read = ReadSnapshotFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ((*read)[0].response->body, "cached");
 }
 
 TEST(MatchesConditional, EtagsDatesAndMethods) {

@@ -170,6 +170,27 @@ upstreams:
   EXPECT_EQ(result.config.upstreams[0].servers[0].address.ToString(), "[::1]:8081");
 }
 
+// docs/security.md relies on these: a file that says nothing gets an admin listener only this
+// host can reach, and bounded requests.
+TEST(LoadConfig, SecurityRelevantDefaults) {
+  LoadResult result = LoadConfigFromString(R"(listeners: [{address: "127.0.0.1:0"}]
+upstreams:
+  cs: {servers: [{address: "127.0.0.1:8081"}]}
+routes:
+  - {match: {prefix: /}, upstream: cs}
+)",
+                                           "inline");
+  ASSERT_TRUE(result.ok()) << result.errors[0].ToString();
+  const Config& config = result.config;
+  EXPECT_EQ(config.admin.address.ToString(), "127.0.0.1:9901");
+  EXPECT_EQ(config.admin.token_file, "");
+  EXPECT_EQ(config.limits.max_request_header_bytes, 32u * 1024);
+  EXPECT_EQ(config.limits.max_request_body_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(config.limits.header_timeout, absl::Seconds(10));
+  EXPECT_EQ(config.limits.idle_timeout, absl::Seconds(60));
+  EXPECT_EQ(config.limits.max_connections, 10000u);
+}
+
 TEST(RunConfigCheck, ExitCodesAndOutput) {
   std::ostringstream good;
   EXPECT_EQ(RunConfigCheck(std::string(CONFGATE_SOURCE_DIR) + "/conf/demo.yaml", good), 0);

@@ -270,6 +270,33 @@ INSTANTIATE_TEST_SUITE_P(
                     413}),
     [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
 
+// Paths that a prefix route would accept but an upstream resolving dot-segments would serve as
+// another path (/v1/kv/../acl is /v1/acl): refused before any route is matched.
+INSTANTIATE_TEST_SUITE_P(
+    DotSegments, HostileRequest,
+    ::testing::Values(
+        HostileCase{"DotDot", "GET /v1/kv/../acl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"DotDotAtEnd", "GET /v1/kv/.. HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"Dot", "GET /v1/kv/./x HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"DotAtEnd", "GET /v1/kv/. HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"EncodedDotDot", "GET /v1/kv/%2e%2E/acl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"HalfEncoded", "GET /v1/kv/.%2e/acl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"DotDotWithParams", "GET /v1/kv/..;x=1/acl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"EncodedSlash", "GET /v1/kv/..%2facl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"Backslash", "GET /v1/kv/..\\acl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"EncodedBackslash", "GET /v1/kv/%2e%2e%5cacl HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"AbsoluteForm", "GET http://h/v1/kv/../acl HTTP/1.1\r\nHost: h\r\n\r\n", 400}),
+    [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
+
+TEST(RequestDecoder, DotsThatAreNotSegmentsPass) {
+  for (const char* path : {"/v1/kv/app.yaml", "/v1/kv/a..b", "/v1/kv/...", "/v1/kv/.hidden/x",
+                           "/v1/kv/..hidden", "/.well-known/x", "/v1/kv/%2e%2e%2e", "/v1/kv//x",
+                           "/v1/kv/x?path=../../etc", "/v1/kv/%2"}) {
+    std::string input = std::string("GET ") + path + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    EXPECT_FALSE(DecodeAllSplits(input).error) << path;
+  }
+}
+
 TEST(RequestDecoder, NulInHeaderValueIsRejected) {
   std::string input("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 34);
   Transcript t = DecodeAllSplits(input);
@@ -433,6 +460,31 @@ TEST(ResponseDecoder, MalformedResponsesAre502) {
   }
 }
 
+// The reason phrase and header values are passed on to the client: no control byte in either
+// may get through (CR and LF would split the response, NUL truncates it for C clients).
+TEST(ResponseDecoder, ControlBytesInReasonOrValuesAre502) {
+  const std::string inputs[] = {
+      std::string("HTTP/1.1 200 O\0K\r\nContent-Length: 0\r\n\r\n", 39),
+      "HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 O\x7fK\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 200 OK\rSet-Cookie: x=1\r\nContent-Length: 0\r\n\r\n",
+      std::string("HTTP/1.1 200 OK\r\nX-A: a\0z\r\nContent-Length: 0\r\n\r\n", 48),
+      "HTTP/1.1 200 OK\r\nX-A: a\x01z\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 302 Found\r\nLocation: /a\rSet-Cookie: x=1\r\nContent-Length: 0\r\n\r\n",
+      "HTTP/1.1 302 Found\r\nLocation: /a\nSet-Cookie: x=1\r\nContent-Length: 0\r\n\r\n",
+  };
+  for (const std::string& input : inputs) {
+    auto r = DecodeResponseAllSplits(input);
+    EXPECT_TRUE(r.transcript.error) << input;
+    EXPECT_EQ(r.transcript.error_status, 502) << input;
+    EXPECT_TRUE(r.transcript.events.empty()) << input;  // no head was handed on
+  }
+  // Tabs and obs-text are allowed in both.
+  auto ok = DecodeResponseAllSplits(
+      "HTTP/1.1 200 Fine\tand \xe2\x9c\x93\r\nX-A: a\tb \xc3\xa9\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_FALSE(ok.transcript.error);
+}
+
 TEST(ResponseDecoder, BytesAfterTheResponseAreNotConsumed) {
   std::string first = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   auto r = DecodeResponse(first + "HTTP/1.1 200 OK\r\n", {}, "GET", false);
@@ -471,6 +523,21 @@ TEST(Serializer, ResponseAndChunks) {
   EXPECT_EQ(r.transcript.events[1], "body hello" + std::string(26, 'z'));
   EXPECT_EQ(ReasonPhrase(431), "Request Header Fields Too Large");
   EXPECT_EQ(ReasonPhrase(799), "Unknown");
+}
+
+TEST(HeaderMap, FieldSyntax) {
+  EXPECT_TRUE(IsValidFieldName("X-Request-Id"));
+  EXPECT_TRUE(IsValidFieldName("!#$%&'*+-.^_`|~09azAZ"));
+  EXPECT_FALSE(IsValidFieldName(""));
+  EXPECT_FALSE(IsValidFieldName("X A"));
+  EXPECT_FALSE(IsValidFieldName("X:A"));
+  EXPECT_FALSE(IsValidFieldName("X\r\nA"));
+  EXPECT_TRUE(IsValidFieldValue(""));
+  EXPECT_TRUE(IsValidFieldValue("a b\tc \x80\xff"));
+  EXPECT_FALSE(IsValidFieldValue("a\rb"));
+  EXPECT_FALSE(IsValidFieldValue("a\nb"));
+  EXPECT_FALSE(IsValidFieldValue(std::string("a\0b", 3)));
+  EXPECT_FALSE(IsValidFieldValue("a\x7f"));
 }
 
 TEST(HeaderMap, CaseInsensitiveOperations) {

@@ -1,5 +1,6 @@
 #include "confgate/http/forwarding.h"
 
+#include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -27,6 +28,9 @@ TEST(RemoveHopByHopHeaders, RemovesStandardAndConnectionNamedHeaders) {
   headers.Add("TE", "trailers");
   headers.Add("Trailer", "X-T");
   headers.Add("Upgrade", "websocket");
+  headers.Add("Proxy-Authorization", "Basic eDp5");
+  headers.Add("Proxy-Authenticate", "Basic");
+  headers.Add("Proxy", "http://evil.example");
   headers.Add("Transfer-Encoding", "chunked");
   headers.Add("Content-Length", "5");
   headers.Add("X-Kept", "1");
@@ -69,7 +73,56 @@ TEST(PrepareUpstreamRequest, ReplacesUnsafeRequestId) {
   std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_NE(id, "bad id\"<script>");
   EXPECT_TRUE(IsAcceptableRequestId(id));
-  EXPECT_EQ(head.headers.entries().size(), 5u);  // Host + XFF + XFP + X-Request-Id + Via
+  // Host + XFF + XFP + X-Real-IP + X-Request-Id + Via
+  EXPECT_EQ(head.headers.entries().size(), 6u);
+}
+
+TEST(PrepareUpstreamRequest, ProxyCredentialsAndHttpoxyAreNotForwarded) {
+  RequestHead head = MakeHead();
+  head.headers.Add("Proxy-Authorization", "Basic cHJveHk6c2VjcmV0");
+  head.headers.Add("Proxy", "http://evil.example:3128");
+  head.headers.Add("Authorization", "Bearer end-to-end");
+  absl::BitGen random;
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  EXPECT_FALSE(head.headers.Has("proxy-authorization"));
+  EXPECT_FALSE(head.headers.Has("proxy"));
+  EXPECT_EQ(*head.headers.Get("authorization"), "Bearer end-to-end");
+}
+
+// HAProxy's "option forwardfor" adds a field of its own after whatever the client sent: every
+// field counts, in order, so the peer's entry stays last and the one before it is the proxy's.
+TEST(PrepareUpstreamRequest, CombinesEveryForwardedForAndViaField) {
+  RequestHead head = MakeHead();
+  head.headers.Add("X-Forwarded-For", "6.6.6.6");       // forged by the client
+  head.headers.Add("X-Forwarded-For", "198.51.100.4");  // added by the proxy in front
+  head.headers.Add("Via", "1.1 client-side");
+  head.headers.Add("Via", "1.1 haproxy");
+  absl::BitGen random;
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  int forwarded_for = 0;
+  for (const HeaderMap::Entry& entry : head.headers.entries()) {
+    forwarded_for += entry.name == "X-Forwarded-For" ? 1 : 0;
+  }
+  EXPECT_EQ(forwarded_for, 1);
+  EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "6.6.6.6, 198.51.100.4, 10.1.2.3");
+  EXPECT_EQ(*head.headers.Get("via"), "1.1 client-side, 1.1 haproxy, 1.1 confgate");
+}
+
+TEST(PrepareUpstreamRequest, RealIpIsThePeerAndForwardedPassesThrough) {
+  RequestHead head = MakeHead();
+  head.headers.Add("X-Real-IP", "6.6.6.6");
+  head.headers.Add("x-real-ip", "7.7.7.7");
+  head.headers.Add("Forwarded", "for=6.6.6.6;proto=https");
+  absl::BitGen random;
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  int real_ip = 0;
+  for (const HeaderMap::Entry& entry : head.headers.entries()) {
+    real_ip += absl::EqualsIgnoreCase(entry.name, "x-real-ip") ? 1 : 0;
+  }
+  EXPECT_EQ(real_ip, 1);
+  EXPECT_EQ(*head.headers.Get("x-real-ip"), "10.1.2.3");
+  // confgate does not manage Forwarded (RFC 7239): it arrives as the client wrote it.
+  EXPECT_EQ(*head.headers.Get("forwarded"), "for=6.6.6.6;proto=https");
 }
 
 TEST(PrepareUpstreamRequest, DropsExpectBecauseTheProxyAnswersIt) {
@@ -93,10 +146,12 @@ TEST(PrepareDownstreamResponse, StripsHopByHopAndAddsVia) {
   head.status = 200;
   head.headers.Add("Connection", "close");
   head.headers.Add("Content-Length", "3");
+  head.headers.Add("Proxy-Authenticate", "Basic realm=\"replica\"");
   head.headers.Add("ETag", "\"7\"");
   PrepareDownstreamResponse(head, "1.1 confgate");
   EXPECT_FALSE(head.headers.Has("connection"));
   EXPECT_FALSE(head.headers.Has("content-length"));
+  EXPECT_FALSE(head.headers.Has("proxy-authenticate"));
   EXPECT_EQ(*head.headers.Get("etag"), "\"7\"");
   EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
 }
