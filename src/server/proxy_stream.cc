@@ -122,7 +122,6 @@ void ProxyStream::Start() {
                                   kVia};
   request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
-  http::SerializeRequestHead(head_, serialized_head_);
   if (cache_ != nullptr) {
     if (request_has_body_) {
       awaiting_body_for_key_ = true;  // a POST read's body joins the key
@@ -279,9 +278,7 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   } else if (downstream_.request_version_minor() == 0) {
     out.headers.Set("Connection", "keep-alive");
   }
-  std::string serialized;
-  http::SerializeResponseHead(out, serialized);
-  evbuffer_add(downstream_.output(), serialized.data(), serialized.size());
+  WriteHead(downstream_.output(), out);
   if (send_body) {
     evbuffer_add(downstream_.output(), response.body.data(), response.body.size());
     downstream_.AddResponseBodyBytes(response.body.size());
@@ -318,6 +315,18 @@ void ProxyStream::AnswerInReadOnlyMode() {
   downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
                              absl::StrCat("Retry-After: ", kReadOnlyRetryAfterSeconds,
                                           "\r\nX-Confgate-Mode: read-only\r\n"));
+}
+
+void ProxyStream::WriteHead(evbuffer* out, const http::RequestHead& head) {
+  std::string& buffer = worker_.head_buffer();
+  http::SerializeRequestHead(head, buffer);
+  evbuffer_add(out, buffer.data(), buffer.size());
+}
+
+void ProxyStream::WriteHead(evbuffer* out, const http::ResponseHead& head) {
+  std::string& buffer = worker_.head_buffer();
+  http::SerializeResponseHead(head, buffer);
+  evbuffer_add(out, buffer.data(), buffer.size());
 }
 
 void ProxyStream::StartAttempt() {
@@ -360,7 +369,7 @@ void ProxyStream::StartAttempt() {
   decoder_ = http::ResponseDecoder::Create(*this, limits);
   decoder_->ExpectResponse(method_);
   evbuffer* out = connection_->transport().output();
-  evbuffer_add(out, serialized_head_.data(), serialized_head_.size());
+  WriteHead(out, head_);  // serialised per attempt: head_ does not change after Start()
   bool chunked = head_.framing == http::BodyFraming::kChunked;
   if (!body_copy_.empty()) {
     AddBodyPiece(out, body_copy_, chunked);
@@ -669,9 +678,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
   } else if (client_http10) {
     response.headers.Set("Connection", "keep-alive");
   }
-  std::string serialized;
-  http::SerializeResponseHead(response, serialized);
-  evbuffer_add(downstream_.output(), serialized.data(), serialized.size());
+  WriteHead(downstream_.output(), response);
   response_started_ = true;
   downstream_.OnResponseStarted(response.status);
 }

@@ -17,6 +17,8 @@
 #include "confgate/upstream/connection_pool.h"
 #include "confgate/upstream/outlier.h"
 
+struct evbuffer;
+
 namespace confgate::server {
 
 class DownstreamConnection;
@@ -60,6 +62,9 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   enum class CacheServe { kHit, kCoalesced, kStaleIfError, kReadOnly };
 
   void StartAttempt();
+  // Serialises `head` (through the worker's head buffer) onto `out`.
+  void WriteHead(evbuffer* out, const http::RequestHead& head);
+  void WriteHead(evbuffer* out, const http::ResponseHead& head);
   void AnswerInReadOnlyMode();
   bool ReadOnly() const;
   // Cache lookup for a read on a cached route: a hit, a read-only answer, a coalesced wait, or
@@ -96,7 +101,6 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   http::RequestHead head_;
   std::string method_;
   std::string request_id_;
-  std::string serialized_head_;
   std::optional<uint64_t> hash_;
 
   upstream::UpstreamConnectionPtr connection_;

@@ -61,6 +61,12 @@ class Worker {
                       std::vector<std::string> removed);
   SharedState& shared() { return shared_; }
   absl::BitGen& random() { return random_; }
+  // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
+  // so a head costs no allocation; its contents are valid until the next use on this thread.
+  std::string& head_buffer() {
+    head_buffer_.clear();
+    return head_buffer_;
+  }
   TimeSource& time_source() { return time_source_; }
   bool draining() const { return draining_; }
   void RemoveConnection(DownstreamConnection& connection);
@@ -85,6 +91,7 @@ class Worker {
   std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
   std::atomic<uint64_t> open_connections_{0};
   absl::BitGen random_;
+  std::string head_buffer_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;
