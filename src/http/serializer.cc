@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "confgate/http/codec.h"
 
@@ -5,16 +7,26 @@ namespace confgate::http {
 namespace {
 
 void AppendHeaders(const HeaderMap& headers, std::string& out) {
-  // One allocation for the whole head: ": " and CRLF per field, and the final CRLF.
-  size_t size = out.size() + 2;
+  // Sized once, then filled with plain copies: this runs for every head in both directions.
+  size_t size = 2;  // the final CRLF
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    size += entry.name.size() + entry.value.size() + 4;
+    size += entry.name.size() + entry.value.size() + 4;  // ": " and CRLF
   }
-  out.reserve(size);
+  size_t start = out.size();
+  out.resize(start + size);
+  char* cursor = out.data() + start;
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    absl::StrAppend(&out, entry.name, ": ", entry.value, "\r\n");
+    std::memcpy(cursor, entry.name.data(), entry.name.size());
+    cursor += entry.name.size();
+    *cursor++ = ':';
+    *cursor++ = ' ';
+    std::memcpy(cursor, entry.value.data(), entry.value.size());
+    cursor += entry.value.size();
+    *cursor++ = '\r';
+    *cursor++ = '\n';
   }
-  out.append("\r\n");
+  *cursor++ = '\r';
+  *cursor = '\n';
 }
 
 }  // namespace
