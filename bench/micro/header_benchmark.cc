@@ -48,7 +48,7 @@ void BM_CopyHead(benchmark::State& state) {
 
 void BM_PrepareUpstreamRequest(benchmark::State& state, bool with_request_id) {
   const RequestHead original = MakeHead(with_request_id);
-  absl::BitGen random;
+  RequestIdRandom random;
   for (auto _ : state) {
     RequestHead head = original;
     std::string request_id = PrepareUpstreamRequest(head, kContext, random);
@@ -60,7 +60,7 @@ void BM_PrepareUpstreamRequest(benchmark::State& state, bool with_request_id) {
 
 void BM_SerializeRequestHead(benchmark::State& state) {
   RequestHead head = MakeHead(true);
-  absl::BitGen random;
+  RequestIdRandom random;
   PrepareUpstreamRequest(head, kContext, random);
   SetFramingHeader(head.headers, head.framing, head.content_length);
   size_t bytes = 0;
@@ -78,7 +78,7 @@ void BM_SerializeRequestHead(benchmark::State& state) {
 // The whole step, as ProxyStream does it: copy (see above), rewrite, framing, serialise.
 void BM_ForwardRequestHead(benchmark::State& state, bool with_request_id) {
   const RequestHead original = MakeHead(with_request_id);
-  absl::BitGen random;
+  RequestIdRandom random;
   size_t bytes = 0;
   for (auto _ : state) {
     RequestHead head = original;

@@ -30,7 +30,7 @@ std::optional<absl::Duration> DeltaSeconds(absl::string_view value) {
 CacheControl ParseCacheControl(const http::HeaderMap& headers) {
   CacheControl result;
   for (const http::HeaderMap::Entry& entry : headers.entries()) {
-    if (!absl::EqualsIgnoreCase(entry.name, "cache-control")) {
+    if (!http::FieldNameEquals(entry.name, "cache-control")) {
       continue;
     }
     for (absl::string_view directive : absl::StrSplit(entry.value, ',')) {
@@ -161,7 +161,7 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
 std::vector<std::string> VaryNames(const http::ResponseHead& response) {
   std::vector<std::string> names;
   for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
-    if (!absl::EqualsIgnoreCase(entry.name, "vary")) {
+    if (!http::FieldNameEquals(entry.name, "vary")) {
       continue;
     }
     for (absl::string_view name : absl::StrSplit(entry.value, ',')) {

@@ -8,7 +8,7 @@ namespace confgate::cache {
 
 const std::string* CachedResponse::Header(absl::string_view name) const {
   for (const http::HeaderMap::Entry& entry : headers) {
-    if (absl::EqualsIgnoreCase(entry.name, name)) {
+    if (http::FieldNameEquals(entry.name, name)) {
       return &entry.value;
     }
   }

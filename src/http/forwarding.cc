@@ -52,7 +52,7 @@ using ConnectionNamed = absl::InlinedVector<std::string, 2>;
 ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
   ConnectionNamed named;
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    if (!absl::EqualsIgnoreCase(entry.name, "connection")) {
+    if (!FieldNameEquals(entry.name, "connection")) {
       continue;
     }
     for (absl::string_view token : absl::StrSplit(entry.value, ',')) {
@@ -67,7 +67,7 @@ ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
 
 bool IsNamed(const ConnectionNamed& named, absl::string_view name) {
   for (const std::string& entry : named) {
-    if (absl::EqualsIgnoreCase(entry, name)) {
+    if (FieldNameEquals(entry, name)) {
       return true;
     }
   }
@@ -138,7 +138,7 @@ bool IsAcceptableRequestId(absl::string_view id) {
   return true;
 }
 
-std::string GenerateRequestId(absl::BitGen& random) {
+std::string GenerateRequestId(RequestIdRandom& random) {
   uint64_t high = absl::Uniform<uint64_t>(random);
   uint64_t low = absl::Uniform<uint64_t>(random);
   // Version 4, variant 10xx.
@@ -159,7 +159,7 @@ std::string GenerateRequestId(absl::BitGen& random) {
 }
 
 std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
-                                   absl::BitGen& random) {
+                                   RequestIdRandom& random) {
   // One pass takes out the hop-by-hop fields, Expect (we answer 100-continue ourselves; the
   // upstream gets the body without waiting) and the fields we replace, keeping the first value
   // of each replaced one.
@@ -170,15 +170,14 @@ std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& c
     if (IsHopByHop(name) || (!named.empty() && IsNamed(named, name))) {
       return true;
     }
-    if (absl::EqualsIgnoreCase(name, "x-forwarded-for")) {
+    if (FieldNameEquals(name, "x-forwarded-for")) {
       Combine(entry, forwarded_for);
-    } else if (absl::EqualsIgnoreCase(name, "x-request-id")) {
+    } else if (FieldNameEquals(name, "x-request-id")) {
       TakeFirst(entry, incoming_id);
-    } else if (absl::EqualsIgnoreCase(name, "via")) {
+    } else if (FieldNameEquals(name, "via")) {
       Combine(entry, via);
-    } else if (!absl::EqualsIgnoreCase(name, "expect") &&
-               !absl::EqualsIgnoreCase(name, "x-forwarded-proto") &&
-               !absl::EqualsIgnoreCase(name, "x-real-ip")) {
+    } else if (!FieldNameEquals(name, "expect") && !FieldNameEquals(name, "x-forwarded-proto") &&
+               !FieldNameEquals(name, "x-real-ip")) {
       return false;
     }
     return true;
@@ -209,7 +208,7 @@ void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {
     if (IsHopByHop(entry.name) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }
-    if (absl::EqualsIgnoreCase(entry.name, "via")) {
+    if (FieldNameEquals(entry.name, "via")) {
       Combine(entry, existing);
       return true;
     }

@@ -32,7 +32,7 @@ std::optional<std::string> ExtractHashKey(absl::string_view spec, const RequestH
   }
   if (absl::ConsumePrefix(&spec, "cookie:")) {
     for (const HeaderMap::Entry& entry : head.headers.entries()) {
-      if (!absl::EqualsIgnoreCase(entry.name, "cookie")) {
+      if (!FieldNameEquals(entry.name, "cookie")) {
         continue;
       }
       for (absl::string_view pair : absl::StrSplit(entry.value, ';')) {

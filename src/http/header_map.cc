@@ -55,17 +55,16 @@ void HeaderMap::Set(absl::string_view name, std::string value) {
 
 size_t HeaderMap::Remove(absl::string_view name) {
   size_t before = entries_.size();
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [name](const Entry& entry) {
-                                  return absl::EqualsIgnoreCase(entry.name, name);
-                                }),
-                 entries_.end());
+  entries_.erase(
+      std::remove_if(entries_.begin(), entries_.end(),
+                     [name](const Entry& entry) { return FieldNameEquals(entry.name, name); }),
+      entries_.end());
   return before - entries_.size();
 }
 
 const std::string* HeaderMap::Get(absl::string_view name) const {
   for (const Entry& entry : entries_) {
-    if (absl::EqualsIgnoreCase(entry.name, name)) {
+    if (FieldNameEquals(entry.name, name)) {
       return &entry.value;
     }
   }
@@ -74,7 +73,7 @@ const std::string* HeaderMap::Get(absl::string_view name) const {
 
 bool HeaderMap::HasToken(absl::string_view name, absl::string_view token) const {
   for (const Entry& entry : entries_) {
-    if (!absl::EqualsIgnoreCase(entry.name, name)) {
+    if (!FieldNameEquals(entry.name, name)) {
       continue;
     }
     for (absl::string_view element : absl::StrSplit(entry.value, ',')) {

@@ -302,7 +302,7 @@ class LlhttpDecoder {
         Fail(bad_status_, "invalid header name");
         return false;
       }
-      if (absl::EqualsIgnoreCase(entry.name, "content-length")) {
+      if (FieldNameEquals(entry.name, "content-length")) {
         uint64_t value = 0;
         if (entry.value.empty() || entry.value.size() > 19 ||
             entry.value.find_first_not_of("0123456789") != std::string::npos ||
@@ -315,7 +315,7 @@ class LlhttpDecoder {
           return false;
         }
         length = value;
-      } else if (absl::EqualsIgnoreCase(entry.name, "transfer-encoding")) {
+      } else if (FieldNameEquals(entry.name, "transfer-encoding")) {
         ++transfer_encodings;
         chunked = absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(entry.value), "chunked");
         if (!chunked || transfer_encodings > 1) {
@@ -465,7 +465,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     head.headers = std::move(headers_);
     int hosts = 0;
     for (const HeaderMap::Entry& entry : head.headers.entries()) {
-      if (absl::EqualsIgnoreCase(entry.name, "host")) {
+      if (FieldNameEquals(entry.name, "host")) {
         ++hosts;
       }
     }

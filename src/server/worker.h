@@ -12,6 +12,7 @@
 #include "absl/random/random.h"
 #include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
+#include "confgate/http/forwarding.h"
 #include "confgate/server/access_log.h"
 #include "confgate/server/runtime.h"
 #include "confgate/upstream/connection_pool.h"
@@ -60,7 +61,7 @@ class Worker {
   void UpdateSnapshot(RuntimeSnapshotPtr snapshot, std::vector<std::pair<std::string, int>> added,
                       std::vector<std::string> removed);
   SharedState& shared() { return shared_; }
-  absl::BitGen& random() { return random_; }
+  http::RequestIdRandom& random() { return random_; }
   // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
   // so a head costs no allocation; its contents are valid until the next use on this thread.
   std::string& head_buffer() {
@@ -90,7 +91,7 @@ class Worker {
   event::TimerPtr accept_resume_timer_;
   std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
   std::atomic<uint64_t> open_connections_{0};
-  absl::BitGen random_;
+  http::RequestIdRandom random_;
   std::string head_buffer_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>

@@ -21,8 +21,12 @@ void SetFramingHeader(HeaderMap& headers, BodyFraming framing, uint64_t content_
 
 // A request id we pass on as is: 1-128 characters from [A-Za-z0-9._:-].
 bool IsAcceptableRequestId(absl::string_view id);
+// Request ids must be unique, not unpredictable (they are no secret), so they come from a fast
+// generator (PCG) seeded from the OS, not from absl::BitGen's cryptographic-strength Randen,
+// which cost more than a tenth of the header rewriting.
+using RequestIdRandom = absl::InsecureBitGen;
 // A random version-4 UUID.
-std::string GenerateRequestId(absl::BitGen& random);
+std::string GenerateRequestId(RequestIdRandom& random);
 
 struct ForwardingContext {
   absl::string_view client_address;  // the peer's IP, without port
@@ -36,7 +40,7 @@ struct ForwardingContext {
 // hop saw; an acceptable incoming X-Request-Id kept, else a new one; Via appended. Returns the
 // request id it carries afterwards.
 std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
-                                   absl::BitGen& random);
+                                   RequestIdRandom& random);
 
 // Rewrites an upstream response for the client: hop-by-hop headers removed, Via appended.
 // Framing headers are set by the caller, which knows how the body will be sent.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
 namespace confgate::http {
@@ -13,6 +14,12 @@ namespace confgate::http {
 // and obs-text only, so it can never carry CR, LF or NUL into a serialized head.
 bool IsValidFieldName(absl::string_view name);
 bool IsValidFieldValue(absl::string_view value);
+
+// Field names compare case-insensitively. The lengths are compared inline first: most
+// comparisons on the hot path are between names of different lengths.
+inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && absl::EqualsIgnoreCase(a, b);
+}
 
 class HeaderMap {
  public:

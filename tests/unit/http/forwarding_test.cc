@@ -42,7 +42,7 @@ TEST(RemoveHopByHopHeaders, RemovesStandardAndConnectionNamedHeaders) {
 
 TEST(PrepareUpstreamRequest, AddsForwardingHeaders) {
   RequestHead head = MakeHead();
-  absl::BitGen random;
+  RequestIdRandom random;
   std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
@@ -58,7 +58,7 @@ TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
   head.headers.Add("X-Forwarded-Proto", "https");  // a client cannot claim TLS it did not use
   head.headers.Add("Via", "1.0 edge");
   head.headers.Add("X-Request-Id", "abc-123");
-  absl::BitGen random;
+  RequestIdRandom random;
   std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "203.0.113.9, 10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
@@ -69,7 +69,7 @@ TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
 TEST(PrepareUpstreamRequest, ReplacesUnsafeRequestId) {
   RequestHead head = MakeHead();
   head.headers.Add("X-Request-Id", "bad id\"<script>");
-  absl::BitGen random;
+  RequestIdRandom random;
   std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_NE(id, "bad id\"<script>");
   EXPECT_TRUE(IsAcceptableRequestId(id));
@@ -82,7 +82,7 @@ TEST(PrepareUpstreamRequest, ProxyCredentialsAndHttpoxyAreNotForwarded) {
   head.headers.Add("Proxy-Authorization", "Basic cHJveHk6c2VjcmV0");
   head.headers.Add("Proxy", "http://evil.example:3128");
   head.headers.Add("Authorization", "Bearer end-to-end");
-  absl::BitGen random;
+  RequestIdRandom random;
   PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_FALSE(head.headers.Has("proxy-authorization"));
   EXPECT_FALSE(head.headers.Has("proxy"));
@@ -97,7 +97,7 @@ TEST(PrepareUpstreamRequest, CombinesEveryForwardedForAndViaField) {
   head.headers.Add("X-Forwarded-For", "198.51.100.4");  // added by the proxy in front
   head.headers.Add("Via", "1.1 client-side");
   head.headers.Add("Via", "1.1 haproxy");
-  absl::BitGen random;
+  RequestIdRandom random;
   PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   int forwarded_for = 0;
   for (const HeaderMap::Entry& entry : head.headers.entries()) {
@@ -113,7 +113,7 @@ TEST(PrepareUpstreamRequest, RealIpIsThePeerAndForwardedPassesThrough) {
   head.headers.Add("X-Real-IP", "6.6.6.6");
   head.headers.Add("x-real-ip", "7.7.7.7");
   head.headers.Add("Forwarded", "for=6.6.6.6;proto=https");
-  absl::BitGen random;
+  RequestIdRandom random;
   PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   int real_ip = 0;
   for (const HeaderMap::Entry& entry : head.headers.entries()) {
@@ -128,7 +128,7 @@ TEST(PrepareUpstreamRequest, RealIpIsThePeerAndForwardedPassesThrough) {
 TEST(PrepareUpstreamRequest, DropsExpectBecauseTheProxyAnswersIt) {
   RequestHead head = MakeHead();
   head.headers.Add("Expect", "100-continue");
-  absl::BitGen random;
+  RequestIdRandom random;
   PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
   EXPECT_FALSE(head.headers.Has("expect"));
 }
