@@ -179,6 +179,9 @@ void ProxyStream::BeginCachedRead() {
       .fetch_add(1, std::memory_order_relaxed);
   if (config.coalesce && client_allows && method_ != "HEAD") {
     event::Dispatcher* dispatcher = &worker_.dispatcher();
+    if (alive_ == nullptr) {
+      alive_ = std::make_shared<bool>(true);
+    }
     std::weak_ptr<bool> alive = alive_;
     bool leader = cache_->coalescer().JoinOrLead(
         primary_key_, [dispatcher, alive, this](cache::CachedResponsePtr response) {
@@ -331,7 +334,7 @@ void ProxyStream::WriteHead(evbuffer* out, const http::ResponseHead& head) {
 
 void ProxyStream::StartAttempt() {
   upstream::Host* host = nullptr;
-  std::vector<const upstream::Host*> skipped = tried_;
+  absl::InlinedVector<const upstream::Host*, 4> skipped = tried_;
   // A half-open host takes one trial request: whoever claims it first sends it; the others
   // pick again. Bounded: each round removes one host.
   for (size_t round = 0; round <= cluster_.hosts().size(); ++round) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "confgate/cache/store.h"
@@ -105,7 +106,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
 
   upstream::UpstreamConnectionPtr connection_;
   upstream::Host* host_ = nullptr;
-  std::vector<const upstream::Host*> tried_;
+  absl::InlinedVector<const upstream::Host*, 4> tried_;
   uint32_t retries_left_ = 0;
   bool attempt_active_ = false;  // host_ counts this request as in flight
   bool attempt_is_retry_ = false;
@@ -145,7 +146,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool capture_storable_ = false;
   http::ResponseHead capture_head_;
   std::string capture_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for posted waiter callbacks
+  std::shared_ptr<bool> alive_;  // made for a coalescing waiter, whose posted callback checks it
 };
 
 }  // namespace confgate::server
