@@ -107,8 +107,11 @@ bool Host::ClaimTrial() {
   return true;
 }
 
-Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts)
-    : config_(config), hosts_(std::move(hosts)) {}
+Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts,
+                 std::shared_ptr<ClusterStats> stats)
+    : config_(config),
+      hosts_(std::move(hosts)),
+      stats_(stats != nullptr ? std::move(stats) : std::make_shared<ClusterStats>()) {}
 
 bool Cluster::RetryBudgetAllows() const {
   constexpr uint32_t kMinConcurrentRetries = 3;
@@ -232,7 +235,14 @@ absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
         hosts.push_back(*std::move(host));
       }
     }
-    clusters.push_back(std::make_shared<const Cluster>(upstream, std::move(hosts)));
+    std::shared_ptr<ClusterStats> stats;
+    for (const ClusterSharedPtr& old_cluster : previous) {
+      if (old_cluster->name() == upstream.name) {
+        stats = old_cluster->shared_stats();
+      }
+    }
+    clusters.push_back(
+        std::make_shared<const Cluster>(upstream, std::move(hosts), std::move(stats)));
   }
   return clusters;
 }

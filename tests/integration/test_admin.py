@@ -115,10 +115,15 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
         self.assertEqual(self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")[0], 200)
 
     def test_reload_is_counted(self):
+        for _ in range(2):
+            self.request(self.proxy, "GET", "/health")
         status, body = admin(self.proxy, "POST", "/reload")
         self.assertEqual((status, json.loads(body)["result"]), (200, "reloaded"))
-        self.assertIn('confgate_config_reloads_total{result="success"} 1',
-                      admin(self.proxy, "GET", "/metrics")[1])
+        text = admin(self.proxy, "GET", "/metrics")[1]
+        self.assertIn('confgate_config_reloads_total{result="success"} 1', text)
+        # The upstream's counters carry over to the reloaded configuration.
+        self.assertIn('confgate_requests_total{upstream="config-service",code="200"} 2', text)
+        self.assertIn('confgate_request_duration_seconds_count{upstream="config-service"} 2', text)
 
 
 class AdminTokenTest(ProxyTestCase, unittest.TestCase):

@@ -140,9 +140,21 @@ const char* OutcomeName(Outcome outcome);
 
 using HostSharedPtr = std::shared_ptr<Host>;
 
+// An upstream's counters, kept across reloads: the Cluster a reload builds for the same
+// upstream name takes them over, so the Prometheus counters never go back to 0 and requests
+// still in flight on the previous snapshot count on the same figures.
+struct ClusterStats {
+  stats::CodeCounters requests_by_code;
+  stats::LatencyHistogram request_duration;
+  std::atomic<uint64_t> retries_total{0};
+  std::atomic<int64_t> watches_active{0};
+};
+
 class Cluster {
  public:
-  Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts);
+  // `stats`: the previous Cluster's for a reload; new ones when null.
+  Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts,
+          std::shared_ptr<ClusterStats> stats = nullptr);
 
   const std::string& name() const { return config_.name; }
   const config::UpstreamConfig& config() const { return config_; }
@@ -159,10 +171,11 @@ class Cluster {
   std::atomic<int>& mode() const { return mode_; }
 
   // Counters for the metrics endpoint.
-  stats::CodeCounters& requests_by_code() const { return requests_by_code_; }
-  stats::LatencyHistogram& request_duration() const { return request_duration_; }
-  std::atomic<uint64_t>& retries_total() const { return retries_total_; }
-  std::atomic<int64_t>& watches_active() const { return watches_active_; }
+  stats::CodeCounters& requests_by_code() const { return stats_->requests_by_code; }
+  stats::LatencyHistogram& request_duration() const { return stats_->request_duration; }
+  std::atomic<uint64_t>& retries_total() const { return stats_->retries_total; }
+  std::atomic<int64_t>& watches_active() const { return stats_->watches_active; }
+  const std::shared_ptr<ClusterStats>& shared_stats() const { return stats_; }
 
  private:
   config::UpstreamConfig config_;
@@ -170,10 +183,7 @@ class Cluster {
   mutable std::atomic<uint32_t> active_requests_{0};
   mutable std::atomic<uint32_t> active_retries_{0};
   mutable std::atomic<int> mode_{0};
-  mutable stats::CodeCounters requests_by_code_;
-  mutable stats::LatencyHistogram request_duration_;
-  mutable std::atomic<uint64_t> retries_total_{0};
-  mutable std::atomic<int64_t> watches_active_{0};
+  std::shared_ptr<ClusterStats> stats_;
 };
 
 using ClusterSharedPtr = std::shared_ptr<const Cluster>;
