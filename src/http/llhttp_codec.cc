@@ -193,20 +193,30 @@ constexpr size_t kTypicalHeaderCount = 16;
 class LlhttpDecoder {
  protected:
   LlhttpDecoder(llhttp_type_t type, const DecoderLimits& limits) : limits_(limits) {
-    llhttp_settings_init(&settings_);
-    settings_.on_message_begin = &LlhttpDecoder::OnMessageBegin;
-    settings_.on_url = &LlhttpDecoder::OnUrl;
-    settings_.on_status = &LlhttpDecoder::OnStatus;
-    settings_.on_header_field = &LlhttpDecoder::OnHeaderField;
-    settings_.on_header_value = &LlhttpDecoder::OnHeaderValue;
-    settings_.on_headers_complete = &LlhttpDecoder::OnHeadersComplete;
-    settings_.on_body = &LlhttpDecoder::OnBody;
-    settings_.on_message_complete = &LlhttpDecoder::OnMessageComplete;
-    llhttp_init(&parser_, type, &settings_);
+    llhttp_init(&parser_, type, &Settings());
     parser_.data = this;
     bad_status_ = type == HTTP_REQUEST ? 400 : 502;
   }
   virtual ~LlhttpDecoder() = default;
+
+  // The callbacks find their decoder through parser->data, so every decoder shares one table
+  // (an idle keep-alive connection keeps its decoder: a table each would cost ~170 bytes).
+  static const llhttp_settings_t& Settings() {
+    static const llhttp_settings_t settings = [] {
+      llhttp_settings_t table;
+      llhttp_settings_init(&table);
+      table.on_message_begin = &LlhttpDecoder::OnMessageBegin;
+      table.on_url = &LlhttpDecoder::OnUrl;
+      table.on_status = &LlhttpDecoder::OnStatus;
+      table.on_header_field = &LlhttpDecoder::OnHeaderField;
+      table.on_header_value = &LlhttpDecoder::OnHeaderValue;
+      table.on_headers_complete = &LlhttpDecoder::OnHeadersComplete;
+      table.on_body = &LlhttpDecoder::OnBody;
+      table.on_message_complete = &LlhttpDecoder::OnMessageComplete;
+      return table;
+    }();
+    return settings;
+  }
 
   virtual int HeadersComplete() = 0;  // 0, 1 (no body) or -1 (error_ set)
   virtual void Body(absl::string_view data) = 0;
@@ -352,7 +362,6 @@ class LlhttpDecoder {
   }
 
   llhttp_t parser_;
-  llhttp_settings_t settings_;
   DecoderLimits limits_;
   HeadScanner scanner_;
   int bad_status_;
@@ -438,11 +447,15 @@ class LlhttpDecoder {
 class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
  public:
   RequestDecoderImpl(RequestDecoderCallbacks& callbacks, const DecoderLimits& limits)
-      : LlhttpDecoder(HTTP_REQUEST, limits), callbacks_(callbacks) {}
+      : LlhttpDecoder(HTTP_REQUEST, limits), callbacks_(&callbacks) {}
 
   // confgate::http::RequestDecoder
   size_t Feed(absl::string_view data) override { return FeedBytes(data); }
   void Resume() override { ResumeParser(); }
+  void Reuse(RequestDecoderCallbacks& callbacks, const DecoderLimits& limits) override {
+    callbacks_ = &callbacks;
+    limits_ = limits;
+  }
   bool paused() const override { return paused_; }
   bool in_message() const override { return in_message_; }
   bool has_error() const override { return has_error_; }
@@ -484,7 +497,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     head.expect_continue = expect != nullptr && absl::EqualsIgnoreCase(*expect, "100-continue");
     // We strip Upgrade and never switch protocols, so the bytes after this request are HTTP.
     parser_.upgrade = 0;
-    callbacks_.OnRequestHead(std::move(head));
+    callbacks_->OnRequestHead(std::move(head));
     return 0;
   }
 
@@ -520,14 +533,14 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     return true;
   }
 
-  void Body(absl::string_view data) override { callbacks_.OnRequestBody(data); }
+  void Body(absl::string_view data) override { callbacks_->OnRequestBody(data); }
 
   int MessageComplete() override {
-    callbacks_.OnRequestComplete();
+    callbacks_->OnRequestComplete();
     return HPE_PAUSED;
   }
 
-  RequestDecoderCallbacks& callbacks_;
+  RequestDecoderCallbacks* callbacks_;
 };
 
 class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder {

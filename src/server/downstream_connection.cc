@@ -27,10 +27,6 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_s
       client_ip_(std::move(client_ip)),
       tls_(tls_session != nullptr) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
-  http::DecoderLimits decoder_limits;
-  decoder_limits.max_header_bytes = limits.max_request_header_bytes;
-  decoder_limits.max_body_bytes = limits.max_request_body_bytes;
-  decoder_ = http::RequestDecoder::Create(*this, decoder_limits);
   timer_ = worker.dispatcher().CreateTimer([this] { OnTimer(); });
 
   event_base* base = worker.dispatcher().base();
@@ -103,24 +99,25 @@ void DownstreamConnection::ProcessInput() {
   }
   in_process_input_ = true;
   evbuffer* input = transport_->input();
-  while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_->has_error() &&
+  while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_failed() &&
          evbuffer_get_length(input) > 0) {
-    if (decoder_->paused()) {
+    http::RequestDecoder& decoder = this->decoder();
+    if (decoder.paused()) {
       if (!resume_pending_) {
         break;  // a pipelined request waits for the response before it
       }
       resume_pending_ = false;
-      decoder_->Resume();
+      decoder.Resume();
     }
-    bool was_in_message = decoder_->in_message();
+    bool was_in_message = decoder.in_message();
     evbuffer_iovec chunk;
     if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1) {
       break;
     }
     size_t consumed =
-        decoder_->Feed(absl::string_view(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
+        decoder.Feed(absl::string_view(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
     evbuffer_drain(input, consumed);
-    if (!was_in_message && !request_active_ && decoder_->in_message()) {
+    if (!was_in_message && !request_active_ && decoder.in_message()) {
       // The first byte of the next request: the head must now arrive within header_timeout.
       ArmTimer(TimerMode::kHeader, snapshot_->config.limits.header_timeout);
     }
@@ -128,7 +125,7 @@ void DownstreamConnection::ProcessInput() {
       break;
     }
   }
-  if (resume_pending_ && decoder_->paused()) {
+  if (resume_pending_ && decoder_ != nullptr && decoder_->paused()) {
     resume_pending_ = false;
     decoder_->Resume();
   }
@@ -137,13 +134,34 @@ void DownstreamConnection::ProcessInput() {
     Close();
     return;
   }
-  if (decoder_->has_error()) {
+  if (decoder_failed()) {
     HandleDecodeError();
+    return;
+  }
+  ReleaseDecoderIfIdle();
+}
+
+http::RequestDecoder& DownstreamConnection::decoder() {
+  if (decoder_ == nullptr) {
+    const config::LimitsConfig& limits = snapshot_->config.limits;
+    http::DecoderLimits decoder_limits;
+    decoder_limits.max_header_bytes = limits.max_request_header_bytes;
+    decoder_limits.max_body_bytes = limits.max_request_body_bytes;
+    decoder_ = worker_.TakeRequestDecoder(*this, decoder_limits);
+  }
+  return *decoder_;
+}
+
+void DownstreamConnection::ReleaseDecoderIfIdle() {
+  if (decoder_ != nullptr && !request_active_ && !decoder_->in_message() && !decoder_->paused() &&
+      !decoder_->has_error() && !in_process_input_ && !closed_ &&
+      evbuffer_get_length(transport_->input()) == 0) {
+    worker_.ReturnRequestDecoder(std::move(decoder_));
   }
 }
 
 void DownstreamConnection::HandleDecodeError() {
-  const http::DecodeError& error = decoder_->error();
+  const http::DecodeError& error = decoder().error();
   Log(LogLevel::kDebug, "bad request",
       {{"client", client_ip_}, {"status", absl::StrCat(error.status)}, {"reason", error.reason}});
   if (stream_ != nullptr) {
@@ -289,6 +307,7 @@ void DownstreamConnection::MaybeFinishExchange() {
 
 void DownstreamConnection::FinishExchange() {
   WriteAccessLog();
+  log_entry_ = AccessLogEntry{};  // an idle connection keeps none of the exchange's strings
   request_active_ = false;
   if (stream_ != nullptr) {
     stream_->Cancel();  // no-op when it finished cleanly
@@ -299,7 +318,7 @@ void DownstreamConnection::FinishExchange() {
     holder->stream = std::move(stream_);
     worker_.dispatcher().DeferredDelete(std::move(holder));
   }
-  if (!keep_alive_after_response() || decoder_->has_error()) {
+  if (!keep_alive_after_response() || decoder_failed()) {
     CloseAfterFlush();
     return;
   }
@@ -308,8 +327,10 @@ void DownstreamConnection::FinishExchange() {
     resume_pending_ = true;  // the decoder pauses when the callback returns; undo it after
     return;
   }
-  decoder_->Resume();
-  ProcessInput();
+  if (decoder_ != nullptr) {
+    decoder_->Resume();
+  }
+  ProcessInput();  // the next pipelined request, or else the decoder goes back to the worker
 }
 
 void DownstreamConnection::WriteAccessLog() {
@@ -354,7 +375,7 @@ void DownstreamConnection::Abort() {
 
 void DownstreamConnection::Drain() {
   draining_ = true;
-  if (!request_active_ && !decoder_->in_message()) {
+  if (!request_active_ && !decoder_in_message()) {
     Close();
   }
 }
@@ -390,7 +411,7 @@ void DownstreamConnection::OnTimer() {
   timer_mode_ = TimerMode::kNone;
   switch (mode) {
     case TimerMode::kHeader:
-      if (decoder_->in_message() && !request_active_) {
+      if (decoder_in_message() && !request_active_) {
         request_active_ = true;
         log_entry_ = AccessLogEntry{};
         log_entry_.start = worker_.time_source().SystemTime();

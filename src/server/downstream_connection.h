@@ -83,6 +83,13 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void ArmTimer(TimerMode mode, absl::Duration timeout);
   void OnTimer();
   void WriteAccessLog();
+  // The request decoder, made when a request starts to arrive. An idle keep-alive connection
+  // holds none (most connections of config clients are idle between polls), and a new one
+  // takes the limits of the connection's configuration.
+  http::RequestDecoder& decoder();
+  void ReleaseDecoderIfIdle();
+  bool decoder_in_message() const { return decoder_ != nullptr && decoder_->in_message(); }
+  bool decoder_failed() const { return decoder_ != nullptr && decoder_->has_error(); }
 
   Worker& worker_;
   RuntimeSnapshotPtr snapshot_;

@@ -60,6 +60,12 @@ class Worker {
   // worker) and the addresses of listeners it removes.
   void UpdateSnapshot(RuntimeSnapshotPtr snapshot, std::vector<std::pair<std::string, int>> added,
                       std::vector<std::string> removed);
+  // Request decoders pass from connections that went idle to those a request starts on, so an
+  // idle keep-alive connection holds none and a busy one costs no allocation.
+  std::unique_ptr<http::RequestDecoder> TakeRequestDecoder(http::RequestDecoderCallbacks& callbacks,
+                                                           const http::DecoderLimits& limits);
+  // `decoder` must be between messages (see RequestDecoder::Reuse).
+  void ReturnRequestDecoder(std::unique_ptr<http::RequestDecoder> decoder);
   SharedState& shared() { return shared_; }
   http::RequestIdRandom& random() { return random_; }
   // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
@@ -93,6 +99,7 @@ class Worker {
   std::atomic<uint64_t> open_connections_{0};
   http::RequestIdRandom random_;
   std::string head_buffer_;
+  std::vector<std::unique_ptr<http::RequestDecoder>> spare_decoders_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;

@@ -91,6 +91,9 @@ class RequestDecoder {
   // message and consumes nothing more until Resume(). After an error it consumes nothing.
   virtual size_t Feed(absl::string_view data) = 0;
   virtual void Resume() = 0;
+  // Hands a decoder that is between messages (not paused, not in a message, no error) to a new
+  // connection: the next bytes it is fed start a message for `callbacks`, within `limits`.
+  virtual void Reuse(RequestDecoderCallbacks& callbacks, const DecoderLimits& limits) = 0;
   virtual bool paused() const = 0;
   // Bytes of a message have been seen and the message is not complete yet.
   virtual bool in_message() const = 0;

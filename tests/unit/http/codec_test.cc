@@ -125,6 +125,31 @@ TEST(RequestDecoder, PathAndQuerySplit) {
   EXPECT_EQ(recorder.heads[0].query, "x=1&y=2");
 }
 
+TEST(RequestDecoder, ReusedDecoderServesItsNewOwnerWithItsLimits) {
+  RequestRecorder first;
+  auto decoder = RequestDecoder::Create(first, {});
+  const std::string request =
+      "GET /a HTTP/1.1\r\nHost: h\r\nX-Pad: " + std::string(100, 'p') + "\r\n\r\n";
+  EXPECT_EQ(decoder->Feed(request), request.size());
+  ASSERT_TRUE(decoder->paused());
+  decoder->Resume();
+
+  RequestRecorder second;
+  DecoderLimits small;
+  small.max_header_bytes = 64;
+  decoder->Reuse(second, small);
+  decoder->Feed("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(second.heads.size(), 1u);
+  EXPECT_EQ(second.heads[0].path, "/b");
+  EXPECT_EQ(first.heads.size(), 1u);  // nothing more for the previous owner
+
+  decoder->Resume();
+  decoder->Feed(request);  // fitted the old limits, not the new ones
+  EXPECT_TRUE(decoder->has_error());
+  EXPECT_EQ(decoder->error().status, 431);
+  EXPECT_EQ(second.heads.size(), 1u);
+}
+
 TEST(RequestDecoder, KeepAliveRules) {
   EXPECT_NE(DecodeAllSplits("GET / HTTP/1.0\r\n\r\n").events[0].find("v1.0 ka=0"),
             std::string::npos);
