@@ -144,16 +144,19 @@ std::string GenerateRequestId(RequestIdRandom& random) {
   // Version 4, variant 10xx.
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  // 8-4-4-4-12 hex digits: the 32 nibbles of high and low, with dashes after 8, 12, 16, 20.
+  // 8-4-4-4-12 hex digits: the 16 bytes of high and low, two digits each, with dashes after
+  // bytes 4, 6, 8 and 10.
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string id(36, '-');
-  size_t at = 0;
-  for (int nibble = 0; nibble < 32; ++nibble) {
-    if (at == 8 || at == 13 || at == 18 || at == 23) {
-      ++at;
+  char* out = id.data();
+  for (int byte = 0; byte < 16; ++byte) {
+    if (byte == 4 || byte == 6 || byte == 8 || byte == 10) {
+      ++out;
     }
-    uint64_t word = nibble < 16 ? high : low;
-    id[at++] = kDigits[(word >> (60 - 4 * (nibble % 16))) & 0xf];
+    uint64_t word = byte < 8 ? high : low;
+    unsigned value = static_cast<unsigned>(word >> (56 - 8 * (byte % 8))) & 0xff;
+    *out++ = kDigits[value >> 4];
+    *out++ = kDigits[value & 0xf];
   }
   return id;
 }
