@@ -546,7 +546,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
 class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder {
  public:
   ResponseDecoderImpl(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits)
-      : LlhttpDecoder(HTTP_RESPONSE, limits), callbacks_(callbacks) {}
+      : LlhttpDecoder(HTTP_RESPONSE, limits), callbacks_(&callbacks) {}
 
   // confgate::http::ResponseDecoder
   void ExpectResponse(absl::string_view request_method) override {
@@ -554,6 +554,10 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     ResumeParser();
   }
   size_t Feed(absl::string_view data) override { return FeedBytes(data); }
+  void Reuse(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits) override {
+    callbacks_ = &callbacks;
+    limits_ = limits;
+  }
   void FeedEof() override {
     if (has_error_ || paused_) {
       return;
@@ -613,24 +617,24 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     }
     head.keep_alive =
         head.framing != BodyFraming::kUntilClose && llhttp_should_keep_alive(&parser_) != 0;
-    callbacks_.OnResponseHead(std::move(head));
+    callbacks_->OnResponseHead(std::move(head));
     if (has_error_) {
       return -1;
     }
     return no_body ? 1 : 0;
   }
 
-  void Body(absl::string_view data) override { callbacks_.OnResponseBody(data); }
+  void Body(absl::string_view data) override { callbacks_->OnResponseBody(data); }
 
   int MessageComplete() override {
     if (interim_) {
       return HPE_PAUSED;  // FeedBytes resumes and goes on to the final response
     }
-    callbacks_.OnResponseComplete();
+    callbacks_->OnResponseComplete();
     return HPE_PAUSED;
   }
 
-  ResponseDecoderCallbacks& callbacks_;
+  ResponseDecoderCallbacks* callbacks_;
   bool head_request_ = false;
 };
 

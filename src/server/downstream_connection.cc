@@ -147,7 +147,7 @@ http::RequestDecoder& DownstreamConnection::decoder() {
     http::DecoderLimits decoder_limits;
     decoder_limits.max_header_bytes = limits.max_request_header_bytes;
     decoder_limits.max_body_bytes = limits.max_request_body_bytes;
-    decoder_ = worker_.TakeRequestDecoder(*this, decoder_limits);
+    decoder_ = worker_.request_decoders().Take(*this, decoder_limits);
   }
   return *decoder_;
 }
@@ -156,7 +156,7 @@ void DownstreamConnection::ReleaseDecoderIfIdle() {
   if (decoder_ != nullptr && !request_active_ && !decoder_->in_message() && !decoder_->paused() &&
       !decoder_->has_error() && !in_process_input_ && !closed_ &&
       evbuffer_get_length(transport_->input()) == 0) {
-    worker_.ReturnRequestDecoder(std::move(decoder_));
+    worker_.request_decoders().Return(std::move(decoder_));
   }
 }
 

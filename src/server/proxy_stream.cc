@@ -73,6 +73,9 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
 
 ProxyStream::~ProxyStream() {
   Cancel();
+  if (decoder_reusable_) {
+    worker_.response_decoders().Return(std::move(decoder_));
+  }
   if (kind_ == router::RequestKind::kWatch) {
     cluster_.watches_active().fetch_sub(1, std::memory_order_relaxed);
   }
@@ -369,7 +372,7 @@ void ProxyStream::StartAttempt() {
   }
   http::DecoderLimits limits;
   limits.max_header_bytes = 64 * 1024;
-  decoder_ = http::ResponseDecoder::Create(*this, limits);
+  decoder_ = worker_.response_decoders().Take(*this, limits);
   decoder_->ExpectResponse(method_);
   evbuffer* out = connection_->transport().output();
   WriteHead(out, head_);  // serialised per attempt: head_ does not change after Start()
@@ -719,6 +722,7 @@ void ProxyStream::FinishResponse() {
   // ignore a further request and close whenever it likes (RFC 9112, 9.6).
   bool reusable = decoder_->paused() && request_complete_ && upstream_keep_alive_ &&
                   evbuffer_get_length(input) == 0;
+  decoder_reusable_ = reusable;  // handed on by the destructor: we may be inside its Feed now
   EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
   finished_ = true;
   StoreCapturedResponse();

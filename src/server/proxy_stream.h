@@ -126,6 +126,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   bool response_started_ = false;  // head written to the client
   bool response_complete_ = false;
   bool upstream_keep_alive_ = false;  // the response head allows another request after it
+  bool decoder_reusable_ = false;     // the response ended cleanly on a kept-alive connection
   bool response_bytes_seen_ = false;
   bool retry_pending_ = false;  // a retryable status arrived inside the decoder callback
   bool chunked_to_client_ = false;

@@ -198,25 +198,6 @@ void Worker::OnAcceptError(evconnlistener* listener, void* arg) {
   self->accept_resume_timer_->Enable(kAcceptPause);
 }
 
-std::unique_ptr<http::RequestDecoder> Worker::TakeRequestDecoder(
-    http::RequestDecoderCallbacks& callbacks, const http::DecoderLimits& limits) {
-  if (spare_decoders_.empty()) {
-    return http::RequestDecoder::Create(callbacks, limits);
-  }
-  std::unique_ptr<http::RequestDecoder> decoder = std::move(spare_decoders_.back());
-  spare_decoders_.pop_back();
-  decoder->Reuse(callbacks, limits);
-  return decoder;
-}
-
-void Worker::ReturnRequestDecoder(std::unique_ptr<http::RequestDecoder> decoder) {
-  // Enough for the connections busy at one moment; beyond that, idle memory wins.
-  constexpr size_t kMaxSpareDecoders = 256;
-  if (spare_decoders_.size() < kMaxSpareDecoders) {
-    spare_decoders_.push_back(std::move(decoder));
-  }
-}
-
 void Worker::RemoveConnection(DownstreamConnection& connection) {
   auto it = connections_.find(&connection);
   if (it == connections_.end()) {

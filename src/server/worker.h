@@ -24,6 +24,33 @@ namespace confgate::server {
 
 class DownstreamConnection;
 
+// Decoders between messages, passed from exchanges that ended to those that start: an idle
+// connection holds none, and a busy one costs no allocation. Return() only a decoder that may
+// be reused (see RequestDecoder::Reuse, ResponseDecoder::Reuse), and never from inside its Feed.
+template <typename Decoder, typename Callbacks>
+class SpareDecoders {
+ public:
+  std::unique_ptr<Decoder> Take(Callbacks& callbacks, const http::DecoderLimits& limits) {
+    if (spare_.empty()) {
+      return Decoder::Create(callbacks, limits);
+    }
+    std::unique_ptr<Decoder> decoder = std::move(spare_.back());
+    spare_.pop_back();
+    decoder->Reuse(callbacks, limits);
+    return decoder;
+  }
+  void Return(std::unique_ptr<Decoder> decoder) {
+    if (spare_.size() < kMaxSpare) {
+      spare_.push_back(std::move(decoder));
+    }
+  }
+
+ private:
+  // Enough for the exchanges busy at one moment; beyond that, idle memory wins.
+  static constexpr size_t kMaxSpare = 256;
+  std::vector<std::unique_ptr<Decoder>> spare_;
+};
+
 // State every worker shares; owned by the Server on the main thread.
 struct SharedState {
   AccessLog* access_log = nullptr;
@@ -60,12 +87,12 @@ class Worker {
   // worker) and the addresses of listeners it removes.
   void UpdateSnapshot(RuntimeSnapshotPtr snapshot, std::vector<std::pair<std::string, int>> added,
                       std::vector<std::string> removed);
-  // Request decoders pass from connections that went idle to those a request starts on, so an
-  // idle keep-alive connection holds none and a busy one costs no allocation.
-  std::unique_ptr<http::RequestDecoder> TakeRequestDecoder(http::RequestDecoderCallbacks& callbacks,
-                                                           const http::DecoderLimits& limits);
-  // `decoder` must be between messages (see RequestDecoder::Reuse).
-  void ReturnRequestDecoder(std::unique_ptr<http::RequestDecoder> decoder);
+  SpareDecoders<http::RequestDecoder, http::RequestDecoderCallbacks>& request_decoders() {
+    return request_decoders_;
+  }
+  SpareDecoders<http::ResponseDecoder, http::ResponseDecoderCallbacks>& response_decoders() {
+    return response_decoders_;
+  }
   SharedState& shared() { return shared_; }
   http::RequestIdRandom& random() { return random_; }
   // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
@@ -99,7 +126,8 @@ class Worker {
   std::atomic<uint64_t> open_connections_{0};
   http::RequestIdRandom random_;
   std::string head_buffer_;
-  std::vector<std::unique_ptr<http::RequestDecoder>> spare_decoders_;
+  SpareDecoders<http::RequestDecoder, http::RequestDecoderCallbacks> request_decoders_;
+  SpareDecoders<http::ResponseDecoder, http::ResponseDecoderCallbacks> response_decoders_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;

@@ -115,6 +115,9 @@ class ResponseDecoder {
   virtual size_t Feed(absl::string_view data) = 0;
   // The peer closed: completes a close-delimited body, or records an error if a message was cut.
   virtual void FeedEof() = 0;
+  // Hands a decoder that completed a response on a connection kept alive (no error, not in a
+  // message) to another stream; ExpectResponse() then starts its next response.
+  virtual void Reuse(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits) = 0;
   virtual bool paused() const = 0;
   virtual bool in_message() const = 0;
   virtual bool has_error() const = 0;

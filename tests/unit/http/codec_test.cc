@@ -412,6 +412,36 @@ ResponseResult DecodeResponseAllSplits(absl::string_view input, const char* meth
   return whole;
 }
 
+TEST(ResponseDecoder, ReusedDecoderStartsItsNextResponseForItsNewOwner) {
+  ResponseRecorder first;
+  auto decoder = ResponseDecoder::Create(first, {});
+  decoder->ExpectResponse("GET");
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  EXPECT_EQ(decoder->Feed(chunked), chunked.size());
+  ASSERT_TRUE(decoder->paused());
+
+  ResponseRecorder second;
+  decoder->Reuse(second, {});
+  decoder->ExpectResponse("HEAD");  // a HEAD answer's Content-Length announces no body here
+  decoder->Feed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+  decoder->ExpectResponse("GET");
+  decoder->Feed("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno");
+  ASSERT_EQ(second.events.size(), 5u);
+  EXPECT_EQ(second.events[1], "complete");
+  EXPECT_EQ(second.events[3], "body no");
+  EXPECT_EQ(second.events[4], "complete");
+  EXPECT_EQ(first.events.size(), 3u);  // head, body, complete of the first response only
+
+  DecoderLimits small;
+  small.max_header_bytes = 32;
+  decoder->Reuse(second, small);
+  decoder->ExpectResponse("GET");
+  decoder->Feed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: 0123456789\r\n\r\nok");
+  EXPECT_TRUE(decoder->has_error());
+  EXPECT_EQ(decoder->error().status, 502);
+}
+
 TEST(ResponseDecoder, ContentLength) {
   auto r =
       DecodeResponseAllSplits("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nETag: \"3\"\r\n\r\nhello");
