@@ -1,8 +1,12 @@
 #include "confgate/event/dispatcher.h"
 
 #include <event2/event.h>
-#include <event2/thread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 #include <utility>
 
 namespace confgate::event {
@@ -34,12 +38,17 @@ class LibeventTimer final : public Timer {
 
 }  // namespace
 
-void Dispatcher::InitThreading() { evthread_use_pthreads(); }
-
 Dispatcher::Dispatcher() : base_(event_base_new()) {
+  // libevent's own thread support would take the base's lock around every event operation of
+  // the data path; only Post() crosses threads, so it wakes the loop through an eventfd.
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0) {
+    std::abort();  // no descriptor for the loop's own wake-ups at start-up: nothing can work
+  }
   post_event_ = event_new(
-      base_, -1, 0,
+      base_, wake_fd_, EV_READ | EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPosted(); }, this);
+  event_add(post_event_, nullptr);
   deferred_event_ = event_new(
       base_, -1, 0,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
@@ -51,6 +60,7 @@ Dispatcher::~Dispatcher() {
   event_free(post_event_);
   event_free(deferred_event_);
   event_base_free(base_);
+  close(wake_fd_);
 }
 
 void Dispatcher::Run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
@@ -64,14 +74,25 @@ TimerPtr Dispatcher::CreateTimer(std::function<void()> callback) {
 }
 
 void Dispatcher::Post(std::function<void()> callback) {
+  bool was_empty;
   {
     MutexLock lock(&post_mu_);
+    was_empty = posted_.empty();
     posted_.push_back(std::move(callback));
   }
-  event_active(post_event_, 0, 0);
+  // A non-empty queue has a wake-up pending already: RunPosted() reads the eventfd before it
+  // takes the queue, so nothing posted is left behind.
+  if (was_empty) {
+    uint64_t one = 1;
+    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
 }
 
 void Dispatcher::RunPosted() {
+  uint64_t count;
+  while (read(wake_fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
+  }
   std::vector<std::function<void()>> batch;
   {
     MutexLock lock(&post_mu_);

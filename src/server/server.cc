@@ -198,7 +198,6 @@ int RunServer(const config::Config& config, const std::string& config_path) {
 
   uint32_t worker_count = WorkerCount(config);
   LoadCacheSnapshots(**snapshot);
-  event::Dispatcher::InitThreading();
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;
   sigemptyset(&handled);

@@ -34,9 +34,6 @@ class DeferredDeletable {
 
 class Dispatcher {
  public:
-  // Makes libevent thread-aware; call once before creating dispatchers on several threads.
-  static void InitThreading();
-
   Dispatcher();
   ~Dispatcher();
   Dispatcher(const Dispatcher&) = delete;
@@ -63,6 +60,7 @@ class Dispatcher {
   void ClearDeferred();
 
   event_base* base_;
+  int wake_fd_ = -1;  // an eventfd: Post() from another thread wakes the loop through it
   ::event* post_event_;
   ::event* deferred_event_;
   Mutex post_mu_;
