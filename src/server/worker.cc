@@ -100,6 +100,10 @@ void Worker::UpdateSnapshot(RuntimeSnapshotPtr snapshot,
 
 Worker::~Worker() {
   connections_.clear();
+  // Connections and streams closed as the loop ended still wait in the dispatcher, which is
+  // destroyed last; their destructors hand decoders and upstream connections to members that
+  // would be gone by then.
+  dispatcher_.ClearDeferred();
   pool_.reset();
   for (const auto& [address, listener] : listeners_) {
     evconnlistener_free(listener);

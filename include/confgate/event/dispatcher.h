@@ -52,12 +52,14 @@ class Dispatcher {
   void Post(std::function<void()> callback);
   // Destroys `object` after the current callback returns.
   void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
+  // Destroys what DeferredDelete() holds now, outside any callback (at shutdown, before the
+  // objects those destructors use are gone). The loop does it on its own otherwise.
+  void ClearDeferred();
 
   event_base* base() { return base_; }
 
  private:
   void RunPosted();
-  void ClearDeferred();
 
   event_base* base_;
   int wake_fd_ = -1;  // an eventfd: Post() from another thread wakes the loop through it
