@@ -7,11 +7,10 @@ import re
 import sys
 import tempfile
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import Proxy, ProxyTestCase, write_confgate_config  # noqa: E402
+from confgate_harness import (Proxy, ProxyTestCase, admin_call,  # noqa: E402
+                              write_confgate_config)
 
 METRIC_NAMES = [
     "confgate_requests_total", "confgate_request_duration_seconds",
@@ -22,18 +21,6 @@ METRIC_NAMES = [
     "confgate_cache_lookups_total", "confgate_cache_bytes",
     "confgate_downstream_connections_active", "confgate_config_reloads_total",
 ]
-
-
-def admin(proxy, method, path, body=None, token=None):
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
-                                     data=body, method=method)
-    if token:
-        request.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 class AdminTest(ProxyTestCase, unittest.TestCase):
@@ -50,22 +37,22 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
 """)
 
     def test_health_readiness_status_and_config(self):
-        self.assertEqual(admin(self.proxy, "GET", "/healthz"), (200, "ok\n"))
-        self.assertEqual(admin(self.proxy, "GET", "/readyz")[0], 200)
-        status, body = admin(self.proxy, "GET", "/status")
+        self.assertEqual(admin_call(self.proxy, "GET", "/healthz"), (200, "ok\n"))
+        self.assertEqual(admin_call(self.proxy, "GET", "/readyz")[0], 200)
+        status, body = admin_call(self.proxy, "GET", "/status")
         self.assertEqual(status, 200)
         upstream = json.loads(body)["upstreams"][0]
         self.assertEqual((upstream["name"], upstream["mode"]), ("config-service", "normal"))
         self.assertEqual({host["address"] for host in upstream["hosts"]},
                          {replica.address for replica in self.replicas})
         self.assertTrue(all(host["health"] == "healthy" for host in upstream["hosts"]))
-        config = json.loads(admin(self.proxy, "GET", "/config")[1])
+        config = json.loads(admin_call(self.proxy, "GET", "/config")[1])
         self.assertEqual(config["routes"][0]["cache"], True)
 
     def test_metrics_exposition(self):
         for _ in range(4):
             self.request(self.proxy, "GET", "/health")
-        status, text = admin(self.proxy, "GET", "/metrics")
+        status, text = admin_call(self.proxy, "GET", "/metrics")
         self.assertEqual(status, 200)
         for name in METRIC_NAMES:
             self.assertIn("# TYPE %s " % name, text)
@@ -86,40 +73,40 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
             self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
         for _ in range(3):
             self.request(self.proxy, "GET", "/health")
-        text = admin(self.proxy, "GET", "/metrics")[1]
+        text = admin_call(self.proxy, "GET", "/metrics")[1]
         result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                                 text=True, timeout=60)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_drain_enable_and_read_only_override(self):
         address = self.replicas[0].address
-        self.assertEqual(admin(self.proxy, "POST",
-                               "/upstreams/config-service/hosts/%s/drain" % address)[0], 200)
+        self.assertEqual(admin_call(self.proxy, "POST",
+                                    "/upstreams/config-service/hosts/%s/drain" % address)[0], 200)
         seen = {self.request(self.proxy, "GET", "/v1/kv/x?i=%d" % i)[1]["X-Replica-Id"]
                 for i in range(6)}
         self.assertEqual(seen, {"replica-2"})
-        admin(self.proxy, "POST", "/upstreams/config-service/hosts/%s/enable" % address)
+        admin_call(self.proxy, "POST", "/upstreams/config-service/hosts/%s/enable" % address)
         seen = {self.request(self.proxy, "GET", "/v1/kv/y?i=%d" % i)[1]["X-Replica-Id"]
                 for i in range(6)}
         self.assertEqual(seen, {"replica-1", "replica-2"})
-        self.assertEqual(admin(self.proxy, "POST", "/upstreams/config-service/hosts/1.2.3.4:5/drain")[0],
-                         404)
+        self.assertEqual(admin_call(self.proxy, "POST",
+                                    "/upstreams/config-service/hosts/1.2.3.4:5/drain")[0], 404)
 
-        self.assertEqual(admin(self.proxy, "POST", "/upstreams/config-service/mode",
-                               b'{"read_only": true}')[0], 200)
+        self.assertEqual(admin_call(self.proxy, "POST", "/upstreams/config-service/mode",
+                                    b'{"read_only": true}')[0], 200)
         status, headers, _ = self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")
         self.assertEqual((status, headers["X-Confgate-Mode"]), (503, "read-only"))
         self.assertIn('confgate_upstream_mode{upstream="config-service"} 2',
-                      admin(self.proxy, "GET", "/metrics")[1])
-        admin(self.proxy, "POST", "/upstreams/config-service/mode", b'{"read_only": null}')
+                      admin_call(self.proxy, "GET", "/metrics")[1])
+        admin_call(self.proxy, "POST", "/upstreams/config-service/mode", b'{"read_only": null}')
         self.assertEqual(self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")[0], 200)
 
     def test_reload_is_counted(self):
         for _ in range(2):
             self.request(self.proxy, "GET", "/health")
-        status, body = admin(self.proxy, "POST", "/reload")
+        status, body = admin_call(self.proxy, "POST", "/reload")
         self.assertEqual((status, json.loads(body)["result"]), (200, "reloaded"))
-        text = admin(self.proxy, "GET", "/metrics")[1]
+        text = admin_call(self.proxy, "GET", "/metrics")[1]
         self.assertIn('confgate_config_reloads_total{result="success"} 1', text)
         # The upstream's counters carry over to the reloaded configuration.
         self.assertIn('confgate_requests_total{upstream="config-service",code="200"} 2', text)
@@ -143,11 +130,12 @@ class AdminTokenTest(ProxyTestCase, unittest.TestCase):
         proxy = Proxy(path)
         self.addCleanup(proxy.kill)
         mode = "/upstreams/config-service/mode"
-        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}')[0], 401)
-        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}', token="wrong")[0], 401)
-        self.assertEqual(admin(proxy, "POST", mode, b'{"read_only": true}',
-                               token="s3cret-token")[0], 200)
-        self.assertNotIn("s3cret-token", admin(proxy, "GET", "/config")[1])
+        self.assertEqual(admin_call(proxy, "POST", mode, b'{"read_only": true}')[0], 401)
+        self.assertEqual(admin_call(proxy, "POST", mode, b'{"read_only": true}',
+                                    token="wrong")[0], 401)
+        self.assertEqual(admin_call(proxy, "POST", mode, b'{"read_only": true}',
+                                    token="s3cret-token")[0], 200)
+        self.assertNotIn("s3cret-token", admin_call(proxy, "GET", "/config")[1])
         self.assertFalse(any("s3cret-token" in line for line in proxy.stderr_lines()))
 
 

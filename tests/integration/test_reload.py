@@ -10,20 +10,10 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import Proxy, ProxyTestCase, Replica, write_confgate_config  # noqa: E402
-
-
-def admin(proxy, method, path):
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
-                                     data=b"" if method == "POST" else None, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+from confgate_harness import (Proxy, ProxyTestCase, Replica, admin_call,  # noqa: E402
+                              write_confgate_config)
 
 
 def replace_config(path, text):
@@ -78,20 +68,20 @@ class ReloadTest(ProxyTestCase, unittest.TestCase):
         self.proxy.process.send_signal(signal.SIGHUP)
         time.sleep(0.3)
         self.assertIn('confgate_config_reloads_total{result="failure"} 2',
-                      admin(self.proxy, "GET", "/metrics")[1])
-        status, body = admin(self.proxy, "POST", "/reload")
+                      admin_call(self.proxy, "GET", "/metrics")[1])
+        status, body = admin_call(self.proxy, "POST", "/reload")
         self.assertEqual(status, 400)
         self.assertIn("fastest", body)
 
     def test_sighup_reloads_and_host_state_survives(self):
         host = self.replicas[0].address
-        admin(self.proxy, "POST", "/upstreams/config-service/hosts/%s/drain" % host)
+        admin_call(self.proxy, "POST", "/upstreams/config-service/hosts/%s/drain" % host)
         with open(self.path, "w") as handle:  # rewritten in place; SIGHUP does the rest
             handle.write(config_text(self.replicas, workers=2))
         mark = len(self.proxy.stderr_lines())
         self.proxy.process.send_signal(signal.SIGHUP)
         self.wait_for_log("configuration reloaded", mark)
-        status = json.loads(admin(self.proxy, "GET", "/status")[1])
+        status = json.loads(admin_call(self.proxy, "GET", "/status")[1])
         hosts = {entry["address"]: entry for entry in status["upstreams"][0]["hosts"]}
         self.assertTrue(hosts[host]["drained"], "the reload forgot the drain")
         self.assertEqual(self.replica_ids(), {"replica-2"})
@@ -113,7 +103,7 @@ class ReloadTest(ProxyTestCase, unittest.TestCase):
         for client in clients:
             client.start()
         for _ in range(5):
-            self.assertEqual(admin(self.proxy, "POST", "/reload")[0], 200)
+            self.assertEqual(admin_call(self.proxy, "POST", "/reload")[0], 200)
             time.sleep(0.05)
         for client in clients:
             client.join(30)
@@ -160,7 +150,7 @@ class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
         for _ in range(12):
             self.request(proxy, "GET", "/health")
         ejected_host = replicas[2].address
-        status = json.loads(admin(proxy, "GET", "/status")[1])
+        status = json.loads(admin_call(proxy, "GET", "/status")[1])
         self.assertTrue({h["address"]: h for h in status["upstreams"][0]["hosts"]}
                         [ejected_host]["ejected"])
 
@@ -208,7 +198,7 @@ class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
         self.assertEqual(failures, [])
         # The hold ran out normally (404 when the watch landed on a replica without the key).
         self.assertIn(watch_result["reply"][0], (200, 404))
-        status = json.loads(admin(proxy, "GET", "/status")[1])
+        status = json.loads(admin_call(proxy, "GET", "/status")[1])
         hosts = {h["address"]: h for h in status["upstreams"][0]["hosts"]}
         self.assertEqual(set(hosts), {r.address for r in replicas[1:]})
         self.assertTrue(hosts[ejected_host]["ejected"], "the reload forgot the ejection")
@@ -275,7 +265,7 @@ class DnsDiscoveryTest(ProxyTestCase, unittest.TestCase):
         self.addCleanup(proxy.kill)
         for _ in range(5):
             self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
-        status = json.loads(admin(proxy, "GET", "/status")[1])
+        status = json.loads(admin_call(proxy, "GET", "/status")[1])
         addresses = {host["address"] for host in status["upstreams"][0]["hosts"]}
         self.assertIn("127.0.0.1:%d" % replica.port, addresses)
         time.sleep(1.0)

@@ -13,24 +13,12 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import (Proxy, ProxyTestCase, is_closed, raw_exchange,  # noqa: E402
-                              write_confgate_config)
+from confgate_harness import (Proxy, ProxyTestCase, admin_call, is_closed,  # noqa: E402
+                              raw_exchange, write_confgate_config)
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-
-
-def admin_call(proxy, method, path, body=None, headers=None):
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
-                                     data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as reply:
-            return reply.status, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def write_config(directory, replicas, admin_address="127.0.0.1:0", token_file=None, **options):

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import http.client
+import urllib.error
 import urllib.request
 
 CONFGATE_BIN = os.environ.get("CONFGATE_BIN", "")
@@ -226,6 +227,22 @@ class ProxyTestCase:
             return response.status, dict(response.getheaders()), response.read()
         finally:
             connection.close()
+
+
+def admin_call(proxy, method, path, body=None, headers=None, token=None):
+    """One call to confgate's admin API: (status, body text); error statuses are returned, not
+    raised. A POST without a body sends an empty one."""
+    if body is None and method == "POST":
+        body = b""
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (proxy.admin_port, path),
+                                     data=body, method=method, headers=headers or {})
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
 def raw_exchange(port, data, read_timeout=2.0, half_close=False):
