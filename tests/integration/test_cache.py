@@ -211,7 +211,9 @@ class ReadOnlyServingTest(ProxyTestCase, unittest.TestCase):
 
         started = time.time()
         status, headers, body = self.request(proxy, "GET", "/v1/kv/app/unknown")
-        self.assertLess(time.time() - started, 0.05)
+        # Answered on the spot, not after a connect attempt and its timeout; the bound leaves room
+        # for a loaded CI machine.
+        self.assertLess(time.time() - started, 0.5)
         self.assertEqual((status, headers["Cache-Control"]), (503, "no-store"))
         self.assertEqual(json.loads(body)["error"], "no_cached_copy")
         for method in ("PUT", "POST", "DELETE"):
