@@ -25,9 +25,9 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_s
     : worker_(worker),
       snapshot_(worker.snapshot()),
       client_ip_(std::move(client_ip)),
-      tls_(tls_session != nullptr) {
+      tls_(tls_session != nullptr),
+      timer_(worker.timers(), [this] { OnTimer(); }) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
-  timer_ = worker.dispatcher().CreateTimer([this] { OnTimer(); });
 
   event_base* base = worker.dispatcher().base();
   if (tls_session != nullptr) {
@@ -178,7 +178,7 @@ void DownstreamConnection::HandleDecodeError() {
 }
 
 void DownstreamConnection::OnRequestHead(http::RequestHead head) {
-  timer_->Disable();
+  timer_.Disable();
   timer_mode_ = TimerMode::kNone;
   request_active_ = true;
   request_complete_ = false;
@@ -227,7 +227,7 @@ void DownstreamConnection::OnRequestBody(absl::string_view data) {
 void DownstreamConnection::OnRequestComplete() {
   request_complete_ = true;
   if (timer_mode_ == TimerMode::kBody) {
-    timer_->Disable();
+    timer_.Disable();
     timer_mode_ = TimerMode::kNone;
   }
   if (stream_ != nullptr && !response_complete_) {
@@ -392,7 +392,7 @@ void DownstreamConnection::Close() {
     return;
   }
   closed_ = true;
-  timer_->Disable();
+  timer_.Disable();
   if (stream_ != nullptr) {
     stream_->Cancel();
   }
@@ -403,7 +403,7 @@ void DownstreamConnection::Close() {
 
 void DownstreamConnection::ArmTimer(TimerMode mode, absl::Duration timeout) {
   timer_mode_ = mode;
-  timer_->Enable(timeout);
+  timer_.Enable(timeout);
 }
 
 void DownstreamConnection::OnTimer() {

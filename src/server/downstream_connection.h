@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "confgate/event/dispatcher.h"
+#include "confgate/event/timer_queue.h"
 #include "confgate/http/codec.h"
 #include "confgate/network/transport.h"
 #include "confgate/server/access_log.h"
@@ -98,7 +99,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool tls_;
   std::unique_ptr<http::RequestDecoder> decoder_;
   std::unique_ptr<ProxyStream> stream_;
-  event::TimerPtr timer_;
+  event::QueuedTimer timer_;
   TimerMode timer_mode_ = TimerMode::kNone;
 
   // The current exchange.

@@ -60,8 +60,8 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       cluster_(*snapshot_->clusters[route.upstream_index]),
       kind_(route.KindFor(head.method)),
       head_(std::move(head)),
-      method_(head_.method) {
-  timer_ = worker_.dispatcher().CreateTimer([this] { OnTimeout(); });
+      method_(head_.method),
+      timer_(worker.timers(), [this] { OnTimeout(); }) {
   cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
   if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
     cache_ = snapshot_->route_caches[route_.index].get();
@@ -197,7 +197,7 @@ void ProxyStream::BeginCachedRead() {
     if (!leader) {
       cache_->stats().coalesced.fetch_add(1, std::memory_order_relaxed);
       waiting_for_leader_ = true;
-      timer_->Enable(response_timeout_);  // a waiter waits no longer than the route allows
+      timer_.Enable(response_timeout_);  // a waiter waits no longer than the route allows
       return;
     }
     coalesce_leader_ = true;
@@ -210,7 +210,7 @@ void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
     return;
   }
   waiting_for_leader_ = false;
-  timer_->Disable();
+  timer_.Disable();
   if (response == nullptr) {
     // The leader's fetch failed: a stale copy if there is one, else the error.
     if (StaleUsable()) {
@@ -290,7 +290,7 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
     downstream_.AddResponseBodyBytes(response.body.size());
   }
   finished_ = true;
-  timer_->Disable();
+  timer_.Disable();
   downstream_.SetUpstreamForLog(cluster_.name(), "cache");
   response_started_ = true;
   downstream_.OnResponseStarted(out.status);
@@ -366,9 +366,9 @@ void ProxyStream::StartAttempt() {
   if (connection_ == nullptr) {
     connection_ = upstream::UpstreamConnection::Connect(
         worker_.dispatcher(), *host_, *this, snapshot_->cluster_tls[route_.upstream_index].get());
-    timer_->Enable(cluster_.config().timeouts.connect);
+    timer_.Enable(cluster_.config().timeouts.connect);
   } else {
-    timer_->Enable(response_timeout_);
+    timer_.Enable(response_timeout_);
   }
   http::DecoderLimits limits;
   limits.max_header_bytes = 64 * 1024;
@@ -411,7 +411,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
       attempt_is_retry_ = false;
     }
   }
-  timer_->Disable();
+  timer_.Disable();
   if (connection_ == nullptr) {
     return;
   }
@@ -504,7 +504,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
     return;
   }
   if (!response_started_ && connection_->connected()) {
-    timer_->Enable(response_timeout_);  // a long upload that makes progress is not a timeout
+    timer_.Enable(response_timeout_);  // a long upload that makes progress is not a timeout
   }
   evbuffer* out = connection_->transport().output();
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
@@ -535,7 +535,7 @@ void ProxyStream::OnUpstreamConnected(upstream::UpstreamConnection&) {
   if (finished_) {
     return;
   }
-  timer_->Enable(response_timeout_);
+  timer_.Enable(response_timeout_);
 }
 
 void ProxyStream::OnUpstreamWritable(upstream::UpstreamConnection&) {
@@ -606,7 +606,7 @@ void ProxyStream::ReadUpstream() {
   if (response_complete_) {
     FinishResponse();
   } else if (response_started_) {
-    timer_->Enable(response_timeout_);  // after the head, the timeout bounds each silence
+    timer_.Enable(response_timeout_);  // after the head, the timeout bounds each silence
   }
 }
 
@@ -632,7 +632,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
     pending_status_ = head.status;
     return;
   }
-  timer_->Enable(response_timeout_);
+  timer_.Enable(response_timeout_);
   response_status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;
   if (cache_ != nullptr && method_ != "HEAD") {
@@ -843,7 +843,7 @@ void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
     return;
   }
   finished_ = true;
-  timer_->Disable();
+  timer_.Disable();
   CompleteCoalescing(nullptr);
   downstream_.SendLocalReply(status, body);
 }

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "confgate/cache/store.h"
 #include "confgate/event/dispatcher.h"
+#include "confgate/event/timer_queue.h"
 #include "confgate/http/codec.h"
 #include "confgate/router/router.h"
 #include "confgate/server/runtime.h"
@@ -114,7 +115,7 @@ class ProxyStream final : private upstream::UpstreamConnectionHandler,
   int response_status_ = 0;
   bool stale_retry_used_ = false;
   std::unique_ptr<http::ResponseDecoder> decoder_;
-  event::TimerPtr timer_;
+  event::QueuedTimer timer_;
   absl::Duration response_timeout_;
 
   // The request body as received so far, kept for a retry while it stays small.

@@ -12,6 +12,7 @@
 #include "absl/random/random.h"
 #include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
+#include "confgate/event/timer_queue.h"
 #include "confgate/http/forwarding.h"
 #include "confgate/server/access_log.h"
 #include "confgate/server/runtime.h"
@@ -76,6 +77,8 @@ class Worker {
 
   // Used by connections and streams on this worker's thread.
   event::Dispatcher& dispatcher() { return dispatcher_; }
+  // Timers of connections and requests.
+  event::TimerQueue& timers() { return timers_; }
   upstream::ConnectionPool& pool() { return *pool_; }
   const RuntimeSnapshotPtr& snapshot() const { return snapshot_; }
   // This worker's balancer for `cluster` (built on first use for a cluster of an older
@@ -118,7 +121,8 @@ class Worker {
   RuntimeSnapshotPtr snapshot_;
 
   event::Dispatcher dispatcher_;
-  RealTimeSource time_source_;  // before pool_, which keeps a reference
+  RealTimeSource time_source_;  // before pool_ and timers_, which keep a reference
+  event::TimerQueue timers_{dispatcher_, time_source_};
   std::unique_ptr<upstream::ConnectionPool> pool_;
   std::vector<std::pair<std::string, evconnlistener*>> listeners_;
   event::TimerPtr accept_resume_timer_;

@@ -1,0 +1,124 @@
+#include "confgate/event/timer_queue.h"
+
+#include <algorithm>
+
+namespace confgate::event {
+
+struct QueuedTimer::List {
+  MonotonicTime::duration timeout;
+  QueuedTimer* head = nullptr;  // earliest deadline
+  QueuedTimer* tail = nullptr;
+};
+
+void QueuedTimer::Enable(absl::Duration timeout) {
+  Disable();
+  TimerQueue::List& list = queue_->ListFor(timeout);
+  deadline_ = queue_->time_.Monotonic() + list.timeout;
+  queue_->Link(*this, list);
+}
+
+void QueuedTimer::Disable() {
+  if (list_ != nullptr) {
+    queue_->Unlink(*this);
+  }
+}
+
+TimerQueue::TimerQueue(Dispatcher& dispatcher, TimeSource& time)
+    : time_(time), wakeup_(dispatcher.CreateTimer([this] {
+        wakeup_armed_ = false;
+        RunExpired();
+      })) {}
+
+TimerQueue::~TimerQueue() {
+  // Timers that outlive the queue must not reach back into it.
+  for (auto& list : lists_) {
+    for (QueuedTimer* timer = list->head; timer != nullptr; timer = timer->next_) {
+      timer->list_ = nullptr;
+    }
+  }
+}
+
+TimerQueue::List& TimerQueue::ListFor(absl::Duration timeout) {
+  MonotonicTime::duration length =
+      std::max(absl::ToChronoNanoseconds(timeout), std::chrono::nanoseconds::zero());
+  for (auto& list : lists_) {
+    if (list->timeout == length) {
+      return *list;
+    }
+  }
+  // A reload that changes timeouts leaves empty lists behind; drop them before adding one.
+  lists_.erase(
+      std::remove_if(lists_.begin(), lists_.end(),
+                     [](const std::unique_ptr<List>& list) { return list->head == nullptr; }),
+      lists_.end());
+  lists_.push_back(std::make_unique<List>());
+  lists_.back()->timeout = length;
+  return *lists_.back();
+}
+
+void TimerQueue::Link(QueuedTimer& timer, List& list) {
+  timer.list_ = &list;
+  timer.prev_ = list.tail;
+  timer.next_ = nullptr;
+  if (list.tail != nullptr) {
+    list.tail->next_ = &timer;
+  } else {
+    list.head = &timer;
+  }
+  list.tail = &timer;
+  ++armed_;
+  WakeBy(timer.deadline_);
+}
+
+void TimerQueue::Unlink(QueuedTimer& timer) {
+  List& list = *timer.list_;
+  (timer.prev_ != nullptr ? timer.prev_->next_ : list.head) = timer.next_;
+  (timer.next_ != nullptr ? timer.next_->prev_ : list.tail) = timer.prev_;
+  timer.list_ = nullptr;
+  timer.prev_ = timer.next_ = nullptr;
+  --armed_;
+  // The wake-up stays as it is: when it finds nothing due, it re-arms for what is left.
+}
+
+void TimerQueue::WakeBy(MonotonicTime deadline) {
+  if (wakeup_armed_ && wakeup_at_ <= deadline) {
+    return;  // the common case: a later deadline than one already waited for
+  }
+  wakeup_armed_ = true;
+  wakeup_at_ = deadline;
+  wakeup_->Enable(absl::FromChrono(std::max<MonotonicTime::duration>(
+      deadline - time_.Monotonic(), MonotonicTime::duration::zero())));
+}
+
+void TimerQueue::RunExpired() {
+  MonotonicTime now = time_.Monotonic();
+  for (size_t i = 0; i < lists_.size(); ++i) {
+    // Re-read the head each time: a callback may disarm, re-arm or destroy other timers.
+    while (lists_[i]->head != nullptr && lists_[i]->head->deadline_ <= now) {
+      QueuedTimer& timer = *lists_[i]->head;
+      Unlink(timer);
+      timer.callback_();  // last use of `timer`: its owner may be gone after this
+    }
+  }
+  ArmForEarliest();
+}
+
+void TimerQueue::ArmForEarliest() {
+  bool any = false;
+  MonotonicTime earliest{};
+  for (auto& list : lists_) {
+    if (list->head != nullptr && (!any || list->head->deadline_ < earliest)) {
+      earliest = list->head->deadline_;
+      any = true;
+    }
+  }
+  if (!any) {
+    wakeup_->Disable();
+    wakeup_armed_ = false;
+    return;
+  }
+  wakeup_armed_ = false;
+  WakeBy(earliest);
+}
+
+}  // namespace confgate::event

@@ -1,0 +1,138 @@
+#include "confgate/event/timer_queue.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace confgate::event {
+namespace {
+
+class TimerQueueTest : public testing::Test {
+ protected:
+  std::unique_ptr<QueuedTimer> MakeTimer(std::string name) {
+    return std::make_unique<QueuedTimer>(queue_, [this, name] { fired_.push_back(name); });
+  }
+  void Advance(absl::Duration d) {
+    time_.Advance(d);
+    queue_.RunExpired();
+  }
+
+  Dispatcher dispatcher_;
+  SimulatedTimeSource time_;
+  TimerQueue queue_{dispatcher_, time_};
+  std::vector<std::string> fired_;
+};
+
+TEST_F(TimerQueueTest, FiresOnceAtItsDeadline) {
+  auto timer = MakeTimer("a");
+  timer->Enable(absl::Seconds(5));
+  EXPECT_TRUE(timer->enabled());
+  Advance(absl::Seconds(4));
+  EXPECT_TRUE(fired_.empty());
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_, std::vector<std::string>{"a"});
+  EXPECT_FALSE(timer->enabled());
+  Advance(absl::Seconds(10));
+  EXPECT_EQ(fired_.size(), 1u);
+}
+
+TEST_F(TimerQueueTest, EarliestFirstAcrossDurations) {
+  auto idle = MakeTimer("idle");
+  auto header = MakeTimer("header");
+  auto response = MakeTimer("response");
+  idle->Enable(absl::Seconds(60));
+  header->Enable(absl::Seconds(10));
+  time_.Advance(absl::Seconds(1));
+  response->Enable(absl::Seconds(30));  // due at 31 s
+  Advance(absl::Seconds(9));
+  EXPECT_EQ(fired_, std::vector<std::string>{"header"});
+  Advance(absl::Seconds(21));
+  EXPECT_EQ(fired_, (std::vector<std::string>{"header", "response"}));
+  Advance(absl::Seconds(28));  // 59 s
+  EXPECT_EQ(fired_.size(), 2u);
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_, (std::vector<std::string>{"header", "response", "idle"}));
+  EXPECT_EQ(queue_.armed(), 0u);
+}
+
+TEST_F(TimerQueueTest, ReEnablingMovesTheDeadline) {
+  auto timer = MakeTimer("a");
+  timer->Enable(absl::Seconds(5));
+  time_.Advance(absl::Seconds(4));
+  timer->Enable(absl::Seconds(5));  // an idle timer pushed back by a new request
+  Advance(absl::Seconds(4));
+  EXPECT_TRUE(fired_.empty());
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_.size(), 1u);
+  EXPECT_EQ(queue_.armed(), 0u);
+}
+
+TEST_F(TimerQueueTest, DisabledAndDestroyedTimersNeverFire) {
+  auto first = MakeTimer("first");
+  auto second = MakeTimer("second");
+  auto third = MakeTimer("third");
+  first->Enable(absl::Seconds(1));
+  second->Enable(absl::Seconds(1));
+  third->Enable(absl::Seconds(1));
+  second->Disable();
+  third.reset();
+  EXPECT_EQ(queue_.armed(), 1u);
+  Advance(absl::Seconds(2));
+  EXPECT_EQ(fired_, std::vector<std::string>{"first"});
+}
+
+TEST_F(TimerQueueTest, CallbacksMayDestroyOrArmOtherTimers) {
+  std::unique_ptr<QueuedTimer> victim = MakeTimer("victim");
+  std::unique_ptr<QueuedTimer> rearmed;
+  auto killer = std::make_unique<QueuedTimer>(queue_, [&] {
+    fired_.push_back("killer");
+    victim.reset();                     // armed for the same moment, right behind
+    rearmed->Enable(absl::Seconds(1));  // fires on the next pass, not this one
+  });
+  rearmed = MakeTimer("rearmed");
+  killer->Enable(absl::Seconds(1));
+  victim->Enable(absl::Seconds(1));
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_, std::vector<std::string>{"killer"});
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_, (std::vector<std::string>{"killer", "rearmed"}));
+}
+
+TEST_F(TimerQueueTest, CallbackMayDestroyItsOwnTimer) {
+  std::unique_ptr<QueuedTimer> self;
+  self = std::make_unique<QueuedTimer>(queue_, [&] { self.reset(); });
+  self->Enable(absl::Milliseconds(10));
+  Advance(absl::Milliseconds(10));
+  EXPECT_EQ(self, nullptr);
+}
+
+TEST_F(TimerQueueTest, ZeroAndNegativeTimeoutsFireOnTheNextPass) {
+  auto zero = MakeTimer("zero");
+  auto negative = MakeTimer("negative");
+  zero->Enable(absl::ZeroDuration());
+  negative->Enable(absl::Seconds(-3));
+  queue_.RunExpired();
+  EXPECT_EQ(fired_, (std::vector<std::string>{"zero", "negative"}));
+}
+
+TEST(TimerQueueLoop, TheLoopFiresDueTimers) {
+  Dispatcher dispatcher;
+  RealTimeSource time;
+  TimerQueue queue(dispatcher, time);
+  int fired = 0;
+  QueuedTimer timer(queue, [&] {
+    ++fired;
+    dispatcher.Exit();
+  });
+  QueuedTimer later(queue, [&] { ++fired; });
+  later.Enable(absl::Hours(1));
+  timer.Enable(absl::Milliseconds(5));  // earlier than the wake-up already armed
+  dispatcher.Run();
+  EXPECT_EQ(fired, 1);
+  EXPECT_TRUE(later.enabled());
+}
+
+}  // namespace
+}  // namespace confgate::event
