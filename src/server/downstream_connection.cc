@@ -170,9 +170,7 @@ void DownstreamConnection::HandleDecodeError() {
   if (!request_active_) {
     // The error happened in a head: start an exchange so it is logged.
     request_active_ = true;
-    log_entry_ = AccessLogEntry{};
-    log_entry_.start = worker_.time_source().SystemTime();
-    log_entry_.client = client_ip_;
+    StartLogEntry();
   }
   SendLocalReply(error.status, absl::StrCat(error.reason, "\n"), /*close_after=*/true);
 }
@@ -187,11 +185,12 @@ void DownstreamConnection::OnRequestHead(http::RequestHead head) {
   client_keep_alive_ = head.keep_alive;
   request_has_body_ = head.framing != http::BodyFraming::kNone;
   request_version_minor_ = head.version_minor;
-  log_entry_ = AccessLogEntry{};
-  log_entry_.start = worker_.time_source().SystemTime();
-  log_entry_.client = client_ip_;
-  log_entry_.method = head.method;
-  log_entry_.path = head.path;
+  AccessLogEntry& entry = StartLogEntry();
+  entry.method = head.method;
+  bool logging = worker_.shared().access_log != nullptr;
+  if (logging) {
+    entry.path = head.path;
+  }
   // Each request takes the latest snapshot: a reload applies to the next request of a
   // keep-alive connection, while the request in flight finishes on the one it started with.
   snapshot_ = worker_.snapshot();
@@ -207,7 +206,9 @@ void DownstreamConnection::OnRequestHead(http::RequestHead head) {
   }
   bool expect_continue = head.expect_continue && head.version_minor >= 1;
   stream_ = std::make_unique<ProxyStream>(worker_, *this, snapshot_, *route, std::move(head));
-  log_entry_.upstream = route->upstream;
+  if (logging) {
+    entry.upstream = route->upstream;
+  }
   if (expect_continue) {
     // We take the body ourselves and stream it on; the upstream never sees the Expect.
     evbuffer_add(output(), "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -238,12 +239,16 @@ void DownstreamConnection::OnRequestComplete() {
 
 void DownstreamConnection::OnResponseStarted(int status) {
   response_started_ = true;
-  log_entry_.status = status;
+  log_entry().status = status;
 }
 
 void DownstreamConnection::SetUpstreamForLog(const std::string& upstream, const std::string& host) {
-  log_entry_.upstream = upstream;
-  log_entry_.host = host;
+  if (worker_.shared().access_log == nullptr) {
+    return;  // only the access log shows them
+  }
+  AccessLogEntry& entry = log_entry();
+  entry.upstream = upstream;
+  entry.host = host;
 }
 
 void DownstreamConnection::OnResponseComplete(bool must_close) {
@@ -290,9 +295,9 @@ void DownstreamConnection::SendLocalReply(int status, absl::string_view body, bo
     response.append("Connection: keep-alive\r\n");
   }
   response.append("\r\n");
-  if (log_entry_.method != "HEAD") {
+  if (log_entry().method != "HEAD") {
     absl::StrAppend(&response, body);
-    log_entry_.bytes_sent += body.size();
+    log_entry().bytes_sent += body.size();
   }
   evbuffer_add(output(), response.data(), response.size());
   OnResponseStarted(status);
@@ -307,7 +312,7 @@ void DownstreamConnection::MaybeFinishExchange() {
 
 void DownstreamConnection::FinishExchange() {
   WriteAccessLog();
-  log_entry_ = AccessLogEntry{};  // an idle connection keeps none of the exchange's strings
+  ReleaseLogEntry();
   request_active_ = false;
   if (stream_ != nullptr) {
     stream_->Cancel();  // no-op when it finished cleanly
@@ -334,14 +339,45 @@ void DownstreamConnection::FinishExchange() {
 }
 
 void DownstreamConnection::WriteAccessLog() {
-  log_entry_.duration = worker_.time_source().SystemTime() - log_entry_.start;
+  AccessLogEntry& entry = log_entry();
+  entry.duration = worker_.time_source().SystemTime() - entry.start;
   if (stream_ != nullptr) {
-    log_entry_.request_id = stream_->request_id();
-    stream_->cluster().requests_by_code().Increment(log_entry_.status);
-    stream_->cluster().request_duration().Observe(log_entry_.duration);
+    stream_->cluster().requests_by_code().Increment(entry.status);
+    stream_->cluster().request_duration().Observe(entry.duration);
   }
   if (worker_.shared().access_log != nullptr) {
-    worker_.shared().access_log->Append(log_entry_);
+    if (stream_ != nullptr) {
+      entry.request_id = stream_->request_id();
+    }
+    worker_.shared().access_log->Append(entry);
+  }
+}
+
+AccessLogEntry& DownstreamConnection::StartLogEntry() {
+  if (log_entry_ == nullptr) {
+    log_entry_ = worker_.log_entries().TakeSpare();
+    if (log_entry_ == nullptr) {
+      log_entry_ = std::make_unique<AccessLogEntry>();
+    }
+  }
+  // Cleared, not replaced: the strings keep their capacity for the next exchange.
+  AccessLogEntry& entry = *log_entry_;
+  entry.start = worker_.time_source().SystemTime();
+  entry.client = client_ip_;
+  entry.method.clear();
+  entry.path.clear();
+  entry.status = 0;
+  entry.bytes_sent = 0;
+  entry.upstream.clear();
+  entry.host.clear();
+  entry.duration = absl::ZeroDuration();
+  entry.request_id.clear();
+  return entry;
+}
+
+void DownstreamConnection::ReleaseLogEntry() {
+  if (log_entry_ != nullptr) {
+    worker_.log_entries().Return(std::move(log_entry_));
   }
 }
 
@@ -364,10 +400,11 @@ void DownstreamConnection::Abort() {
     return;
   }
   if (request_active_) {
-    if (log_entry_.status == 0) {
-      log_entry_.status = 499;  // nginx's "client closed request"; shows aborted exchanges
+    if (log_entry().status == 0) {
+      log_entry().status = 499;  // nginx's "client closed request"; shows aborted exchanges
     }
     WriteAccessLog();
+    ReleaseLogEntry();
     request_active_ = false;
   }
   Close();
@@ -413,9 +450,7 @@ void DownstreamConnection::OnTimer() {
     case TimerMode::kHeader:
       if (decoder_in_message() && !request_active_) {
         request_active_ = true;
-        log_entry_ = AccessLogEntry{};
-        log_entry_.start = worker_.time_source().SystemTime();
-        log_entry_.client = client_ip_;
+        StartLogEntry();
         SendLocalReply(408, "request header timeout\n", /*close_after=*/true);
       } else {
         Close();

@@ -46,7 +46,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void ResumeReading();
   // Response head written; `status` goes to the access log.
   void OnResponseStarted(int status);
-  void AddResponseBodyBytes(uint64_t bytes) { log_entry_.bytes_sent += bytes; }
+  void AddResponseBodyBytes(uint64_t bytes) { log_entry().bytes_sent += bytes; }
   // The response is fully written to the output buffer. `must_close` when the connection
   // cannot carry another request (close-delimited body, upstream cut).
   void OnResponseComplete(bool must_close);
@@ -84,6 +84,11 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void ArmTimer(TimerMode mode, absl::Duration timeout);
   void OnTimer();
   void WriteAccessLog();
+  // The current exchange's access-log entry; an idle connection holds none.
+  AccessLogEntry& log_entry() { return log_entry_ != nullptr ? *log_entry_ : StartLogEntry(); }
+  // A fresh entry for an exchange that starts now (from the worker's spares).
+  AccessLogEntry& StartLogEntry();
+  void ReleaseLogEntry();
   // The request decoder, made when a request starts to arrive. An idle keep-alive connection
   // holds none (most connections of config clients are idle between polls), and a new one
   // takes the limits of the connection's configuration.
@@ -112,7 +117,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool close_after_exchange_ = false;
   bool reading_paused_ = false;
   int request_version_minor_ = 1;
-  AccessLogEntry log_entry_;
+  std::unique_ptr<AccessLogEntry> log_entry_;
 
   bool draining_ = false;
   bool closed_ = false;

@@ -25,31 +25,45 @@ namespace confgate::server {
 
 class DownstreamConnection;
 
-// Decoders between messages, passed from exchanges that ended to those that start: an idle
-// connection holds none, and a busy one costs no allocation. Return() only a decoder that may
-// be reused (see RequestDecoder::Reuse, ResponseDecoder::Reuse), and never from inside its Feed.
-template <typename Decoder, typename Callbacks>
-class SpareDecoders {
+// Objects passed from exchanges that ended to those that start: an idle connection holds
+// none, and a busy one costs no allocation.
+template <typename T>
+class SpareObjects {
  public:
-  std::unique_ptr<Decoder> Take(Callbacks& callbacks, const http::DecoderLimits& limits) {
+  // A spare object, or null when there is none.
+  std::unique_ptr<T> TakeSpare() {
     if (spare_.empty()) {
-      return Decoder::Create(callbacks, limits);
+      return nullptr;
     }
-    std::unique_ptr<Decoder> decoder = std::move(spare_.back());
+    std::unique_ptr<T> object = std::move(spare_.back());
     spare_.pop_back();
-    decoder->Reuse(callbacks, limits);
-    return decoder;
+    return object;
   }
-  void Return(std::unique_ptr<Decoder> decoder) {
+  void Return(std::unique_ptr<T> object) {
     if (spare_.size() < kMaxSpare) {
-      spare_.push_back(std::move(decoder));
+      spare_.push_back(std::move(object));
     }
   }
 
  private:
   // Enough for the exchanges busy at one moment; beyond that, idle memory wins.
   static constexpr size_t kMaxSpare = 256;
-  std::vector<std::unique_ptr<Decoder>> spare_;
+  std::vector<std::unique_ptr<T>> spare_;
+};
+
+// Return() only a decoder that may be reused (see RequestDecoder::Reuse,
+// ResponseDecoder::Reuse), and never from inside its Feed.
+template <typename Decoder, typename Callbacks>
+class SpareDecoders : public SpareObjects<Decoder> {
+ public:
+  std::unique_ptr<Decoder> Take(Callbacks& callbacks, const http::DecoderLimits& limits) {
+    std::unique_ptr<Decoder> decoder = this->TakeSpare();
+    if (decoder == nullptr) {
+      return Decoder::Create(callbacks, limits);
+    }
+    decoder->Reuse(callbacks, limits);
+    return decoder;
+  }
 };
 
 // State every worker shares; owned by the Server on the main thread.
@@ -96,6 +110,8 @@ class Worker {
   SpareDecoders<http::ResponseDecoder, http::ResponseDecoderCallbacks>& response_decoders() {
     return response_decoders_;
   }
+  // Access-log entries of exchanges in progress; their strings keep their capacity.
+  SpareObjects<AccessLogEntry>& log_entries() { return log_entries_; }
   SharedState& shared() { return shared_; }
   http::RequestIdRandom& random() { return random_; }
   // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
@@ -132,6 +148,7 @@ class Worker {
   std::string head_buffer_;
   SpareDecoders<http::RequestDecoder, http::RequestDecoderCallbacks> request_decoders_;
   SpareDecoders<http::ResponseDecoder, http::ResponseDecoderCallbacks> response_decoders_;
+  SpareObjects<AccessLogEntry> log_entries_;
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;

@@ -90,6 +90,21 @@ class RoundTripTest(ProxyTestCase, unittest.TestCase):
         self.assertGreaterEqual(get["duration_ms"], 0)
         self.assertNotIn("secret", str(put))
 
+    def test_access_log_entries_carry_nothing_over(self):
+        # One worker: the second exchange reuses the entry the first one gave back.
+        proxy = self.start_proxy(self.replicas, workers=1)
+        self.request(proxy, "GET", "/v1/kv/logged", headers={"X-Request-Id": "first-exchange"})
+        reply = raw_exchange(proxy.port, b"GET /bad path HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b" 400 ", reply)
+        entries = proxy.access_log(count=2)
+        self.assertEqual(len(entries), 2)
+        self.assertEqual(entries[0]["request_id"], "first-exchange")
+        bad = entries[1]
+        self.assertEqual(bad["status"], 400)
+        self.assertEqual((bad["method"], bad["path"], bad["upstream"], bad["host"],
+                          bad["request_id"]), ("", "", "", "", ""))
+        self.assertEqual(bad["bytes"], len(reply.partition(b"\r\n\r\n")[2]))
+
     def test_chunked_request_body(self):
         chunks = b"".join(b"%x;ext=1\r\n%s\r\n" % (2000, (b"%02d" % index) * 1000)
                           for index in range(50))
