@@ -46,11 +46,14 @@ TimerQueue::List& TimerQueue::ListFor(absl::Duration timeout) {
       return *list;
     }
   }
-  // A reload that changes timeouts leaves empty lists behind; drop them before adding one.
-  lists_.erase(
-      std::remove_if(lists_.begin(), lists_.end(),
-                     [](const std::unique_ptr<List>& list) { return list->head == nullptr; }),
-      lists_.end());
+  // A reload that changes timeouts leaves empty lists behind; drop them now and then, but not
+  // while RunExpired() walks the lists.
+  if (lists_.size() >= kPruneAt && !running_) {
+    lists_.erase(
+        std::remove_if(lists_.begin(), lists_.end(),
+                       [](const std::unique_ptr<List>& list) { return list->head == nullptr; }),
+        lists_.end());
+  }
   lists_.push_back(std::make_unique<List>());
   lists_.back()->timeout = length;
   return *lists_.back();
@@ -92,6 +95,8 @@ void TimerQueue::WakeBy(MonotonicTime deadline) {
 
 void TimerQueue::RunExpired() {
   MonotonicTime now = time_.Monotonic();
+  running_ = true;
+  // By index: a callback may add a list (never remove one while running_).
   for (size_t i = 0; i < lists_.size(); ++i) {
     // Re-read the head each time: a callback may disarm, re-arm or destroy other timers.
     while (lists_[i]->head != nullptr && lists_[i]->head->deadline_ <= now) {
@@ -100,6 +105,7 @@ void TimerQueue::RunExpired() {
       timer.callback_();  // last use of `timer`: its owner may be gone after this
     }
   }
+  running_ = false;
   ArmForEarliest();
 }
 

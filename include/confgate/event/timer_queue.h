@@ -69,8 +69,12 @@ class TimerQueue {
   void WakeBy(MonotonicTime deadline);
   void ArmForEarliest();
 
+  // Empty lists are dropped when a new one would make this many.
+  static constexpr size_t kPruneAt = 16;
+
   TimeSource& time_;
   TimerPtr wakeup_;
+  bool running_ = false;  // inside RunExpired()
   bool wakeup_armed_ = false;
   MonotonicTime wakeup_at_{};
   std::vector<std::unique_ptr<List>> lists_;

@@ -100,6 +100,48 @@ TEST_F(TimerQueueTest, CallbacksMayDestroyOrArmOtherTimers) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"killer", "rearmed"}));
 }
 
+TEST_F(TimerQueueTest, CallbacksMayArmTimersOfNewDurations) {
+  // As a request whose connect timed out retries and then waits for its response: the list
+  // the callback came from is empty, and a list for a new duration appears while it runs.
+  auto idle = MakeTimer("idle");
+  auto gone = MakeTimer("gone");
+  auto response = MakeTimer("response");
+  auto connect = std::make_unique<QueuedTimer>(queue_, [&] {
+    fired_.push_back("connect");
+    response->Enable(absl::Milliseconds(100));
+  });
+  idle->Enable(absl::Hours(1));
+  gone->Enable(absl::Seconds(5));
+  connect->Enable(absl::Milliseconds(10));
+  gone->Disable();  // an empty list between the others
+  Advance(absl::Milliseconds(10));
+  EXPECT_EQ(fired_, std::vector<std::string>{"connect"});
+  Advance(absl::Milliseconds(100));
+  EXPECT_EQ(fired_, (std::vector<std::string>{"connect", "response"}));
+  EXPECT_TRUE(idle->enabled());
+}
+
+TEST_F(TimerQueueTest, ManyDurationsOverTime) {
+  // Reloads that change timeouts: lists come and go, timers keep their deadlines.
+  std::vector<std::unique_ptr<QueuedTimer>> timers;
+  for (int i = 0; i < 40; ++i) {
+    timers.push_back(MakeTimer("t" + std::to_string(i)));
+    timers.back()->Enable(absl::Milliseconds(100 + i));
+  }
+  Advance(absl::Milliseconds(120));
+  EXPECT_EQ(fired_.size(), 21u);  // due at 100 ... 120
+  for (int i = 0; i <= 20; ++i) {
+    timers[i]->Enable(absl::Milliseconds(300 + i));  // new durations; the old lists are empty
+  }
+  Advance(absl::Milliseconds(19));
+  EXPECT_EQ(fired_.size(), 40u);  // the rest of the first round, due at 121 ... 139
+  Advance(absl::Milliseconds(300));
+  EXPECT_EQ(fired_.size(), 60u);  // due at 420 ... 439
+  Advance(absl::Milliseconds(1));
+  EXPECT_EQ(fired_.size(), 61u);
+  EXPECT_EQ(queue_.armed(), 0u);
+}
+
 TEST_F(TimerQueueTest, CallbackMayDestroyItsOwnTimer) {
   std::unique_ptr<QueuedTimer> self;
   self = std::make_unique<QueuedTimer>(queue_, [&] { self.reset(); });
