@@ -53,12 +53,20 @@ Dispatcher::Dispatcher() : base_(event_base_new()) {
       base_, -1, 0,
       [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->ClearDeferred(); },
       this);
+  pass_work_event_ = event_new(
+      base_, -1, 0,
+      [](evutil_socket_t, short, void* arg) { static_cast<Dispatcher*>(arg)->RunPassWork(); },
+      this);
 }
 
 Dispatcher::~Dispatcher() {
   ClearDeferred();
   event_free(post_event_);
   event_free(deferred_event_);
+  while (pass_work_head_ != nullptr) {
+    Cancel(*pass_work_head_);
+  }
+  event_free(pass_work_event_);
   event_base_free(base_);
   close(wake_fd_);
 }
@@ -100,6 +108,48 @@ void Dispatcher::RunPosted() {
   }
   for (auto& callback : batch) {
     callback();
+  }
+}
+
+PassWork::~PassWork() {
+  if (dispatcher_ != nullptr) {
+    dispatcher_->Cancel(*this);
+  }
+}
+
+void Dispatcher::Schedule(PassWork& work) {
+  if (work.dispatcher_ != nullptr) {
+    return;
+  }
+  work.dispatcher_ = this;
+  work.prev_ = pass_work_tail_;
+  work.next_ = nullptr;
+  if (pass_work_tail_ != nullptr) {
+    pass_work_tail_->next_ = &work;
+  } else {
+    pass_work_head_ = &work;
+    event_active(pass_work_event_, 0, 0);
+  }
+  pass_work_tail_ = &work;
+}
+
+void Dispatcher::Cancel(PassWork& work) {
+  if (work.dispatcher_ != this) {
+    return;
+  }
+  (work.prev_ != nullptr ? work.prev_->next_ : pass_work_head_) = work.next_;
+  (work.next_ != nullptr ? work.next_->prev_ : pass_work_tail_) = work.prev_;
+  work.dispatcher_ = nullptr;
+  work.prev_ = work.next_ = nullptr;
+}
+
+void Dispatcher::RunPassWork() {
+  // Work scheduled while this runs (a write that drained and let its owner answer) runs in
+  // the same pass.
+  while (pass_work_head_ != nullptr) {
+    PassWork& work = *pass_work_head_;
+    Cancel(work);
+    work.RunPassWork();  // may destroy any scheduled work, `work` included
   }
 }
 

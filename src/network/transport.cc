@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace confgate::network {
 namespace {
@@ -18,23 +19,81 @@ namespace {
 constexpr size_t kReadSize = 16 * 1024;
 constexpr int kMaxWriteVectors = 16;
 
-class SocketTransport final : public Transport {
+class SocketTransport;
+
+// An output buffer and the callback, registered once, that tells its current owner of bytes
+// added to it.
+struct OutputBuffer {
+  evbuffer* buffer = nullptr;
+  SocketTransport* owner = nullptr;
+};
+
+// Empty buffers between uses, per thread: a connection holds buffers only while bytes pass
+// through it (most client connections of a config service sit idle between polls).
+class SpareBuffers {
  public:
-  SocketTransport(event_base* base, int fd, bool connecting, TransportCallbacks& callbacks)
-      : fd_(fd),
-        callbacks_(&callbacks),
-        input_(evbuffer_new()),
-        output_(evbuffer_new()),
-        connecting_(connecting) {
-    read_event_ = event_new(base, fd_, EV_READ | EV_PERSIST, &SocketTransport::OnReadEvent, this);
-    write_event_ =
-        event_new(base, fd_, EV_WRITE | EV_PERSIST, &SocketTransport::OnWriteEvent, this);
-    // Output added anywhere in a callback is sent once that callback is done: the write event
-    // is made active (no system call), and the loop runs it before it waits again.
-    evbuffer_add_cb(output_, &SocketTransport::OnOutputChanged, this);
+  ~SpareBuffers() {
+    for (evbuffer* buffer : inputs_) {
+      evbuffer_free(buffer);
+    }
+    for (OutputBuffer* output : outputs_) {
+      evbuffer_free(output->buffer);
+      delete output;
+    }
+  }
+
+  evbuffer* TakeInput() {
+    if (inputs_.empty()) {
+      return evbuffer_new();
+    }
+    evbuffer* buffer = inputs_.back();
+    inputs_.pop_back();
+    return buffer;
+  }
+  // `buffer` is empty and has no callbacks.
+  void ReturnInput(evbuffer* buffer) {
+    if (inputs_.size() < kMaxSpare) {
+      inputs_.push_back(buffer);
+    } else {
+      evbuffer_free(buffer);
+    }
+  }
+  OutputBuffer* TakeOutput(SocketTransport* owner);
+  // `output` is empty.
+  void ReturnOutput(OutputBuffer* output) {
+    output->owner = nullptr;
+    if (outputs_.size() < kMaxSpare) {
+      outputs_.push_back(output);
+    } else {
+      evbuffer_free(output->buffer);
+      delete output;
+    }
+  }
+
+ private:
+  // Enough for the connections busy at one moment; beyond that, idle memory wins.
+  static constexpr size_t kMaxSpare = 256;
+  std::vector<evbuffer*> inputs_;
+  std::vector<OutputBuffer*> outputs_;
+};
+
+SpareBuffers& Spares() {
+  thread_local SpareBuffers spares;
+  return spares;
+}
+
+class SocketTransport final : public Transport, private event::PassWork {
+ public:
+  SocketTransport(event::Dispatcher& dispatcher, int fd, bool connecting,
+                  TransportCallbacks& callbacks)
+      : dispatcher_(dispatcher), fd_(fd), callbacks_(&callbacks), connecting_(connecting) {
+    read_event_ = event_new(dispatcher_.base(), fd_, EV_READ | EV_PERSIST,
+                            &SocketTransport::OnReadEvent, this);
     if (connecting_) {
       if (fd_ >= 0) {
-        event_add(write_event_, nullptr);  // writable = the connect finished, one way or another
+        ArmWriteEvent();  // writable = the connect finished, one way or another
+      } else {
+        write_event_ = MakeWriteEvent();
       }
     } else {
       event_add(read_event_, nullptr);
@@ -44,9 +103,23 @@ class SocketTransport final : public Transport {
 
   ~SocketTransport() override {
     event_free(read_event_);
-    event_free(write_event_);
-    evbuffer_free(input_);
-    evbuffer_free(output_);
+    if (write_event_ != nullptr) {
+      event_free(write_event_);
+    }
+    if (watching_input_) {
+      evbuffer_remove_cb(input_, &SocketTransport::OnInputChanged, this);
+    }
+    if (input_ != nullptr) {
+      if (evbuffer_get_length(input_) == 0) {
+        Spares().ReturnInput(input_);
+      } else {
+        evbuffer_free(input_);
+      }
+    }
+    if (output_ != nullptr) {
+      evbuffer_drain(output_->buffer, evbuffer_get_length(output_->buffer));
+      Spares().ReturnOutput(output_);
+    }
     if (fd_ >= 0) {
       close(fd_);
     }
@@ -61,8 +134,28 @@ class SocketTransport final : public Transport {
 
   // confgate::network::Transport
   void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
-  evbuffer* input() override { return input_; }
-  evbuffer* output() override { return output_; }
+  evbuffer* input() override {
+    if (input_ == nullptr) {
+      input_ = Spares().TakeInput();
+    }
+    return input_;
+  }
+  evbuffer* output() override {
+    if (output_ == nullptr) {
+      output_ = Spares().TakeOutput(this);
+    }
+    return output_->buffer;
+  }
+  size_t output_length() const override {
+    return output_ != nullptr ? evbuffer_get_length(output_->buffer) : 0;
+  }
+  void ReleaseIdleBuffers() override {
+    if (input_ != nullptr && !watching_input_ && evbuffer_get_length(input_) == 0) {
+      Spares().ReturnInput(input_);
+      input_ = nullptr;
+    }
+    ReleaseOutputIfEmpty();
+  }
 
   void EnableReading() override {
     want_reading_ = true;
@@ -77,14 +170,23 @@ class SocketTransport final : public Transport {
   void Silence() override {
     silenced_ = true;
     event_del(read_event_);
-    event_del(write_event_);
+    DisarmWriteEvent();
+    dispatcher_.Cancel(*this);
     reading_ = false;
   }
 
- private:
-  bool AtReadLimit() const {
-    return read_limit_ != 0 && evbuffer_get_length(input_) >= read_limit_;
+  // A callback of the output buffer: bytes were added.
+  void OnOutputAdded() {
+    // While the write event is armed the kernel's buffer is full: it fires when there is room.
+    // Otherwise the bytes go out once the current callbacks are done (no system call now).
+    if (!write_armed_ && !connecting_ && !closed_ && !silenced_) {
+      dispatcher_.Schedule(*this);
+    }
   }
+
+ private:
+  size_t input_length() const { return input_ != nullptr ? evbuffer_get_length(input_) : 0; }
+  bool AtReadLimit() const { return read_limit_ != 0 && input_length() >= read_limit_; }
 
   // The read event is armed when the owner wants bytes, the connection is open, and the input
   // is below its limit; the epoll registration changes only when that answer changes.
@@ -118,23 +220,12 @@ class SocketTransport final : public Transport {
     }
   }
 
-  static void OnOutputChanged(evbuffer*, const evbuffer_cb_info* info, void* arg) {
-    auto* self = static_cast<SocketTransport*>(arg);
-    // While the write event is armed the kernel's buffer is full: it fires when there is room.
-    if (info->n_added > 0 && !self->write_scheduled_ && !self->write_armed_ && !self->connecting_ &&
-        !self->closed_ && !self->silenced_) {
-      self->write_scheduled_ = true;
-      event_active(self->write_event_, EV_WRITE, 0);
-    }
-  }
-
   static void OnReadEvent(evutil_socket_t, short, void* arg) {
     static_cast<SocketTransport*>(arg)->Read();
   }
 
   static void OnWriteEvent(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<SocketTransport*>(arg);
-    self->write_scheduled_ = false;
     if (self->connecting_) {
       self->FinishConnect();
       return;
@@ -142,9 +233,40 @@ class SocketTransport final : public Transport {
     self->Write();
   }
 
+  // event::PassWork: the owner's callbacks are done; send what they added.
+  void RunPassWork() override { Write(); }
+
+  ::event* MakeWriteEvent() {
+    return event_new(dispatcher_.base(), fd_, EV_WRITE | EV_PERSIST, &SocketTransport::OnWriteEvent,
+                     this);
+  }
+  // The write event exists only for connections that had to wait for the kernel.
+  void ArmWriteEvent() {
+    if (write_event_ == nullptr) {
+      write_event_ = MakeWriteEvent();
+    }
+    event_add(write_event_, nullptr);
+    write_armed_ = true;
+  }
+  void DisarmWriteEvent() {
+    if (write_event_ != nullptr) {
+      event_del(write_event_);
+    }
+    write_armed_ = false;
+  }
+
+  void ReleaseOutputIfEmpty() {
+    if (output_ != nullptr && !write_armed_ && evbuffer_get_length(output_->buffer) == 0) {
+      dispatcher_.Cancel(*this);
+      Spares().ReturnOutput(output_);
+      output_ = nullptr;
+    }
+  }
+
   void Read() {
+    evbuffer* in = input();
     evbuffer_iovec space[2];
-    int count = evbuffer_reserve_space(input_, kReadSize, space, 2);
+    int count = evbuffer_reserve_space(in, kReadSize, space, 2);
     if (count <= 0) {
       Close(false);
       return;
@@ -155,7 +277,7 @@ class SocketTransport final : public Transport {
     }
     ssize_t n = readv(fd_, vectors, count);
     if (n < 0) {
-      evbuffer_commit_space(input_, space, 0);
+      evbuffer_commit_space(in, space, 0);
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
         return;
       }
@@ -163,7 +285,7 @@ class SocketTransport final : public Transport {
       return;
     }
     if (n == 0) {
-      evbuffer_commit_space(input_, space, 0);
+      evbuffer_commit_space(in, space, 0);
       Close(false);
       return;
     }
@@ -173,18 +295,19 @@ class SocketTransport final : public Transport {
       space[i].iov_len = used;
       left -= used;
     }
-    evbuffer_commit_space(input_, space, count);
+    evbuffer_commit_space(in, space, count);
     UpdateReading();
     callbacks_->OnTransportReadable();  // last: the owner may destroy us
   }
 
   void Write() {
-    if (closed_ || silenced_) {
+    if (closed_ || silenced_ || output_ == nullptr) {
       return;
     }
-    while (evbuffer_get_length(output_) > 0) {
+    evbuffer* out = output_->buffer;
+    while (evbuffer_get_length(out) > 0) {
       evbuffer_iovec pieces[kMaxWriteVectors];
-      int count = evbuffer_peek(output_, -1, nullptr, pieces, kMaxWriteVectors);
+      int count = evbuffer_peek(out, -1, nullptr, pieces, kMaxWriteVectors);
       count = std::min(count, kMaxWriteVectors);
       iovec vectors[kMaxWriteVectors];
       size_t offered = 0;
@@ -203,21 +326,19 @@ class SocketTransport final : public Transport {
         Close(false);
         return;
       }
-      evbuffer_drain(output_, static_cast<size_t>(n));
+      evbuffer_drain(out, static_cast<size_t>(n));
       if (static_cast<size_t>(n) < offered) {
         break;  // the kernel's buffer is full: wait until it is writable
       }
     }
-    bool pending = evbuffer_get_length(output_) > 0;
-    if (pending != write_armed_) {
-      write_armed_ = pending;
-      if (pending) {
-        event_add(write_event_, nullptr);
-      } else {
-        event_del(write_event_);
-      }
+    bool pending = evbuffer_get_length(out) > 0;
+    if (pending && !write_armed_) {
+      ArmWriteEvent();
+    } else if (!pending && write_armed_) {
+      DisarmWriteEvent();
     }
     if (!pending) {
+      ReleaseOutputIfEmpty();
       callbacks_->OnTransportDrained();  // last: the owner may destroy us
     }
   }
@@ -233,13 +354,11 @@ class SocketTransport final : public Transport {
     connecting_ = false;
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    event_del(write_event_);
-    write_armed_ = false;
+    DisarmWriteEvent();
     want_reading_ = true;
     UpdateReading();
-    if (evbuffer_get_length(output_) > 0) {
-      write_scheduled_ = true;
-      event_active(write_event_, EV_WRITE, 0);
+    if (output_length() > 0) {
+      dispatcher_.Schedule(*this);
     }
     callbacks_->OnTransportConnected();  // last: the owner may destroy us
   }
@@ -247,15 +366,17 @@ class SocketTransport final : public Transport {
   void Close(bool connect_failed) {
     closed_ = true;
     event_del(read_event_);
-    event_del(write_event_);
+    DisarmWriteEvent();
+    dispatcher_.Cancel(*this);
     reading_ = false;
     callbacks_->OnTransportClosed(connect_failed);  // last: the owner may destroy us
   }
 
+  event::Dispatcher& dispatcher_;
   int fd_;
   TransportCallbacks* callbacks_;
-  evbuffer* input_;
-  evbuffer* output_;
+  evbuffer* input_ = nullptr;       // taken from the spares when bytes arrive
+  OutputBuffer* output_ = nullptr;  // taken from the spares when the owner writes
   ::event* read_event_ = nullptr;
   ::event* write_event_ = nullptr;
   size_t read_limit_ = 0;
@@ -266,9 +387,30 @@ class SocketTransport final : public Transport {
   bool want_reading_ = true;
   bool reading_ = false;
   bool watching_input_ = false;
-  bool write_scheduled_ = false;
   bool write_armed_ = false;
 };
+
+OutputBuffer* SpareBuffers::TakeOutput(SocketTransport* owner) {
+  OutputBuffer* output;
+  if (outputs_.empty()) {
+    output = new OutputBuffer;
+    output->buffer = evbuffer_new();
+    evbuffer_add_cb(
+        output->buffer,
+        [](evbuffer*, const evbuffer_cb_info* info, void* arg) {
+          auto* self = static_cast<OutputBuffer*>(arg);
+          if (info->n_added > 0 && self->owner != nullptr) {
+            self->owner->OnOutputAdded();
+          }
+        },
+        output);
+  } else {
+    output = outputs_.back();
+    outputs_.pop_back();
+  }
+  output->owner = owner;
+  return output;
+}
 
 // TLS (and anything else libevent implements as a bufferevent).
 class BuffereventTransport final : public Transport {
@@ -285,6 +427,10 @@ class BuffereventTransport final : public Transport {
   void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
   evbuffer* input() override { return bufferevent_get_input(bev_); }
   evbuffer* output() override { return bufferevent_get_output(bev_); }
+  size_t output_length() const override {
+    return evbuffer_get_length(bufferevent_get_output(bev_));
+  }
+  void ReleaseIdleBuffers() override {}
   void EnableReading() override { bufferevent_enable(bev_, EV_READ); }
   void DisableReading() override { bufferevent_disable(bev_, EV_READ); }
   void SetReadLimit(size_t bytes) override { bufferevent_setwatermark(bev_, EV_READ, 0, bytes); }
@@ -318,16 +464,18 @@ class BuffereventTransport final : public Transport {
 
 }  // namespace
 
-std::unique_ptr<Transport> Transport::Accepted(event_base* base, int fd,
+std::unique_ptr<Transport> Transport::Accepted(event::Dispatcher& dispatcher, int fd,
                                                TransportCallbacks& callbacks) {
-  return std::make_unique<SocketTransport>(base, fd, /*connecting=*/false, callbacks);
+  return std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/false, callbacks);
 }
 
-std::unique_ptr<Transport> Transport::Connect(event_base* base, const sockaddr* address,
-                                              socklen_t length, TransportCallbacks& callbacks) {
+std::unique_ptr<Transport> Transport::Connect(event::Dispatcher& dispatcher,
+                                              const sockaddr* address, socklen_t length,
+                                              TransportCallbacks& callbacks) {
   // Without a descriptor (EMFILE) the transport still reports the failure from the loop.
   int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto transport = std::make_unique<SocketTransport>(base, fd, /*connecting=*/true, callbacks);
+  auto transport =
+      std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/true, callbacks);
   if (fd < 0 || (connect(fd, address, length) != 0 && errno != EINPROGRESS)) {
     transport->FailSoon();
   }

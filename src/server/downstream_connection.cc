@@ -36,7 +36,7 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_s
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     transport_ = network::Transport::Wrap(bev, *this);
   } else {
-    transport_ = network::Transport::Accepted(base, fd, *this);
+    transport_ = network::Transport::Accepted(worker.dispatcher(), fd, *this);
   }
   transport_->SetReadLimit(
       std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
@@ -49,7 +49,7 @@ DownstreamConnection::~DownstreamConnection() = default;
 
 evbuffer* DownstreamConnection::output() { return transport_->output(); }
 
-size_t DownstreamConnection::output_length() { return evbuffer_get_length(transport_->output()); }
+size_t DownstreamConnection::output_length() { return transport_->output_length(); }
 
 bool DownstreamConnection::keep_alive_after_response() const {
   return client_keep_alive_ && !draining_ && !close_after_exchange_;
@@ -157,6 +157,7 @@ void DownstreamConnection::ReleaseDecoderIfIdle() {
       !decoder_->has_error() && !in_process_input_ && !closed_ &&
       evbuffer_get_length(transport_->input()) == 0) {
     worker_.request_decoders().Return(std::move(decoder_));
+    transport_->ReleaseIdleBuffers();
   }
 }
 

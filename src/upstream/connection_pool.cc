@@ -15,9 +15,8 @@ UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher,
                                                   const network::ClientTls* tls) {
   UpstreamConnectionPtr connection(new UpstreamConnection(host, handler));
   if (tls == nullptr) {
-    connection->transport_ =
-        network::Transport::Connect(dispatcher.base(), host.sockaddr_ptr(),
-                                    static_cast<socklen_t>(host.sockaddr_len()), *connection);
+    connection->transport_ = network::Transport::Connect(
+        dispatcher, host.sockaddr_ptr(), static_cast<socklen_t>(host.sockaddr_len()), *connection);
     return connection;
   }
   // Deferred callbacks: a connect that fails at once must not call back into the stream that

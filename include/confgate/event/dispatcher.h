@@ -32,6 +32,29 @@ class DeferredDeletable {
   virtual ~DeferredDeletable() = default;
 };
 
+class Dispatcher;
+
+// Work that runs once the callbacks of the current loop pass are done, before the loop waits
+// again: a transport's write, gathering what its owner added over a whole callback. Costs no
+// allocation and no libevent event of its own; destroying it cancels it.
+class PassWork {
+ public:
+  virtual void RunPassWork() = 0;
+  bool scheduled() const { return dispatcher_ != nullptr; }
+
+ protected:
+  PassWork() = default;
+  ~PassWork();
+  PassWork(const PassWork&) = delete;
+  PassWork& operator=(const PassWork&) = delete;
+
+ private:
+  friend class Dispatcher;
+  Dispatcher* dispatcher_ = nullptr;  // set while scheduled
+  PassWork* prev_ = nullptr;
+  PassWork* next_ = nullptr;
+};
+
 class Dispatcher {
  public:
   Dispatcher();
@@ -50,6 +73,9 @@ class Dispatcher {
   TimerPtr CreateTimer(std::function<void()> callback);
   // Runs `callback` on the dispatcher's thread, in order. Thread-safe.
   void Post(std::function<void()> callback);
+  // Runs `work` after the current callbacks (once, however often it is scheduled before).
+  void Schedule(PassWork& work);
+  void Cancel(PassWork& work);
   // Destroys `object` after the current callback returns.
   void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
   // Destroys what DeferredDelete() holds now, outside any callback (at shutdown, before the
@@ -60,11 +86,15 @@ class Dispatcher {
 
  private:
   void RunPosted();
+  void RunPassWork();
 
   event_base* base_;
   int wake_fd_ = -1;  // an eventfd: Post() from another thread wakes the loop through it
   ::event* post_event_;
   ::event* deferred_event_;
+  ::event* pass_work_event_;
+  PassWork* pass_work_head_ = nullptr;
+  PassWork* pass_work_tail_ = nullptr;
   Mutex post_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;

@@ -6,8 +6,9 @@
 // kernel how much is readable (ioctl FIONREAD) before every read and arms and disarms the
 // write event around every write (two epoll_ctl): six system calls per proxied request beyond
 // the four reads and writes. The plain transport reads into reserved buffer space, and sends
-// output from the loop as soon as the current callbacks are done; the write event is armed
-// only when the kernel does not take everything.
+// output from the loop as soon as the current callbacks are done (event::PassWork); it has a
+// write event only once the kernel did not take everything. It holds its buffers only while
+// bytes pass through: empty ones go back to a per-thread spare list.
 #pragma once
 
 #include <sys/socket.h>
@@ -15,8 +16,9 @@
 #include <cstddef>
 #include <memory>
 
+#include "confgate/event/dispatcher.h"
+
 struct bufferevent;
-struct event_base;
 struct evbuffer;
 
 namespace confgate::network {
@@ -41,11 +43,11 @@ class Transport {
   virtual ~Transport() = default;
 
   // An accepted, non-blocking socket; the transport owns and closes it. Reading starts at once.
-  static std::unique_ptr<Transport> Accepted(event_base* base, int fd,
+  static std::unique_ptr<Transport> Accepted(event::Dispatcher& dispatcher, int fd,
                                              TransportCallbacks& callbacks);
   // A non-blocking connect to `address`; the outcome arrives as OnTransportConnected or
   // OnTransportClosed(true). Output added before the connection opens is sent when it does.
-  static std::unique_ptr<Transport> Connect(event_base* base, const sockaddr* address,
+  static std::unique_ptr<Transport> Connect(event::Dispatcher& dispatcher, const sockaddr* address,
                                             socklen_t length, TransportCallbacks& callbacks);
   // Takes ownership of `bev` (a TLS bufferevent, accepting or connecting).
   static std::unique_ptr<Transport> Wrap(bufferevent* bev, TransportCallbacks& callbacks);
@@ -53,8 +55,14 @@ class Transport {
   // Whoever owns the connection now gets its events (a pooled connection changes hands).
   virtual void set_callbacks(TransportCallbacks& callbacks) = 0;
   virtual evbuffer* input() = 0;
-  // Bytes added here are sent without further calls.
+  // Bytes added here are sent without further calls. Valid until the loop runs again (an
+  // emptied buffer may go back to the spares): ask again rather than keep it.
   virtual evbuffer* output() = 0;
+  // Bytes not yet taken by the kernel.
+  virtual size_t output_length() const = 0;
+  // The owner expects no bytes for now (an idle keep-alive connection): empty buffers go back
+  // to the spares until bytes come again.
+  virtual void ReleaseIdleBuffers() = 0;
   virtual void EnableReading() = 0;
   virtual void DisableReading() = 0;
   // Reading pauses while input() holds `bytes` or more, and resumes as the owner drains it

@@ -1,6 +1,8 @@
 #include "confgate/event/dispatcher.h"
 
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -51,6 +53,63 @@ TEST(Dispatcher, PostsFromOtherThreadsWakeARunningLoop) {
   }
   EXPECT_EQ(ran, kThreads * kPostsEach);
   EXPECT_TRUE(in_order);
+}
+
+struct CountingWork : PassWork {
+  void RunPassWork() override {
+    ++runs;
+    if (then) {
+      then();
+    }
+  }
+  int runs = 0;
+  std::function<void()> then;
+};
+
+TEST(Dispatcher, PassWorkRunsOnceAfterTheCurrentCallbacks) {
+  Dispatcher dispatcher;
+  CountingWork work;
+  dispatcher.Schedule(work);
+  dispatcher.Schedule(work);  // already scheduled: still one run
+  EXPECT_TRUE(work.scheduled());
+  EXPECT_EQ(work.runs, 0);
+  dispatcher.RunReady();
+  EXPECT_EQ(work.runs, 1);
+  EXPECT_FALSE(work.scheduled());
+  dispatcher.RunReady();
+  EXPECT_EQ(work.runs, 1);
+}
+
+TEST(Dispatcher, CancelledOrDestroyedPassWorkNeverRuns) {
+  Dispatcher dispatcher;
+  CountingWork cancelled;
+  auto destroyed = std::make_unique<CountingWork>();
+  CountingWork kept;
+  dispatcher.Schedule(cancelled);
+  dispatcher.Schedule(*destroyed);
+  dispatcher.Schedule(kept);
+  dispatcher.Cancel(cancelled);
+  destroyed.reset();
+  dispatcher.RunReady();
+  EXPECT_EQ(cancelled.runs, 0);
+  EXPECT_EQ(kept.runs, 1);
+}
+
+TEST(Dispatcher, PassWorkScheduledWhileRunningRunsInTheSamePass) {
+  Dispatcher dispatcher;
+  CountingWork second;
+  auto victim = std::make_unique<CountingWork>();
+  CountingWork first;
+  first.then = [&] {
+    dispatcher.Schedule(second);
+    victim.reset();  // scheduled behind `first`: destroyed before its turn
+  };
+  dispatcher.Schedule(first);
+  dispatcher.Schedule(*victim);
+  dispatcher.RunReady();
+  EXPECT_EQ(first.runs, 1);
+  EXPECT_EQ(second.runs, 1);
+  EXPECT_EQ(victim, nullptr);
 }
 
 }  // namespace

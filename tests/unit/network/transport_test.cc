@@ -41,7 +41,6 @@ std::string Contents(evbuffer* buffer) {
 class TransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    base_ = event_base_new();
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair_), 0);
   }
   void TearDown() override {
@@ -49,10 +48,9 @@ class TransportTest : public ::testing::Test {
     if (pair_[1] >= 0) {
       close(pair_[1]);
     }
-    event_base_free(base_);
   }
   // One loop iteration that also runs what became active during it.
-  void Turn() { event_base_loop(base_, EVLOOP_NONBLOCK); }
+  void Turn() { dispatcher_.RunReady(); }
   std::string ReadPeer() {
     std::string out;
     char buffer[65536];
@@ -63,14 +61,14 @@ class TransportTest : public ::testing::Test {
     return out;
   }
 
-  event_base* base_ = nullptr;
+  event::Dispatcher dispatcher_;
   int pair_[2] = {-1, -1};
   Recorder recorder_;
   std::unique_ptr<Transport> transport_;
 };
 
 TEST_F(TransportTest, ReadsWhatThePeerSendsAndReportsEof) {
-  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   ASSERT_EQ(write(pair_[1], "GET / HTTP/1.1\r\n\r\n", 18), 18);
   Turn();
   EXPECT_EQ(recorder_.readable, 1);
@@ -82,7 +80,7 @@ TEST_F(TransportTest, ReadsWhatThePeerSendsAndReportsEof) {
 }
 
 TEST_F(TransportTest, OutputIsSentFromTheLoopWithoutArmingTheWriteEvent) {
-  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   evbuffer_add(transport_->output(), "HTTP/1.1 ", 9);
   evbuffer_add(transport_->output(), "200 OK\r\n\r\n", 10);
   EXPECT_EQ(ReadPeer(), "");  // nothing is written inside the caller's callback
@@ -93,7 +91,7 @@ TEST_F(TransportTest, OutputIsSentFromTheLoopWithoutArmingTheWriteEvent) {
 }
 
 TEST_F(TransportTest, AFullSocketBufferIsWrittenWhenThePeerReads) {
-  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   std::string big(8 * 1024 * 1024, 'x');
   evbuffer_add(transport_->output(), big.data(), big.size());
   Turn();
@@ -109,7 +107,7 @@ TEST_F(TransportTest, AFullSocketBufferIsWrittenWhenThePeerReads) {
 }
 
 TEST_F(TransportTest, ReadingPausesAtTheLimitAndResumesAsTheOwnerDrains) {
-  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   transport_->SetReadLimit(32 * 1024);
   std::string chunk(16 * 1024, 'p');
   for (int i = 0; i < 6; ++i) {
@@ -129,7 +127,7 @@ TEST_F(TransportTest, ReadingPausesAtTheLimitAndResumesAsTheOwnerDrains) {
 }
 
 TEST_F(TransportTest, DisabledReadingLeavesBytesInTheKernel) {
-  transport_ = Transport::Accepted(base_, pair_[0], recorder_);
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   transport_->DisableReading();
   ASSERT_EQ(write(pair_[1], "abc", 3), 3);
   Turn();
@@ -140,15 +138,46 @@ TEST_F(TransportTest, DisabledReadingLeavesBytesInTheKernel) {
   EXPECT_EQ(Contents(transport_->input()), "abc");
 }
 
+TEST_F(TransportTest, EmptyBuffersGoBackToTheSparesAndNextOwnersReuseThem) {
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
+  ASSERT_EQ(write(pair_[1], "GET", 3), 3);
+  Turn();
+  evbuffer* input = transport_->input();
+  transport_->ReleaseIdleBuffers();  // bytes still unread: the input stays
+  EXPECT_EQ(transport_->input(), input);
+  EXPECT_EQ(Contents(input), "GET");
+  evbuffer_drain(input, 3);
+  transport_->ReleaseIdleBuffers();
+
+  evbuffer* output = transport_->output();
+  evbuffer_add(output, "200", 3);
+  Turn();  // written out completely: the output goes back on its own
+  EXPECT_EQ(ReadPeer(), "200");
+  EXPECT_EQ(transport_->output_length(), 0u);
+
+  int other[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, other), 0);
+  Recorder other_recorder;
+  auto next = Transport::Accepted(dispatcher_, other[0], other_recorder);
+  EXPECT_EQ(next->output(), output);
+  EXPECT_EQ(next->input(), input);
+  evbuffer_add(next->output(), "to the new owner", 16);
+  Turn();
+  char buffer[32] = {};
+  EXPECT_EQ(read(other[1], buffer, sizeof(buffer)), 16);
+  EXPECT_EQ(ReadPeer(), "");  // nothing reaches the buffer's earlier owner
+  EXPECT_EQ(other_recorder.drained, 1);
+  next.reset();
+  close(other[1]);
+}
+
 class ConnectTest : public ::testing::Test {
  protected:
-  void SetUp() override { base_ = event_base_new(); }
   void TearDown() override {
     transport_.reset();
     if (listener_ >= 0) {
       close(listener_);
     }
-    event_base_free(base_);
   }
   sockaddr_in Listen(bool listening) {
     listener_ = socket(AF_INET, SOCK_STREAM, 0);
@@ -165,11 +194,11 @@ class ConnectTest : public ::testing::Test {
   }
   void RunUntil(const std::function<bool()>& done) {
     for (int i = 0; i < 2000 && !done(); ++i) {
-      event_base_loop(base_, EVLOOP_ONCE);
+      event_base_loop(dispatcher_.base(), EVLOOP_ONCE);
     }
   }
 
-  event_base* base_ = nullptr;
+  event::Dispatcher dispatcher_;
   int listener_ = -1;
   Recorder recorder_;
   std::unique_ptr<Transport> transport_;
@@ -177,8 +206,8 @@ class ConnectTest : public ::testing::Test {
 
 TEST_F(ConnectTest, OutputQueuedBeforeTheConnectIsSentOnceOpen) {
   sockaddr_in address = Listen(/*listening=*/true);
-  transport_ =
-      Transport::Connect(base_, reinterpret_cast<sockaddr*>(&address), sizeof(address), recorder_);
+  transport_ = Transport::Connect(dispatcher_, reinterpret_cast<sockaddr*>(&address),
+                                  sizeof(address), recorder_);
   evbuffer_add(transport_->output(), "PING", 4);
   EXPECT_EQ(recorder_.connected, 0);  // reported from the loop, never from inside Connect
   RunUntil([&] { return recorder_.connected == 1 && recorder_.drained == 1; });
@@ -196,8 +225,8 @@ TEST_F(ConnectTest, OutputQueuedBeforeTheConnectIsSentOnceOpen) {
 
 TEST_F(ConnectTest, ARefusedConnectIsReportedAsAConnectFailure) {
   sockaddr_in address = Listen(/*listening=*/false);  // bound, not listening: refused
-  transport_ =
-      Transport::Connect(base_, reinterpret_cast<sockaddr*>(&address), sizeof(address), recorder_);
+  transport_ = Transport::Connect(dispatcher_, reinterpret_cast<sockaddr*>(&address),
+                                  sizeof(address), recorder_);
   EXPECT_EQ(recorder_.closed, 0);
   RunUntil([&] { return recorder_.closed == 1; });
   EXPECT_EQ(recorder_.closed, 1);
