@@ -22,24 +22,23 @@ namespace {
 bool IsHopByHop(absl::string_view name) {
   switch (name.size()) {
     case 2:
-      return absl::EqualsIgnoreCase(name, "te");
+      return FieldNameEquals(name, "te");
     case 5:
-      return absl::EqualsIgnoreCase(name, "proxy");
+      return FieldNameEquals(name, "proxy");
     case 7:
-      return absl::EqualsIgnoreCase(name, "trailer") || absl::EqualsIgnoreCase(name, "upgrade");
+      return FieldNameEquals(name, "trailer") || FieldNameEquals(name, "upgrade");
     case 10:
-      return absl::EqualsIgnoreCase(name, "connection") ||
-             absl::EqualsIgnoreCase(name, "keep-alive");
+      return FieldNameEquals(name, "connection") || FieldNameEquals(name, "keep-alive");
     case 14:
-      return absl::EqualsIgnoreCase(name, "content-length");
+      return FieldNameEquals(name, "content-length");
     case 16:
-      return absl::EqualsIgnoreCase(name, "proxy-connection");
+      return FieldNameEquals(name, "proxy-connection");
     case 17:
-      return absl::EqualsIgnoreCase(name, "transfer-encoding");
+      return FieldNameEquals(name, "transfer-encoding");
     case 18:
-      return absl::EqualsIgnoreCase(name, "proxy-authenticate");
+      return FieldNameEquals(name, "proxy-authenticate");
     case 19:
-      return absl::EqualsIgnoreCase(name, "proxy-authorization");
+      return FieldNameEquals(name, "proxy-authorization");
     default:
       return false;
   }

@@ -317,12 +317,7 @@ void DownstreamConnection::FinishExchange() {
   request_active_ = false;
   if (stream_ != nullptr) {
     stream_->Cancel();  // no-op when it finished cleanly
-    struct StreamHolder : event::DeferredDeletable {
-      std::unique_ptr<ProxyStream> stream;
-    };
-    auto holder = std::make_unique<StreamHolder>();
-    holder->stream = std::move(stream_);
-    worker_.dispatcher().DeferredDelete(std::move(holder));
+    worker_.dispatcher().DeferredDelete(std::move(stream_));
   }
   if (!keep_alive_after_response() || decoder_failed()) {
     CloseAfterFlush();

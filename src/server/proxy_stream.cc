@@ -4,6 +4,7 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -43,12 +44,63 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
   }
 }
 
+// Memory of destroyed streams, for the next ones made on this thread.
+class StreamMemory {
+ public:
+  StreamMemory() { blocks_.reserve(kMaxBlocks); }
+  ~StreamMemory() {
+    for (void* block : blocks_) {
+      ::operator delete(block);
+    }
+  }
+  void* Take() {
+    if (blocks_.empty()) {
+      return nullptr;
+    }
+    void* block = blocks_.back();
+    blocks_.pop_back();
+    return block;
+  }
+  bool Keep(void* block) {
+    if (blocks_.size() == kMaxBlocks) {
+      return false;
+    }
+    blocks_.push_back(block);  // within the reserved capacity: no allocation, no throw
+    return true;
+  }
+
+ private:
+  // Enough for the requests in flight at one moment; beyond that, idle memory wins.
+  static constexpr size_t kMaxBlocks = 256;
+  std::vector<void*> blocks_;
+};
+
+StreamMemory& Memory() {
+  thread_local StreamMemory memory;
+  return memory;
+}
+
 const char* FailureName(int failure) {
   static const char* const kNames[] = {"connect_failure", "reset", "timeout", "status"};
   return kNames[failure];
 }
 
 }  // namespace
+
+void* ProxyStream::operator new(size_t size) {
+  if (size == sizeof(ProxyStream)) {
+    if (void* block = Memory().Take()) {
+      return block;
+    }
+  }
+  return ::operator new(size);
+}
+
+void ProxyStream::operator delete(void* memory, size_t size) noexcept {
+  if (size != sizeof(ProxyStream) || !Memory().Keep(memory)) {
+    ::operator delete(memory);
+  }
+}
 
 ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
                          RuntimeSnapshotPtr snapshot, const router::Route& route,

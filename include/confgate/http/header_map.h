@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
@@ -15,10 +16,19 @@ namespace confgate::http {
 bool IsValidFieldName(absl::string_view name);
 bool IsValidFieldValue(absl::string_view value);
 
-// Field names compare case-insensitively. The lengths are compared inline first: most
-// comparisons on the hot path are between names of different lengths.
+// Field names compare case-insensitively. Inline, lengths first: most comparisons on the hot
+// path are between names of different lengths, and the rest are short.
 inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
-  return a.size() == b.size() && absl::EqualsIgnoreCase(a, b);
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) !=
+        absl::ascii_tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 class HeaderMap {
