@@ -24,62 +24,37 @@ constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kSmallReadSize = 900;
 constexpr int kMaxWriteVectors = 16;
 
-class SocketTransport;
-
-// An output buffer and the callback, registered once, that tells its current owner of bytes
-// added to it.
-struct OutputBuffer {
-  evbuffer* buffer = nullptr;
-  SocketTransport* owner = nullptr;
-};
-
 // Empty buffers between uses, per thread: a connection holds buffers only while bytes pass
 // through it (most client connections of a config service sit idle between polls).
 class SpareBuffers {
  public:
   ~SpareBuffers() {
-    for (evbuffer* buffer : inputs_) {
+    for (evbuffer* buffer : spare_) {
       evbuffer_free(buffer);
-    }
-    for (OutputBuffer* output : outputs_) {
-      evbuffer_free(output->buffer);
-      delete output;
     }
   }
 
-  evbuffer* TakeInput() {
-    if (inputs_.empty()) {
+  evbuffer* Take() {
+    if (spare_.empty()) {
       return evbuffer_new();
     }
-    evbuffer* buffer = inputs_.back();
-    inputs_.pop_back();
+    evbuffer* buffer = spare_.back();
+    spare_.pop_back();
     return buffer;
   }
   // `buffer` is empty and has no callbacks.
-  void ReturnInput(evbuffer* buffer) {
-    if (inputs_.size() < kMaxSpare) {
-      inputs_.push_back(buffer);
+  void Return(evbuffer* buffer) {
+    if (spare_.size() < kMaxSpare) {
+      spare_.push_back(buffer);
     } else {
       evbuffer_free(buffer);
-    }
-  }
-  OutputBuffer* TakeOutput(SocketTransport* owner);
-  // `output` is empty.
-  void ReturnOutput(OutputBuffer* output) {
-    output->owner = nullptr;
-    if (outputs_.size() < kMaxSpare) {
-      outputs_.push_back(output);
-    } else {
-      evbuffer_free(output->buffer);
-      delete output;
     }
   }
 
  private:
   // Enough for the connections busy at one moment; beyond that, idle memory wins.
-  static constexpr size_t kMaxSpare = 256;
-  std::vector<evbuffer*> inputs_;
-  std::vector<OutputBuffer*> outputs_;
+  static constexpr size_t kMaxSpare = 512;
+  std::vector<evbuffer*> spare_;
 };
 
 SpareBuffers& Spares() {
@@ -114,16 +89,11 @@ class SocketTransport final : public Transport, private event::PassWork {
     if (watching_input_) {
       evbuffer_remove_cb(input_, &SocketTransport::OnInputChanged, this);
     }
-    if (input_ != nullptr) {
-      if (evbuffer_get_length(input_) == 0) {
-        Spares().ReturnInput(input_);
-      } else {
-        evbuffer_free(input_);
+    for (evbuffer* buffer : {input_, output_}) {
+      if (buffer != nullptr) {
+        evbuffer_drain(buffer, evbuffer_get_length(buffer));
+        Spares().Return(buffer);
       }
-    }
-    if (output_ != nullptr) {
-      evbuffer_drain(output_->buffer, evbuffer_get_length(output_->buffer));
-      Spares().ReturnOutput(output_);
     }
     if (fd_ >= 0) {
       close(fd_);
@@ -141,22 +111,28 @@ class SocketTransport final : public Transport, private event::PassWork {
   void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
   evbuffer* input() override {
     if (input_ == nullptr) {
-      input_ = Spares().TakeInput();
+      input_ = Spares().Take();
     }
     return input_;
   }
+  // Whoever asks for the output is about to add to it: what they add goes out once the
+  // current callbacks are done (no system call now, and no buffer callback per addition).
+  // While the write event is armed the kernel's buffer is full: it fires when there is room.
   evbuffer* output() override {
     if (output_ == nullptr) {
-      output_ = Spares().TakeOutput(this);
+      output_ = Spares().Take();
     }
-    return output_->buffer;
+    if (!write_armed_ && !connecting_ && !closed_ && !silenced_) {
+      dispatcher_.Schedule(*this);
+    }
+    return output_;
   }
   size_t output_length() const override {
-    return output_ != nullptr ? evbuffer_get_length(output_->buffer) : 0;
+    return output_ != nullptr ? evbuffer_get_length(output_) : 0;
   }
   void ReleaseIdleBuffers() override {
     if (input_ != nullptr && !watching_input_ && evbuffer_get_length(input_) == 0) {
-      Spares().ReturnInput(input_);
+      Spares().Return(input_);
       input_ = nullptr;
     }
     ReleaseOutputIfEmpty();
@@ -178,15 +154,6 @@ class SocketTransport final : public Transport, private event::PassWork {
     DisarmWriteEvent();
     dispatcher_.Cancel(*this);
     reading_ = false;
-  }
-
-  // A callback of the output buffer: bytes were added.
-  void OnOutputAdded() {
-    // While the write event is armed the kernel's buffer is full: it fires when there is room.
-    // Otherwise the bytes go out once the current callbacks are done (no system call now).
-    if (!write_armed_ && !connecting_ && !closed_ && !silenced_) {
-      dispatcher_.Schedule(*this);
-    }
   }
 
  private:
@@ -261,9 +228,9 @@ class SocketTransport final : public Transport, private event::PassWork {
   }
 
   void ReleaseOutputIfEmpty() {
-    if (output_ != nullptr && !write_armed_ && evbuffer_get_length(output_->buffer) == 0) {
+    if (output_ != nullptr && !write_armed_ && evbuffer_get_length(output_) == 0) {
       dispatcher_.Cancel(*this);
-      Spares().ReturnOutput(output_);
+      Spares().Return(output_);
       output_ = nullptr;
     }
   }
@@ -313,10 +280,14 @@ class SocketTransport final : public Transport, private event::PassWork {
   }
 
   void Write() {
-    if (closed_ || silenced_ || output_ == nullptr) {
+    if (closed_ || silenced_) {
       return;
     }
-    evbuffer* out = output_->buffer;
+    if (output_length() == 0) {
+      ReleaseOutputIfEmpty();  // asked for, nothing added: nothing was written, nothing drained
+      return;
+    }
+    evbuffer* out = output_;
     while (evbuffer_get_length(out) > 0) {
       evbuffer_iovec pieces[kMaxWriteVectors];
       int count = evbuffer_peek(out, -1, nullptr, pieces, kMaxWriteVectors);
@@ -387,8 +358,8 @@ class SocketTransport final : public Transport, private event::PassWork {
   event::Dispatcher& dispatcher_;
   int fd_;
   TransportCallbacks* callbacks_;
-  evbuffer* input_ = nullptr;       // taken from the spares when bytes arrive
-  OutputBuffer* output_ = nullptr;  // taken from the spares when the owner writes
+  evbuffer* input_ = nullptr;   // taken from the spares when bytes arrive
+  evbuffer* output_ = nullptr;  // taken from the spares when the owner writes
   ::event* read_event_ = nullptr;
   ::event* write_event_ = nullptr;
   size_t read_limit_ = 0;
@@ -401,28 +372,6 @@ class SocketTransport final : public Transport, private event::PassWork {
   bool watching_input_ = false;
   bool write_armed_ = false;
 };
-
-OutputBuffer* SpareBuffers::TakeOutput(SocketTransport* owner) {
-  OutputBuffer* output;
-  if (outputs_.empty()) {
-    output = new OutputBuffer;
-    output->buffer = evbuffer_new();
-    evbuffer_add_cb(
-        output->buffer,
-        [](evbuffer*, const evbuffer_cb_info* info, void* arg) {
-          auto* self = static_cast<OutputBuffer*>(arg);
-          if (info->n_added > 0 && self->owner != nullptr) {
-            self->owner->OnOutputAdded();
-          }
-        },
-        output);
-  } else {
-    output = outputs_.back();
-    outputs_.pop_back();
-  }
-  output->owner = owner;
-  return output;
-}
 
 // TLS (and anything else libevent implements as a bufferevent).
 class BuffereventTransport final : public Transport {

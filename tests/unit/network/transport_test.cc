@@ -140,6 +140,11 @@ TEST_F(TransportTest, DisabledReadingLeavesBytesInTheKernel) {
 
 TEST_F(TransportTest, EmptyBuffersGoBackToTheSparesAndNextOwnersReuseThem) {
   transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
+  int other[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, other), 0);
+  Recorder other_recorder;
+  auto next = Transport::Accepted(dispatcher_, other[0], other_recorder);
+
   ASSERT_EQ(write(pair_[1], "GET", 3), 3);
   Turn();
   evbuffer* input = transport_->input();
@@ -148,27 +153,32 @@ TEST_F(TransportTest, EmptyBuffersGoBackToTheSparesAndNextOwnersReuseThem) {
   EXPECT_EQ(Contents(input), "GET");
   evbuffer_drain(input, 3);
   transport_->ReleaseIdleBuffers();
+  EXPECT_EQ(next->input(), input);  // the next owner gets it
 
   evbuffer* output = transport_->output();
   evbuffer_add(output, "200", 3);
   Turn();  // written out completely: the output goes back on its own
   EXPECT_EQ(ReadPeer(), "200");
+  EXPECT_EQ(recorder_.drained, 1);
   EXPECT_EQ(transport_->output_length(), 0u);
-
-  int other[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, other), 0);
-  Recorder other_recorder;
-  auto next = Transport::Accepted(dispatcher_, other[0], other_recorder);
   EXPECT_EQ(next->output(), output);
-  EXPECT_EQ(next->input(), input);
   evbuffer_add(next->output(), "to the new owner", 16);
   Turn();
   char buffer[32] = {};
   EXPECT_EQ(read(other[1], buffer, sizeof(buffer)), 16);
   EXPECT_EQ(ReadPeer(), "");  // nothing reaches the buffer's earlier owner
   EXPECT_EQ(other_recorder.drained, 1);
+  EXPECT_EQ(recorder_.drained, 1);
   next.reset();
   close(other[1]);
+}
+
+TEST_F(TransportTest, AskingForTheOutputWithoutAddingReportsNothing) {
+  transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
+  transport_->output();
+  Turn();
+  EXPECT_EQ(recorder_.drained, 0);
+  EXPECT_EQ(ReadPeer(), "");
 }
 
 class ConnectTest : public ::testing::Test {
