@@ -45,7 +45,7 @@ bool IsValidFieldValue(absl::string_view value) {
 }
 
 void HeaderMap::Add(std::string name, std::string value) {
-  entries_.push_back(Entry{std::move(name), std::move(value)});
+  entries_.emplace_back(std::move(name), std::move(value));
 }
 
 void HeaderMap::Set(absl::string_view name, std::string value) {

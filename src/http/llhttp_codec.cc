@@ -349,16 +349,24 @@ class LlhttpDecoder {
     return true;
   }
 
-  void FlushHeader() {
-    if (!field_.empty() || have_value_) {
+  // The field being parsed is complete. Fields are parsed straight into the head's list (no
+  // intermediate strings to copy from).
+  void FinishField() {
+    if (field_open_) {
       // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
-      absl::StripTrailingAsciiWhitespace(&value_);
-      absl::StripLeadingAsciiWhitespace(&value_);
-      headers_.Add(std::move(field_), std::move(value_));
+      std::string& value = headers_.last().value;
+      absl::StripTrailingAsciiWhitespace(&value);
+      absl::StripLeadingAsciiWhitespace(&value);
     }
-    field_.clear();
-    value_.clear();
+    field_open_ = false;
     have_value_ = false;
+  }
+  HeaderMap::Entry& OpenField() {
+    if (!field_open_) {
+      headers_.AddEmpty();
+      field_open_ = true;
+    }
+    return headers_.last();
   }
 
   llhttp_t parser_;
@@ -373,9 +381,8 @@ class LlhttpDecoder {
   bool interim_ = false;
   std::string url_;
   std::string status_text_;
-  std::string field_;
-  std::string value_;
-  bool have_value_ = false;
+  bool field_open_ = false;  // the last entry of headers_ is still being parsed
+  bool have_value_ = false;  // ... and its value has started
   HeaderMap headers_;
   uint64_t body_bytes_ = 0;
 
@@ -387,8 +394,7 @@ class LlhttpDecoder {
     self->in_message_ = true;
     self->url_.clear();
     self->status_text_.clear();
-    self->field_.clear();
-    self->value_.clear();
+    self->field_open_ = false;
     self->have_value_ = false;
     self->headers_ = HeaderMap();
     self->headers_.Reserve(kTypicalHeaderCount);
@@ -410,20 +416,20 @@ class LlhttpDecoder {
   static int OnHeaderField(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
     if (self->have_value_) {
-      self->FlushHeader();
+      self->FinishField();
     }
-    self->field_.append(at, length);
+    self->OpenField().name.append(at, length);
     return 0;
   }
   static int OnHeaderValue(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
+    self->OpenField().value.append(at, length);
     self->have_value_ = true;
-    self->value_.append(at, length);
     return 0;
   }
   static int OnHeadersComplete(llhttp_t* parser) {
     LlhttpDecoder* self = Self(parser);
-    self->FlushHeader();
+    self->FinishField();
     return self->HeadersComplete();
   }
   static int OnBody(llhttp_t* parser, const char* at, size_t length) {

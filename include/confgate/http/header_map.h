@@ -39,6 +39,9 @@ class HeaderMap {
   };
 
   void Add(std::string name, std::string value);
+  // A new empty field at the end, for a parser to fill in place (through last()).
+  void AddEmpty() { entries_.emplace_back(); }
+  Entry& last() { return entries_.back(); }
   void Reserve(size_t fields) { entries_.reserve(fields); }
   // Replaces every field named `name` with one field (appended at the end when absent).
   void Set(absl::string_view name, std::string value);
