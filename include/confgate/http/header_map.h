@@ -38,11 +38,20 @@ class HeaderMap {
     std::string value;
   };
 
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap&) = default;
+  HeaderMap& operator=(const HeaderMap&) = default;
+  HeaderMap(HeaderMap&&) noexcept = default;
+  HeaderMap& operator=(HeaderMap&&) noexcept = default;
+  ~HeaderMap() { Recycle(); }
+
   void Add(std::string name, std::string value);
   // A new empty field at the end, for a parser to fill in place (through last()).
   void AddEmpty() { entries_.emplace_back(); }
   Entry& last() { return entries_.back(); }
-  void Reserve(size_t fields) { entries_.reserve(fields); }
+  // Room for `fields` fields. Every message's head reserves room, so the lists of heads gone
+  // are kept per thread and handed to the next ones.
+  void Reserve(size_t fields);
   // Replaces every field named `name` with one field (appended at the end when absent).
   void Set(absl::string_view name, std::string value);
   // Removes every field named `name`; returns how many were removed.
@@ -76,6 +85,8 @@ class HeaderMap {
   bool empty() const { return entries_.empty(); }
 
  private:
+  void Recycle();
+
   std::vector<Entry> entries_;
 };
 
