@@ -160,8 +160,8 @@ std::string GenerateRequestId(RequestIdRandom& random) {
   return id;
 }
 
-std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
-                                   RequestIdRandom& random) {
+absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
+                                         RequestIdRandom& random) {
   // One pass takes out the hop-by-hop fields, Expect (we answer 100-continue ourselves; the
   // upstream gets the body without waiting) and the fields we replace, keeping the first value
   // of each replaced one.
@@ -198,9 +198,10 @@ std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& c
   std::string request_id = incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)
                                ? std::move(*incoming_id)
                                : GenerateRequestId(random);
-  head.headers.Add("X-Request-Id", request_id);
+  head.headers.Add("X-Request-Id", std::move(request_id));
+  size_t id_index = head.headers.size() - 1;
   AppendVia(head.headers, std::move(via), context.via);
-  return request_id;
+  return head.headers.entries()[id_index].value;
 }
 
 void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {

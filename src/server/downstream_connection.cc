@@ -343,7 +343,8 @@ void DownstreamConnection::WriteAccessLog() {
   }
   if (worker_.shared().access_log != nullptr) {
     if (stream_ != nullptr) {
-      entry.request_id = stream_->request_id();
+      absl::string_view id = stream_->request_id();
+      entry.request_id.assign(id.data(), id.size());
     }
     worker_.shared().access_log->Append(entry);
   }

@@ -168,6 +168,11 @@ std::optional<uint64_t> ProxyStream::HashKey() const {
   return upstream::StableHash(*key);
 }
 
+absl::string_view ProxyStream::request_id() const {
+  const std::string* id = request_id_set_ ? head_.headers.Get("x-request-id") : nullptr;
+  return id != nullptr ? absl::string_view(*id) : absl::string_view();
+}
+
 void ProxyStream::Start() {
   request_has_body_ = head_.framing != http::BodyFraming::kNone;
   response_timeout_ = ResponseTimeout();
@@ -175,7 +180,8 @@ void ProxyStream::Start() {
   hash_ = HashKey();
   http::ForwardingContext context{downstream_.client_ip(), downstream_.tls() ? "https" : "http",
                                   kVia};
-  request_id_ = http::PrepareUpstreamRequest(head_, context, worker_.random());
+  http::PrepareUpstreamRequest(head_, context, worker_.random());
+  request_id_set_ = true;
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);
   if (cache_ != nullptr) {
     if (request_has_body_) {
@@ -520,7 +526,7 @@ void ProxyStream::Retry(Failure failure, int status) {
        {"host", host_->address()},
        {"cause", failure == Failure::kStatus ? absl::StrCat(status)
                                              : FailureName(static_cast<int>(failure))},
-       {"request_id", request_id_}});
+       {"request_id", std::string(request_id())}});
   EndAttempt(false, OutcomeOf(failure, status));
   --retries_left_;
   cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);

@@ -48,7 +48,8 @@ class ProxyStream final : public event::DeferredDeletable,
   void OnDownstreamDrained();
   // The client went away or the connection is closing: drop the upstream connection.
   void Cancel();
-  const std::string& request_id() const { return request_id_; }
+  // The id the request carries upstream (empty until the stream started): its X-Request-Id.
+  absl::string_view request_id() const;
   const upstream::Cluster& cluster() const { return cluster_; }
 
  private:
@@ -109,7 +110,7 @@ class ProxyStream final : public event::DeferredDeletable,
   router::RequestKind kind_;
   http::RequestHead head_;
   std::string method_;
-  std::string request_id_;
+  bool request_id_set_ = false;  // head_ carries the request id
   std::optional<uint64_t> hash_;
 
   upstream::UpstreamConnectionPtr connection_;

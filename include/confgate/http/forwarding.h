@@ -38,9 +38,10 @@ struct ForwardingContext {
 // address appended to X-Forwarded-For (every incoming X-Forwarded-For field combined first, so
 // the last element is always the peer); X-Forwarded-Proto and X-Real-IP replaced by what this
 // hop saw; an acceptable incoming X-Request-Id kept, else a new one; Via appended. Returns the
-// request id it carries afterwards.
-std::string PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
-                                   RequestIdRandom& random);
+// request id it carries afterwards: the X-Request-Id field's value, valid until the next change
+// to head.headers.
+absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
+                                         RequestIdRandom& random);
 
 // Rewrites an upstream response for the client: hop-by-hop headers removed, Via appended.
 // Framing headers are set by the caller, which knows how the body will be sent.

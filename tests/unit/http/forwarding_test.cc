@@ -43,7 +43,7 @@ TEST(RemoveHopByHopHeaders, RemovesStandardAndConnectionNamedHeaders) {
 TEST(PrepareUpstreamRequest, AddsForwardingHeaders) {
   RequestHead head = MakeHead();
   RequestIdRandom random;
-  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
   EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
@@ -59,7 +59,7 @@ TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
   head.headers.Add("Via", "1.0 edge");
   head.headers.Add("X-Request-Id", "abc-123");
   RequestIdRandom random;
-  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "203.0.113.9, 10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
   EXPECT_EQ(*head.headers.Get("via"), "1.0 edge, 1.1 confgate");
@@ -70,7 +70,7 @@ TEST(PrepareUpstreamRequest, ReplacesUnsafeRequestId) {
   RequestHead head = MakeHead();
   head.headers.Add("X-Request-Id", "bad id\"<script>");
   RequestIdRandom random;
-  std::string id = PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
   EXPECT_NE(id, "bad id\"<script>");
   EXPECT_TRUE(IsAcceptableRequestId(id));
   // Host + XFF + XFP + X-Real-IP + X-Request-Id + Via
