@@ -354,9 +354,13 @@ class LlhttpDecoder {
   void FinishField() {
     if (field_open_) {
       // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
+      // Most values have none: look at the ends before stripping.
       std::string& value = headers_.last().value;
-      absl::StripTrailingAsciiWhitespace(&value);
-      absl::StripLeadingAsciiWhitespace(&value);
+      if (!value.empty() && (absl::ascii_isspace(static_cast<unsigned char>(value.back())) ||
+                             absl::ascii_isspace(static_cast<unsigned char>(value.front())))) {
+        absl::StripTrailingAsciiWhitespace(&value);
+        absl::StripLeadingAsciiWhitespace(&value);
+      }
     }
     field_open_ = false;
     have_value_ = false;
