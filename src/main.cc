@@ -5,6 +5,7 @@
 
 #include "confgate/common/log.h"
 #include "confgate/config/loader.h"
+#include "confgate/event/libevent_memory.h"
 #include "confgate/network/tls.h"
 #include "confgate/server/server.h"
 
@@ -23,6 +24,7 @@ void PrintUsage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  confgate::event::UseBlockCacheForLibevent();  // before anything else touches libevent
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
