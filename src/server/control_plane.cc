@@ -174,6 +174,7 @@ void ControlPlane::OnCheckResult(HostControl& control, upstream::CheckResult res
   bool pass = result == upstream::CheckResult::kPass;
   upstream::ActiveHealthTracker::Transition transition = control.tracker->Record(pass);
   if (transition == upstream::ActiveHealthTracker::Transition::kBecameUnhealthy) {
+    PublishAvailability(control);
     Log(LogLevel::kWarn, "host marked down by health checks",
         {{"upstream", upstream},
          {"host", control.host->address()},
@@ -181,6 +182,7 @@ void ControlPlane::OnCheckResult(HostControl& control, upstream::CheckResult res
          {"status", absl::StrCat(status)}});
     UpdateAvailability(control);
   } else if (transition == upstream::ActiveHealthTracker::Transition::kBecameHealthy) {
+    PublishAvailability(control);
     Log(LogLevel::kInfo, "host marked up by health checks",
         {{"upstream", upstream}, {"host", control.host->address()}});
     UpdateAvailability(control);
@@ -269,6 +271,7 @@ void ControlPlane::Eject(HostControl& control, upstream::EjectionReason why) {
   control.host->ejected().store(true);
   control.host->ResetFailureCounts();
   control.cooldown_timer->Enable(cooldown);
+  PublishAvailability(control);
   Log(LogLevel::kWarn, "host ejected",
       {{"upstream", clusters_[control.cluster].cluster->name()},
        {"host", control.host->address()},
@@ -308,6 +311,7 @@ void ControlPlane::Readmit(HostControl& control, const char* reason) {
   control.host->ResetFailureCounts();
   // Through unavailable, so the re-admission starts the host's slow start.
   control.host->SetAvailable(false, time_.Monotonic());
+  PublishAvailability(control);
   Log(LogLevel::kInfo, "host re-admitted",
       {{"upstream", clusters_[control.cluster].cluster->name()},
        {"host", control.host->address()},
@@ -315,15 +319,23 @@ void ControlPlane::Readmit(HostControl& control, const char* reason) {
   UpdateAvailability(control);
 }
 
-void ControlPlane::UpdateAvailability(HostControl& control) {
+bool ControlPlane::PublishAvailability(HostControl& control) {
   if (control.trial) {
-    UpdateMode(clusters_[control.cluster], "host half-open");
-    return;
+    return control.host->available();  // the trial's outcome decides
   }
   bool healthy =
       control.tracker == nullptr || control.tracker->state() != upstream::ActiveState::kUnhealthy;
   bool available = healthy && !control.ejection.ejected && !control.host->drained().load();
   control.host->SetAvailable(available, time_.Monotonic());
+  return available;
+}
+
+void ControlPlane::UpdateAvailability(HostControl& control) {
+  if (control.trial) {
+    UpdateMode(clusters_[control.cluster], "host half-open");
+    return;
+  }
+  bool available = PublishAvailability(control);
   UpdateMode(clusters_[control.cluster], absl::StrCat("host ", control.host->address(),
                                                       available ? " available" : " unavailable"));
 }
@@ -340,13 +352,14 @@ void ControlPlane::UpdateMode(ClusterControl& cluster, const std::string& reason
   if (next == cluster.mode) {
     return;
   }
-  Log(LogLevel::kWarn, "upstream mode changed",
-      {{"upstream", cluster.cluster->name()},
-       {"from", mode::UpstreamModeName(cluster.mode)},
-       {"to", mode::UpstreamModeName(next)},
-       {"reason", reason}});
+  mode::UpstreamMode previous = cluster.mode;
   cluster.mode = next;
   cluster.cluster->mode().store(static_cast<int>(next), std::memory_order_relaxed);
+  Log(LogLevel::kWarn, "upstream mode changed",
+      {{"upstream", cluster.cluster->name()},
+       {"from", mode::UpstreamModeName(previous)},
+       {"to", mode::UpstreamModeName(next)},
+       {"reason", reason}});
 }
 
 upstream::PoolCounts ControlPlane::Counts(size_t cluster) const {

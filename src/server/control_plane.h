@@ -83,6 +83,10 @@ class ControlPlane final : public upstream::OutcomeReporter {
   void Eject(HostControl& control, upstream::EjectionReason why);
   void OnCooldownOver(HostControl& control);
   void Readmit(HostControl& control, const char* reason);
+  // The host's availability from its health, ejection and drain, stored where the workers
+  // read it; returns it. Called before the line that logs a change, so that whoever reads the
+  // log (an operator, a test) never sees a change the workers do not see yet.
+  bool PublishAvailability(HostControl& control);
   // Recomputes the host's availability from its health, ejection and drain, then the mode.
   void UpdateAvailability(HostControl& control);
   void UpdateMode(ClusterControl& cluster, const std::string& reason);
