@@ -16,10 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import ProxyTestCase, ScriptedUpstream  # noqa: E402
+from confgate_harness import SLOW, ProxyTestCase, ScriptedUpstream, wait_until  # noqa: E402
 
-# Under ASan + UBSan confgate is about 3x slower: upper time bounds stretch, lower ones do not.
-SLOW = 3.0 if os.environ.get("CONFGATE_SANITIZED") else 1.0
 # The upstream response timeout (to the head, then the longest silence between body reads).
 RESPONSE_TIMEOUT = 0.4
 CONNECT_TIMEOUT = 0.3
@@ -169,15 +167,6 @@ class Client:
         while self._fill(deadline):
             pass
         return self.closed and not self.buffer
-
-
-def wait_until(predicate, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 class ClosedPort:

@@ -116,12 +116,18 @@ class HostileRequestTest(ProxyTestCase, unittest.TestCase):
 
     def test_idle_keep_alive_connection_is_closed(self):
         with socket.create_connection(("127.0.0.1", self.proxy.port), timeout=5) as sock:
+            # The connection goes idle after the answer, so after this moment: the time from
+            # here to the close is at least idle_timeout (1 s), however late this thread runs.
+            sent = time.time()
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.2)
-            self.assertIn(b"ok\n", sock.recv(65536))
-            started = time.time()
+            reply = b""
+            while not reply.endswith(b"ok\n"):
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "closed before the answer: %r" % reply)
+                reply += chunk
             self.assertTrue(is_closed(sock, timeout=3))
-            self.assertGreater(time.time() - started, 0.5)
+            # Later than header_timeout (500 ms): the idle timeout closed it.
+            self.assertGreater(time.time() - sent, 0.9)
 
 
 class BrokenUpstreamTest(ProxyTestCase, unittest.TestCase):

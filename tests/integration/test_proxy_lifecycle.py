@@ -11,7 +11,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import CONFGATE_BIN, SOURCE_DIR, ProxyTestCase  # noqa: E402
+from confgate_harness import (CONFGATE_BIN, SLOW, SOURCE_DIR, ProxyTestCase,  # noqa: E402
+                              connection_refused, wait_until)
 
 
 class DrainTest(ProxyTestCase, unittest.TestCase):
@@ -26,12 +27,13 @@ class DrainTest(ProxyTestCase, unittest.TestCase):
 
         client = threading.Thread(target=slow_request)
         client.start()
-        time.sleep(0.4)  # the request is now waiting on the replica
+        # The replica counts a request as it arrives: from then on it is in flight.
+        self.assertTrue(wait_until(lambda: replicas[0].stats()["requests"] == 1, 5 * SLOW))
         started = time.time()
         proxy.process.send_signal(15)
-        time.sleep(0.3)
-        with self.assertRaises(OSError):
-            socket.create_connection(("127.0.0.1", proxy.port), timeout=1).close()
+        # Each worker closes its listener once it runs the drain; the request still waits.
+        self.assertTrue(wait_until(lambda: connection_refused(proxy.port), 1.0 * SLOW),
+                        "still accepting connections after SIGTERM")
         client.join(5)
         self.assertEqual(result["reply"][0], 200)
         self.assertEqual(result["reply"][2], b"ok\n")
@@ -46,10 +48,11 @@ class DrainTest(ProxyTestCase, unittest.TestCase):
         replicas[0].fault("hang")
         with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
             sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.3)
+            # The replica counts a request as it arrives (and hangs): it is in flight now.
+            self.assertTrue(wait_until(lambda: replicas[0].stats()["requests"] == 1, 5 * SLOW))
             started = time.time()
             self.assertEqual(proxy.terminate(timeout=10), 0)
-            self.assertLess(time.time() - started, 3)
+            self.assertLess(time.time() - started, 3 * SLOW)
 
     def test_idle_keep_alive_clients_do_not_delay_exit(self):
         replicas = self.start_replicas(1)
@@ -60,7 +63,7 @@ class DrainTest(ProxyTestCase, unittest.TestCase):
         connection.getresponse().read()
         started = time.time()
         self.assertEqual(proxy.terminate(timeout=10), 0)
-        self.assertLess(time.time() - started, 2)
+        self.assertLess(time.time() - started, 2 * SLOW)  # far below the 10 s drain timeout
         connection.close()
 
 

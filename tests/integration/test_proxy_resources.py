@@ -13,8 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import (CONFGATE_BIN, Proxy, ProxyTestCase,  # noqa: E402
-                              write_confgate_config)
+from confgate_harness import (CONFGATE_BIN, SLOW, Proxy, ProxyTestCase,  # noqa: E402
+                              wait_until, write_confgate_config)
 
 
 class TcpUpstream:
@@ -136,15 +136,15 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
         upstream = self.start_scripted_upstream()  # every connection answers, keep-alive
         proxy = self.start_proxy([upstream], workers=1,
                                  upstream_extra="    keepalive: {idle_timeout: 300ms}\n")
-        for path in ("/a", "/b"):
-            self.assertEqual(self.request(proxy, "GET", path)[0], 200)
-        answered = time.time()
+        self.assertEqual(self.request(proxy, "GET", "/a")[0], 200)
+        # The connection goes idle after it carried /b, so after this moment: the time from here
+        # to the close is at least the idle timeout, however late this thread runs.
+        sent = time.time()
+        self.assertEqual(self.request(proxy, "GET", "/b")[0], 200)
         self.assertEqual(upstream.connection_of("/b"), [0], "a pooled connection was not reused")
-        deadline = answered + 10
-        while not upstream.peer_closed(0) and time.time() < deadline:
-            time.sleep(0.02)
-        self.assertTrue(upstream.peer_closed(0), "the idle connection was never closed")
-        self.assertGreater(time.time() - answered, 0.25, "closed before its idle timeout")
+        self.assertTrue(wait_until(lambda: upstream.peer_closed(0), 10),
+                        "the idle connection was never closed")
+        self.assertGreater(time.time() - sent, 0.25, "closed before its idle timeout")
         self.assertEqual(self.request(proxy, "GET", "/c")[0], 200)
         self.assertEqual(upstream.connection_of("/c"), [1])
 
@@ -162,8 +162,15 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
                 pass
         for sock in held:
             sock.close()
-        time.sleep(0.2)
-        self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+
+        def served():
+            try:
+                return self.request(proxy, "GET", "/health", timeout=2)[0] == 200
+            except OSError:  # refused: the proxy has not seen both closes yet
+                return False
+
+        # The worker frees the slots as it reads the two closes.
+        self.assertTrue(wait_until(served, 5 * SLOW), "closed connections still count")
 
 
 class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
@@ -199,8 +206,8 @@ class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
         flood = []
         for _ in range(80):
             flood.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=2))
-        time.sleep(0.5)
-        self.assertTrue(any("accept failed" in line for line in proxy.stderr_lines()))
+        self.assertTrue(wait_until(
+            lambda: any("accept failed" in line for line in proxy.stderr_lines()), 5))
         # Connections it already has keep working.
         kept.request("GET", "/health")
         self.assertEqual(kept.getresponse().read(), b"ok\n")

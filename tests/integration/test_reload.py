@@ -1,6 +1,7 @@
 """Hot reload: the file watch, SIGHUP, POST /reload; state kept across reloads; no request
 dropped; bad files rejected; listeners opened and closed."""
 
+import fcntl
 import json
 import os
 import signal
@@ -12,8 +13,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import (Proxy, ProxyTestCase, Replica, admin_call,  # noqa: E402
-                              write_confgate_config)
+from confgate_harness import (SLOW, Proxy, ProxyTestCase, Replica, admin_call,  # noqa: E402
+                              connection_refused, wait_until, write_confgate_config)
 
 
 def replace_config(path, text):
@@ -66,9 +67,9 @@ class ReloadTest(ProxyTestCase, unittest.TestCase):
         self.assertIn("upstreams.config-service.balancer", rejected[0])
         self.assertEqual(self.replica_ids(), {"replica-1"})
         self.proxy.process.send_signal(signal.SIGHUP)
-        time.sleep(0.3)
-        self.assertIn('confgate_config_reloads_total{result="failure"} 2',
-                      admin_call(self.proxy, "GET", "/metrics")[1])
+        failures = 'confgate_config_reloads_total{result="failure"} 2'
+        wait_until(lambda: failures in admin_call(self.proxy, "GET", "/metrics")[1], 5 * SLOW)
+        self.assertIn(failures, admin_call(self.proxy, "GET", "/metrics")[1])
         status, body = admin_call(self.proxy, "POST", "/reload")
         self.assertEqual(status, 400)
         self.assertIn("fastest", body)
@@ -128,9 +129,9 @@ class ReloadTest(ProxyTestCase, unittest.TestCase):
         mark = len(self.proxy.stderr_lines())
         replace_config(self.path, text)
         self.wait_for_log("configuration reloaded", mark)
-        time.sleep(0.2)
-        with self.assertRaises(OSError):
-            socket.create_connection(("127.0.0.2", port), timeout=1).close()
+        # Each worker closes the removed listener when it adopts the new configuration.
+        self.assertTrue(wait_until(lambda: connection_refused(port, "127.0.0.2"), 2 * SLOW),
+                        "the removed listener still accepts connections")
         self.assertEqual(self.request(self.proxy, "GET", "/health")[0], 200)
 
 
@@ -150,9 +151,14 @@ class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
         for _ in range(12):
             self.request(proxy, "GET", "/health")
         ejected_host = replicas[2].address
-        status = json.loads(admin_call(proxy, "GET", "/status")[1])
-        self.assertTrue({h["address"]: h for h in status["upstreams"][0]["hosts"]}
-                        [ejected_host]["ejected"])
+
+        def ejected():
+            status = json.loads(admin_call(proxy, "GET", "/status")[1])
+            return {h["address"]: h for h in status["upstreams"][0]["hosts"]}[ejected_host][
+                "ejected"]
+
+        # The control thread decides the ejection after the worker reports the second 500.
+        self.assertTrue(wait_until(ejected, 5 * SLOW))
 
         self.request(proxy, "PUT", "/v1/kv/watched", body=b"v1")
         index = self.request(proxy, "GET", "/v1/kv/watched")[1]["X-Config-Index"]
@@ -187,14 +193,18 @@ class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
             client.start()
         time.sleep(0.3)
         # Remove replica-1, add replica-4, change replica-2's weight, keep replica-3.
+        mark = len(proxy.stderr_lines())
         replace_config(path, config_text(
             replicas[1:], workers=2, balancer="weighted_round_robin", upstream_extra=outlier,
             server_options=["weight: 3", "", ""]))
-        time.sleep(0.8)
+        reloaded = wait_until(lambda: any("configuration reloaded" in line
+                                          for line in proxy.stderr_lines()[mark:]), 10 * SLOW)
+        time.sleep(0.3)  # load on the reloaded configuration too
         stop.set()
         for client in clients:
             client.join(10)
         watcher.join(10)
+        self.assertTrue(reloaded, "the file watch did not reload")
         self.assertEqual(failures, [])
         # The hold ran out normally (404 when the watch landed on a replica without the key).
         self.assertIn(watch_result["reply"][0], (200, 404))
@@ -208,25 +218,27 @@ class ReloadUnderLoadTest(ProxyTestCase, unittest.TestCase):
 class DnsDiscoveryTest(ProxyTestCase, unittest.TestCase):
     HOSTS = "/etc/hosts"
 
+    def edit_hosts(self, edit):
+        """Rewrites /etc/hosts to `edit(lines)`, under a lock: the same test of another build's
+        suite may be editing its own name in at the same time, and neither may undo the other's."""
+        with open(os.path.join(tempfile.gettempdir(), "confgate-etc-hosts.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with open(self.HOSTS) as handle:
+                lines = handle.read().splitlines(True)
+            if lines and not lines[-1].endswith("\n"):
+                lines[-1] += "\n"
+            with open(self.HOSTS, "w") as handle:
+                handle.writelines(edit(lines))
+
     def test_a_name_gaining_and_losing_addresses(self):
         if not os.access(self.HOSTS, os.W_OK):
             self.skipTest("needs a writable /etc/hosts (CI runs as root)")
         name = "confgate-test-%d.invalid" % os.getpid()
-        with open(self.HOSTS) as handle:
-            original = handle.read()
-
-        def restore():
-            with open(self.HOSTS) as handle:
-                lines = [line for line in handle.read().splitlines(True) if name not in line]
-            with open(self.HOSTS, "w") as handle:
-                handle.writelines(lines)
-
-        self.addCleanup(restore)
+        self.addCleanup(self.edit_hosts, lambda lines: [line for line in lines if name not in line])
         first = self.start_replicas(1)[0]
         second = Replica("replica-2", ["--host", "127.0.0.2", "--port", str(first.port)])
         self.addCleanup(second.stop)
-        with open(self.HOSTS, "a") as handle:
-            handle.write("127.0.0.1 %s\n" % name)
+        self.edit_hosts(lambda lines: lines + ["127.0.0.1 %s\n" % name])
         directory = tempfile.mkdtemp(prefix="confgate-dns-")
         text = config_text([first], workers=1).replace(
             "- {address: 127.0.0.1:%d}" % first.port, "- {dns: '%s:%d'}" % (name, first.port)
@@ -238,14 +250,13 @@ class DnsDiscoveryTest(ProxyTestCase, unittest.TestCase):
         self.addCleanup(proxy.kill)
         ids = lambda: {self.request(proxy, "GET", "/health")[1]["X-Replica-Id"] for _ in range(6)}
         self.assertEqual(ids(), {"replica-1"})
-        with open(self.HOSTS, "a") as handle:
-            handle.write("127.0.0.2 %s\n" % name)
+        self.edit_hosts(lambda lines: lines + ["127.0.0.2 %s\n" % name])
         deadline = time.time() + 5
         while ids() != {"replica-1", "replica-2"} and time.time() < deadline:
             time.sleep(0.1)
         self.assertEqual(ids(), {"replica-1", "replica-2"})
-        with open(self.HOSTS, "w") as handle:
-            handle.write(original + "127.0.0.2 %s\n" % name)
+        self.edit_hosts(lambda lines: [line for line in lines
+                                       if line != "127.0.0.1 %s\n" % name])
         deadline = time.time() + 5
         while ids() != {"replica-2"} and time.time() < deadline:
             time.sleep(0.1)

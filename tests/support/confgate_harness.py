@@ -22,6 +22,10 @@ SOURCE_DIR = os.environ.get("CONFGATE_SOURCE_DIR",
 SANITIZER_MARKERS = ("WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "runtime error:")
 
+# Under ASan + UBSan or TSan confgate is about 3x slower: upper time bounds stretch, lower ones
+# do not.
+SLOW = 3.0 if os.environ.get("CONFGATE_SANITIZED") else 1.0
+
 
 class Replica:
     def __init__(self, replica_id, extra_args=()):
@@ -243,6 +247,26 @@ def admin_call(proxy, method, path, body=None, headers=None, token=None):
             return reply.status, reply.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def wait_until(predicate, timeout):
+    """Polls `predicate` until it holds or `timeout` seconds pass; its last answer. For state
+    another thread or process changes soon, but not at once (a test asserts on the answer)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def connection_refused(port, host="127.0.0.1"):
+    """True when nothing listens on host:port any more (a connect is refused)."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return True
+    return False
 
 
 def raw_exchange(port, data, read_timeout=2.0, half_close=False):
