@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "confgate/common/recycling.h"
+
 namespace confgate::event {
 namespace {
 
@@ -115,6 +117,9 @@ void LibeventFree(void* block) {
 void* LibeventReallocate(void* block, size_t size) { return std::realloc(block, size); }
 
 void UseBlockCacheForLibevent() {
+  if (!kRecycleMemory) {
+    return;  // see recycling.h
+  }
   event_set_mem_functions(&LibeventAllocate, &LibeventReallocate, &LibeventFree);
 }
 

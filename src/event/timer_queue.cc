@@ -39,24 +39,41 @@ TimerQueue::~TimerQueue() {
 }
 
 TimerQueue::List& TimerQueue::ListFor(absl::Duration timeout) {
-  MonotonicTime::duration length =
-      std::max(absl::ToChronoNanoseconds(timeout), std::chrono::nanoseconds::zero());
-  for (auto& list : lists_) {
-    if (list->timeout == length) {
-      return *list;
+  // Beyond ten years is "never" (and stays clear of overflow when added to the clock).
+  absl::Duration bounded = std::clamp(timeout, absl::ZeroDuration(), absl::Hours(24 * 365 * 10));
+  MonotonicTime::duration length = absl::ToChronoNanoseconds(bounded);
+  // The first few lists are the connections' and routes' timeouts, armed on every request: a
+  // look at them is cheaper than hashing.
+  for (size_t i = 0; i < std::min<size_t>(lists_.size(), 4); ++i) {
+    if (lists_[i]->timeout == length) {
+      return *lists_[i];
     }
   }
-  // A reload that changes timeouts leaves empty lists behind; drop them now and then, but not
-  // while RunExpired() walks the lists.
+  auto found = by_length_.find(length.count());
+  if (found != by_length_.end()) {
+    return *found->second;
+  }
   if (lists_.size() >= kPruneAt && !running_) {
-    lists_.erase(
-        std::remove_if(lists_.begin(), lists_.end(),
-                       [](const std::unique_ptr<List>& list) { return list->head == nullptr; }),
-        lists_.end());
+    Prune();
   }
   lists_.push_back(std::make_unique<List>());
   lists_.back()->timeout = length;
+  by_length_[length.count()] = lists_.back().get();
   return *lists_.back();
+}
+
+void TimerQueue::Prune() {
+  // A reload that changes timeouts leaves empty lists behind. Never while RunExpired() walks
+  // the lists.
+  lists_.erase(std::remove_if(lists_.begin(), lists_.end(),
+                              [this](const std::unique_ptr<List>& list) {
+                                if (list->head != nullptr) {
+                                  return false;
+                                }
+                                by_length_.erase(list->timeout.count());
+                                return true;
+                              }),
+               lists_.end());
 }
 
 void TimerQueue::Link(QueuedTimer& timer, List& list) {

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "confgate/common/recycling.h"
 
 namespace confgate::http {
 namespace {
@@ -39,7 +40,8 @@ class SpareFieldLists {
     return list;
   }
   void Return(std::vector<HeaderMap::Entry>& list) {
-    if (spare_.size() < kMaxSpare) {
+    // A head with thousands of fields must not leave a list that size behind for every head.
+    if (kRecycleMemory && list.capacity() <= kMaxFields && spare_.size() < kMaxSpare) {
       list.clear();
       spare_.push_back(std::move(list));  // within the reserved capacity: no allocation
     }
@@ -48,6 +50,7 @@ class SpareFieldLists {
  private:
   // Enough for the heads alive at one moment; beyond that, idle memory wins.
   static constexpr size_t kMaxSpare = 256;
+  static constexpr size_t kMaxFields = 64;
   std::vector<std::vector<HeaderMap::Entry>> spare_;
 };
 

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "confgate/common/recycling.h"
+
 namespace confgate::network {
 namespace {
 
@@ -26,16 +28,22 @@ constexpr int kMaxWriteVectors = 16;
 
 // Empty buffers between uses, per thread: a connection holds buffers only while bytes pass
 // through it (most client connections of a config service sit idle between polls).
+// Set once this thread's spares are destroyed (a trivially destructible flag stays readable
+// while the thread ends): buffers given back after that are freed.
+thread_local bool spare_buffers_gone = false;
+
 class SpareBuffers {
  public:
+  SpareBuffers() { spare_.reserve(kMaxSpare); }
   ~SpareBuffers() {
+    spare_buffers_gone = true;
     for (evbuffer* buffer : spare_) {
       evbuffer_free(buffer);
     }
   }
 
   evbuffer* Take() {
-    if (spare_.empty()) {
+    if (!kRecycleMemory || spare_.empty()) {
       return evbuffer_new();
     }
     evbuffer* buffer = spare_.back();
@@ -44,8 +52,8 @@ class SpareBuffers {
   }
   // `buffer` is empty and has no callbacks.
   void Return(evbuffer* buffer) {
-    if (spare_.size() < kMaxSpare) {
-      spare_.push_back(buffer);
+    if (kRecycleMemory && spare_.size() < kMaxSpare) {
+      spare_.push_back(buffer);  // within the reserved capacity: no allocation
     } else {
       evbuffer_free(buffer);
     }
@@ -60,6 +68,16 @@ class SpareBuffers {
 SpareBuffers& Spares() {
   thread_local SpareBuffers spares;
   return spares;
+}
+
+evbuffer* TakeBuffer() { return spare_buffers_gone ? evbuffer_new() : Spares().Take(); }
+
+void ReturnBuffer(evbuffer* buffer) {
+  if (spare_buffers_gone) {
+    evbuffer_free(buffer);
+  } else {
+    Spares().Return(buffer);
+  }
 }
 
 class SocketTransport final : public Transport, private event::PassWork {
@@ -92,7 +110,7 @@ class SocketTransport final : public Transport, private event::PassWork {
     for (evbuffer* buffer : {input_, output_}) {
       if (buffer != nullptr) {
         evbuffer_drain(buffer, evbuffer_get_length(buffer));
-        Spares().Return(buffer);
+        ReturnBuffer(buffer);
       }
     }
     if (fd_ >= 0) {
@@ -111,16 +129,19 @@ class SocketTransport final : public Transport, private event::PassWork {
   void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
   evbuffer* input() override {
     if (input_ == nullptr) {
-      input_ = Spares().Take();
+      input_ = TakeBuffer();
     }
     return input_;
+  }
+  size_t input_length() const override {
+    return input_ != nullptr ? evbuffer_get_length(input_) : 0;
   }
   // Whoever asks for the output is about to add to it: what they add goes out once the
   // current callbacks are done (no system call now, and no buffer callback per addition).
   // While the write event is armed the kernel's buffer is full: it fires when there is room.
   evbuffer* output() override {
     if (output_ == nullptr) {
-      output_ = Spares().Take();
+      output_ = TakeBuffer();
     }
     if (!write_armed_ && !connecting_ && !closed_ && !silenced_) {
       dispatcher_.Schedule(*this);
@@ -132,7 +153,7 @@ class SocketTransport final : public Transport, private event::PassWork {
   }
   void ReleaseIdleBuffers() override {
     if (input_ != nullptr && !watching_input_ && evbuffer_get_length(input_) == 0) {
-      Spares().Return(input_);
+      ReturnBuffer(input_);
       input_ = nullptr;
     }
     ReleaseOutputIfEmpty();
@@ -157,7 +178,6 @@ class SocketTransport final : public Transport, private event::PassWork {
   }
 
  private:
-  size_t input_length() const { return input_ != nullptr ? evbuffer_get_length(input_) : 0; }
   bool AtReadLimit() const { return read_limit_ != 0 && input_length() >= read_limit_; }
 
   // The read event is armed when the owner wants bytes, the connection is open, and the input
@@ -230,7 +250,7 @@ class SocketTransport final : public Transport, private event::PassWork {
   void ReleaseOutputIfEmpty() {
     if (output_ != nullptr && !write_armed_ && evbuffer_get_length(output_) == 0) {
       dispatcher_.Cancel(*this);
-      Spares().Return(output_);
+      ReturnBuffer(output_);
       output_ = nullptr;
     }
   }
@@ -387,6 +407,7 @@ class BuffereventTransport final : public Transport {
   // confgate::network::Transport
   void set_callbacks(TransportCallbacks& callbacks) override { callbacks_ = &callbacks; }
   evbuffer* input() override { return bufferevent_get_input(bev_); }
+  size_t input_length() const override { return evbuffer_get_length(bufferevent_get_input(bev_)); }
   evbuffer* output() override { return bufferevent_get_output(bev_); }
   size_t output_length() const override {
     return evbuffer_get_length(bufferevent_get_output(bev_));

@@ -98,9 +98,9 @@ void DownstreamConnection::ProcessInput() {
     return;
   }
   in_process_input_ = true;
-  evbuffer* input = transport_->input();
   while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_failed() &&
-         evbuffer_get_length(input) > 0) {
+         transport_->input_length() > 0) {
+    evbuffer* input = transport_->input();
     http::RequestDecoder& decoder = this->decoder();
     if (decoder.paused()) {
       if (!resume_pending_) {
@@ -153,12 +153,16 @@ http::RequestDecoder& DownstreamConnection::decoder() {
 }
 
 void DownstreamConnection::ReleaseDecoderIfIdle() {
-  if (decoder_ != nullptr && !request_active_ && !decoder_->in_message() && !decoder_->paused() &&
-      !decoder_->has_error() && !in_process_input_ && !closed_ &&
-      evbuffer_get_length(transport_->input()) == 0) {
-    worker_.request_decoders().Return(std::move(decoder_));
-    transport_->ReleaseIdleBuffers();
+  if (request_active_ || in_process_input_ || closed_ || transport_->input_length() != 0) {
+    return;
   }
+  if (decoder_ != nullptr) {
+    if (decoder_->in_message() || decoder_->paused() || decoder_->has_error()) {
+      return;
+    }
+    worker_.request_decoders().Return(std::move(decoder_));
+  }
+  transport_->ReleaseIdleBuffers();
 }
 
 void DownstreamConnection::HandleDecodeError() {
@@ -373,9 +377,13 @@ AccessLogEntry& DownstreamConnection::StartLogEntry() {
 }
 
 void DownstreamConnection::ReleaseLogEntry() {
-  if (log_entry_ != nullptr) {
+  // An entry that held a long path or id keeps it for no one: only modest ones are reused.
+  constexpr size_t kMaxKeptCapacity = 512;
+  if (log_entry_ != nullptr && log_entry_->path.capacity() <= kMaxKeptCapacity &&
+      log_entry_->request_id.capacity() <= kMaxKeptCapacity) {
     worker_.log_entries().Return(std::move(log_entry_));
   }
+  log_entry_.reset();
 }
 
 void DownstreamConnection::CloseAfterFlush() {

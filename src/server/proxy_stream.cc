@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "confgate/cache/policy.h"
 #include "confgate/common/log.h"
+#include "confgate/common/recycling.h"
 #include "confgate/http/forwarding.h"
 #include "confgate/http/hash_key.h"
 #include "confgate/mode/mode.h"
@@ -45,10 +46,15 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
 }
 
 // Memory of destroyed streams, for the next ones made on this thread.
+// Set once this thread's list is destroyed (a trivially destructible flag stays readable while
+// the thread ends): streams freed after that go straight back to the allocator.
+thread_local bool stream_memory_gone = false;
+
 class StreamMemory {
  public:
   StreamMemory() { blocks_.reserve(kMaxBlocks); }
   ~StreamMemory() {
+    stream_memory_gone = true;
     for (void* block : blocks_) {
       ::operator delete(block);
     }
@@ -88,7 +94,7 @@ const char* FailureName(int failure) {
 }  // namespace
 
 void* ProxyStream::operator new(size_t size) {
-  if (size == sizeof(ProxyStream)) {
+  if (kRecycleMemory && size == sizeof(ProxyStream) && !stream_memory_gone) {
     if (void* block = Memory().Take()) {
       return block;
     }
@@ -97,7 +103,8 @@ void* ProxyStream::operator new(size_t size) {
 }
 
 void ProxyStream::operator delete(void* memory, size_t size) noexcept {
-  if (size != sizeof(ProxyStream) || !Memory().Keep(memory)) {
+  if (!kRecycleMemory || size != sizeof(ProxyStream) || stream_memory_gone ||
+      !Memory().Keep(memory)) {
     ::operator delete(memory);
   }
 }
@@ -153,7 +160,9 @@ absl::Duration ProxyStream::ResponseTimeout() const {
       wait = absl::Milliseconds(millis);
     }
   }
-  return std::min(wait + kWatchMargin, limit);
+  // Whole seconds: a client picks the wait, and watches that share a duration share one timer
+  // list (event::TimerQueue keeps a list per duration).
+  return std::min(absl::Ceil(wait + kWatchMargin, absl::Seconds(1)), limit);
 }
 
 std::optional<uint64_t> ProxyStream::HashKey() const {

@@ -1,15 +1,17 @@
 // Timers for the data path: one per connection and per request, armed and disarmed on every
 // exchange. A libevent timer costs an allocation of its own and a heap operation each time it
 // is armed; these cost neither. Each is embedded in its owner, and a queue keeps one list per
-// distinct duration (a connection's header and idle timeouts, a route's response timeout: a
-// handful in all). Timers armed with the same duration expire in the order they were armed, so
-// appending keeps each list sorted, and one libevent timer per queue wakes for the earliest.
+// distinct duration (a connection's header and idle timeouts, a route's response timeout, a
+// watch's wait in whole seconds: a few dozen at most). Timers armed with the same duration expire
+// in the order they were armed, so appending keeps each list sorted, and one libevent timer per
+// queue wakes for the earliest.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
@@ -63,6 +65,7 @@ class TimerQueue {
   using List = QueuedTimer::List;
 
   List& ListFor(absl::Duration timeout);
+  void Prune();
   void Link(QueuedTimer& timer, List& list);
   void Unlink(QueuedTimer& timer);
   // Makes the libevent timer fire no later than `deadline`.
@@ -70,7 +73,7 @@ class TimerQueue {
   void ArmForEarliest();
 
   // Empty lists are dropped when a new one would make this many.
-  static constexpr size_t kPruneAt = 16;
+  static constexpr size_t kPruneAt = 64;
 
   TimeSource& time_;
   TimerPtr wakeup_;
@@ -78,6 +81,7 @@ class TimerQueue {
   bool wakeup_armed_ = false;
   MonotonicTime wakeup_at_{};
   std::vector<std::unique_ptr<List>> lists_;
+  absl::flat_hash_map<int64_t, List*> by_length_;  // nanoseconds -> list
   size_t armed_ = 0;
 };
 

@@ -55,6 +55,8 @@ class Transport {
   // Whoever owns the connection now gets its events (a pooled connection changes hands).
   virtual void set_callbacks(TransportCallbacks& callbacks) = 0;
   virtual evbuffer* input() = 0;
+  // Bytes in input() (without taking a buffer for an idle connection).
+  virtual size_t input_length() const = 0;
   // Bytes added here are sent without further calls. Valid until the loop runs again (an
   // emptied buffer may go back to the spares): ask again rather than keep it.
   virtual evbuffer* output() = 0;

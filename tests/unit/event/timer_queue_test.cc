@@ -150,6 +150,20 @@ TEST_F(TimerQueueTest, CallbackMayDestroyItsOwnTimer) {
   EXPECT_EQ(self, nullptr);
 }
 
+TEST_F(TimerQueueTest, HugeTimeoutsMeanNeverRatherThanOverflow) {
+  // The config accepts up to 1e9 of any unit; a deadline past the clock's range must not wrap.
+  RealTimeSource real;
+  TimerQueue queue(dispatcher_, real);
+  int fired = 0;
+  QueuedTimer huge(queue, [&] { ++fired; });
+  QueuedTimer infinite(queue, [&] { ++fired; });
+  huge.Enable(absl::Hours(3000000));
+  infinite.Enable(absl::InfiniteDuration());
+  queue.RunExpired();
+  EXPECT_EQ(fired, 0);
+  EXPECT_EQ(queue.armed(), 2u);
+}
+
 TEST_F(TimerQueueTest, ZeroAndNegativeTimeoutsFireOnTheNextPass) {
   auto zero = MakeTimer("zero");
   auto negative = MakeTimer("negative");
