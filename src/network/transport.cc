@@ -318,7 +318,10 @@ class SocketTransport final : public Transport, private event::PassWork {
         vectors[i] = {pieces[i].iov_base, pieces[i].iov_len};
         offered += pieces[i].iov_len;
       }
-      ssize_t n = writev(fd_, vectors, count);
+      // One piece (a whole response, as a rule) goes through send(): a shorter path through
+      // the kernel than writev's.
+      ssize_t n = count == 1 ? send(fd_, vectors[0].iov_base, vectors[0].iov_len, MSG_NOSIGNAL)
+                             : writev(fd_, vectors, count);
       if (n < 0) {
         if (errno == EINTR) {
           continue;
