@@ -67,6 +67,13 @@ def children(pid):
     return found
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far, all its threads."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()  # from field 3 (state) on
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as status:
         return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))
@@ -395,8 +402,14 @@ def main():
             for name in NAMES:
                 print("round %d: %s" % (round_index + 1, name), file=sys.stderr)
                 proxy = Proxy(name, workdir, backends, Setup(), args.build)
+                cpu_before, wall_before = cpu_seconds(proxy.proxy_pid()), time.time()
                 rate, p50, p99 = wrk(proxy, args.seconds)
+                # The share of CPU 0 the proxy used: below 1, the load (wrk and the backend on
+                # CPU 1) set the pace, and requests per CPU-second show the proxy's capacity.
+                share = (cpu_seconds(proxy.proxy_pid()) - cpu_before) / (time.time() - wall_before)
                 record("rps", name, rate)
+                record("cpu_share", name, share)
+                record("rps_per_cpu", name, rate / share if share > 0 else 0.0)
                 record("p50", name, p50)
                 record("p99", name, p99)
                 record("idle", name, idle_connection_kib(proxy, args.idle))
@@ -434,6 +447,8 @@ def main():
 
     table = [
         ("rps", "proxied GET/s, keep-alive, 64 connections (wrk)", "%.0f", "≥ 1.15"),
+        ("cpu_share", "proxy CPU use during that run (share of CPU 0)", "%.2f", ""),
+        ("rps_per_cpu", "proxied GET/s per second of proxy CPU (capacity)", "%.0f", ""),
         ("p50", "p50 latency at 64 connections (ms)", "%.3f", ""),
         ("p99", "p99 latency at 64 connections (ms)", "%.3f", "≤ 0.9"),
         ("instructions", "instructions per proxied request (callgrind)", "%.0f", "≤ 0.55"),
