@@ -97,7 +97,9 @@ bool IsValidFieldValue(absl::string_view value) {
 }
 
 void HeaderMap::Add(std::string name, std::string value) {
-  entries_.emplace_back(std::move(name), std::move(value));
+  Entry& entry = entries_.emplace_back();  // built in place (clang has no aggregate paren-init)
+  entry.name = std::move(name);
+  entry.value = std::move(value);
 }
 
 void HeaderMap::Set(absl::string_view name, std::string value) {

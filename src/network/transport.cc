@@ -265,10 +265,8 @@ class SocketTransport final : public Transport, private event::PassWork {
       return;
     }
     iovec vectors[3];
-    size_t reserved = 0;
     for (int i = 0; i < count; ++i) {
       vectors[i] = {space[i].iov_base, space[i].iov_len};
-      reserved += space[i].iov_len;
     }
     vectors[count] = {overflow, kReadSize};
     ssize_t n = readv(fd_, vectors, count + 1);

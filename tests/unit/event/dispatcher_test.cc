@@ -55,7 +55,7 @@ TEST(Dispatcher, PostsFromOtherThreadsWakeARunningLoop) {
   EXPECT_TRUE(in_order);
 }
 
-struct CountingWork : PassWork {
+struct CountingWork final : PassWork {
   void RunPassWork() override {
     ++runs;
     if (then) {
