@@ -5,7 +5,6 @@
 
 #include <array>
 #include <cstdlib>
-#include <vector>
 
 #include "confgate/common/recycling.h"
 
@@ -19,52 +18,18 @@ constexpr size_t kClasses = 6;
 // Per size class and thread, so a burst's memory goes back to malloc.
 constexpr size_t kBytesPerClass = 64 * 1024;
 
-// Set once this thread's cache is destroyed (a trivially destructible flag stays readable while
-// the thread, or the program, ends): blocks freed after that go straight to malloc.
-thread_local bool cache_gone = false;
-
-class BlockCache {
- public:
-  BlockCache() {
-    for (size_t i = 0; i < kClasses; ++i) {
-      free_[i].reserve(kBytesPerClass / (kSmallestCached << i));
-    }
-  }
-  ~BlockCache() {
-    cache_gone = true;
-    for (auto& blocks : free_) {
-      for (void* block : blocks) {
-        std::free(block);
-      }
-    }
-  }
-
-  void* Take(size_t size_class) {
-    std::vector<void*>& blocks = free_[size_class];
-    if (blocks.empty()) {
-      return nullptr;
-    }
-    void* block = blocks.back();
-    blocks.pop_back();
-    return block;
-  }
-  bool Keep(size_t size_class, void* block) {
-    std::vector<void*>& blocks = free_[size_class];
-    if (blocks.size() == blocks.capacity()) {
-      return false;
-    }
-    blocks.push_back(block);  // within the reserved capacity: no allocation
-    return true;
-  }
-
- private:
-  std::array<std::vector<void*>, kClasses> free_;
+struct FreeBlock {
+  void operator()(void* block) const { std::free(block); }
 };
 
-BlockCache& Cache() {
-  thread_local BlockCache cache;
-  return cache;
-}
+struct BlockCache {
+  BlockCache() {
+    for (size_t i = 0; i < kClasses; ++i) {
+      by_class[i] = SpareStack<void*, FreeBlock>(kBytesPerClass / (kSmallestCached << i));
+    }
+  }
+  std::array<SpareStack<void*, FreeBlock>, kClasses> by_class;
+};
 
 // The class a request of exactly `size` bytes is served from, or kClasses.
 size_t ClassOfRequest(size_t size) {
@@ -95,9 +60,11 @@ size_t ClassOfBlock(void* block) {
 
 void* LibeventAllocate(size_t size) {
   size_t size_class = ClassOfRequest(size);
-  if (size_class != kClasses && !cache_gone) {
-    if (void* block = Cache().Take(size_class)) {
-      return block;
+  if (size_class != kClasses) {
+    if (BlockCache* cache = PerThread<BlockCache>::Get()) {
+      if (void* block = cache->by_class[size_class].Take()) {
+        return block;
+      }
     }
   }
   return std::malloc(size);
@@ -108,8 +75,11 @@ void LibeventFree(void* block) {
     return;
   }
   size_t size_class = ClassOfBlock(block);
-  if (size_class != kClasses && !cache_gone && Cache().Keep(size_class, block)) {
-    return;
+  if (size_class != kClasses) {
+    BlockCache* cache = PerThread<BlockCache>::Get();
+    if (cache != nullptr && cache->by_class[size_class].Keep(block)) {
+      return;
+    }
   }
   std::free(block);
 }

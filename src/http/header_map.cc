@@ -21,56 +21,33 @@ constexpr std::array<bool, 256> kTokenChars = [] {
   return table;
 }();
 
-// Set once this thread's spare lists are destroyed (a trivially destructible flag stays readable
-// while the thread, or the program, ends): heads destroyed after that free their own lists.
-thread_local bool spare_lists_gone = false;
-
-// Field lists of heads that are gone, emptied, for the next heads made on this thread.
-class SpareFieldLists {
- public:
-  SpareFieldLists() { spare_.reserve(kMaxSpare); }
-  ~SpareFieldLists() { spare_lists_gone = true; }
-
-  std::vector<HeaderMap::Entry> Take() {
-    if (spare_.empty()) {
-      return {};
-    }
-    std::vector<HeaderMap::Entry> list = std::move(spare_.back());
-    spare_.pop_back();
-    return list;
-  }
-  void Return(std::vector<HeaderMap::Entry>& list) {
-    // A head with thousands of fields must not leave a list that size behind for every head.
-    if (kRecycleMemory && list.capacity() <= kMaxFields && spare_.size() < kMaxSpare) {
-      list.clear();
-      spare_.push_back(std::move(list));  // within the reserved capacity: no allocation
-    }
-  }
-
- private:
-  // Enough for the heads alive at one moment; beyond that, idle memory wins.
-  static constexpr size_t kMaxSpare = 256;
-  static constexpr size_t kMaxFields = 64;
-  std::vector<std::vector<HeaderMap::Entry>> spare_;
+// Field lists of heads that are gone, emptied, for the next heads made on this thread. Enough
+// for the heads alive at one moment; beyond that, idle memory wins.
+struct SpareFieldLists : SpareStack<std::vector<HeaderMap::Entry>> {
+  SpareFieldLists() : SpareStack(256) {}
 };
 
-SpareFieldLists& SpareLists() {
-  thread_local SpareFieldLists lists;
-  return lists;
-}
+// A head with thousands of fields must not leave a list that size behind for every head.
+constexpr size_t kMaxRecycledFields = 64;
 
 }  // namespace
 
 void HeaderMap::Reserve(size_t fields) {
-  if (entries_.capacity() == 0) {
-    entries_ = SpareLists().Take();
+  if (kRecycleMemory && entries_.capacity() == 0) {
+    if (SpareFieldLists* spares = PerThread<SpareFieldLists>::Get()) {
+      entries_ = spares->Take();
+    }
   }
   entries_.reserve(fields);
 }
 
 void HeaderMap::Recycle() {
-  if (entries_.capacity() != 0 && !spare_lists_gone) {
-    SpareLists().Return(entries_);
+  if (!kRecycleMemory || entries_.capacity() == 0 || entries_.capacity() > kMaxRecycledFields) {
+    return;
+  }
+  if (SpareFieldLists* spares = PerThread<SpareFieldLists>::Get()) {
+    entries_.clear();
+    spares->Keep(entries_);
   }
 }
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <vector>
 
 #include "confgate/common/recycling.h"
 
@@ -26,57 +25,28 @@ constexpr size_t kReadSize = 16 * 1024;
 constexpr size_t kSmallReadSize = 900;
 constexpr int kMaxWriteVectors = 16;
 
-// Empty buffers between uses, per thread: a connection holds buffers only while bytes pass
-// through it (most client connections of a config service sit idle between polls).
-// Set once this thread's spares are destroyed (a trivially destructible flag stays readable
-// while the thread ends): buffers given back after that are freed.
-thread_local bool spare_buffers_gone = false;
-
-class SpareBuffers {
- public:
-  SpareBuffers() { spare_.reserve(kMaxSpare); }
-  ~SpareBuffers() {
-    spare_buffers_gone = true;
-    for (evbuffer* buffer : spare_) {
-      evbuffer_free(buffer);
-    }
-  }
-
-  evbuffer* Take() {
-    if (!kRecycleMemory || spare_.empty()) {
-      return evbuffer_new();
-    }
-    evbuffer* buffer = spare_.back();
-    spare_.pop_back();
-    return buffer;
-  }
-  // `buffer` is empty and has no callbacks.
-  void Return(evbuffer* buffer) {
-    if (kRecycleMemory && spare_.size() < kMaxSpare) {
-      spare_.push_back(buffer);  // within the reserved capacity: no allocation
-    } else {
-      evbuffer_free(buffer);
-    }
-  }
-
- private:
-  // Enough for the connections busy at one moment; beyond that, idle memory wins.
-  static constexpr size_t kMaxSpare = 512;
-  std::vector<evbuffer*> spare_;
+struct FreeBuffer {
+  void operator()(evbuffer* buffer) const { evbuffer_free(buffer); }
 };
 
-SpareBuffers& Spares() {
-  thread_local SpareBuffers spares;
-  return spares;
+// Empty buffers between uses, per thread: a connection holds buffers only while bytes pass
+// through it (most client connections of a config service sit idle between polls). Enough for
+// the connections busy at one moment; beyond that, idle memory wins.
+struct SpareBuffers : SpareStack<evbuffer*, FreeBuffer> {
+  SpareBuffers() : SpareStack(512) {}
+};
+
+evbuffer* TakeBuffer() {
+  SpareBuffers* spares = kRecycleMemory ? PerThread<SpareBuffers>::Get() : nullptr;
+  evbuffer* buffer = spares != nullptr ? spares->Take() : nullptr;
+  return buffer != nullptr ? buffer : evbuffer_new();
 }
 
-evbuffer* TakeBuffer() { return spare_buffers_gone ? evbuffer_new() : Spares().Take(); }
-
+// `buffer` is empty and has no callbacks.
 void ReturnBuffer(evbuffer* buffer) {
-  if (spare_buffers_gone) {
+  SpareBuffers* spares = kRecycleMemory ? PerThread<SpareBuffers>::Get() : nullptr;
+  if (spares == nullptr || !spares->Keep(buffer)) {
     evbuffer_free(buffer);
-  } else {
-    Spares().Return(buffer);
   }
 }
 

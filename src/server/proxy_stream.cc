@@ -45,46 +45,15 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
   }
 }
 
-// Memory of destroyed streams, for the next ones made on this thread.
-// Set once this thread's list is destroyed (a trivially destructible flag stays readable while
-// the thread ends): streams freed after that go straight back to the allocator.
-thread_local bool stream_memory_gone = false;
-
-class StreamMemory {
- public:
-  StreamMemory() { blocks_.reserve(kMaxBlocks); }
-  ~StreamMemory() {
-    stream_memory_gone = true;
-    for (void* block : blocks_) {
-      ::operator delete(block);
-    }
-  }
-  void* Take() {
-    if (blocks_.empty()) {
-      return nullptr;
-    }
-    void* block = blocks_.back();
-    blocks_.pop_back();
-    return block;
-  }
-  bool Keep(void* block) {
-    if (blocks_.size() == kMaxBlocks) {
-      return false;
-    }
-    blocks_.push_back(block);  // within the reserved capacity: no allocation, no throw
-    return true;
-  }
-
- private:
-  // Enough for the requests in flight at one moment; beyond that, idle memory wins.
-  static constexpr size_t kMaxBlocks = 256;
-  std::vector<void*> blocks_;
+struct DeleteBlock {
+  void operator()(void* block) const { ::operator delete(block); }
 };
 
-StreamMemory& Memory() {
-  thread_local StreamMemory memory;
-  return memory;
-}
+// Memory of destroyed streams, for the next ones made on this thread. Enough for the requests
+// in flight at one moment; beyond that, idle memory wins.
+struct StreamMemory : SpareStack<void*, DeleteBlock> {
+  StreamMemory() : SpareStack(256) {}
+};
 
 const char* FailureName(int failure) {
   static const char* const kNames[] = {"connect_failure", "reset", "timeout", "status"};
@@ -94,18 +63,17 @@ const char* FailureName(int failure) {
 }  // namespace
 
 void* ProxyStream::operator new(size_t size) {
-  if (kRecycleMemory && size == sizeof(ProxyStream) && !stream_memory_gone) {
-    if (void* block = Memory().Take()) {
-      return block;
-    }
-  }
-  return ::operator new(size);
+  StreamMemory* memory =
+      kRecycleMemory && size == sizeof(ProxyStream) ? PerThread<StreamMemory>::Get() : nullptr;
+  void* block = memory != nullptr ? memory->Take() : nullptr;
+  return block != nullptr ? block : ::operator new(size);
 }
 
-void ProxyStream::operator delete(void* memory, size_t size) noexcept {
-  if (!kRecycleMemory || size != sizeof(ProxyStream) || stream_memory_gone ||
-      !Memory().Keep(memory)) {
-    ::operator delete(memory);
+void ProxyStream::operator delete(void* block, size_t size) noexcept {
+  StreamMemory* memory =
+      kRecycleMemory && size == sizeof(ProxyStream) ? PerThread<StreamMemory>::Get() : nullptr;
+  if (memory == nullptr || !memory->Keep(block)) {
+    ::operator delete(block);
   }
 }
 
