@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
+#include "confgate/common/recycling.h"
 #include "confgate/common/time_source.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/event/timer_queue.h"
@@ -31,24 +32,12 @@ template <typename T>
 class SpareObjects {
  public:
   // A spare object, or null when there is none.
-  std::unique_ptr<T> TakeSpare() {
-    if (spare_.empty()) {
-      return nullptr;
-    }
-    std::unique_ptr<T> object = std::move(spare_.back());
-    spare_.pop_back();
-    return object;
-  }
-  void Return(std::unique_ptr<T> object) {
-    if (spare_.size() < kMaxSpare) {
-      spare_.push_back(std::move(object));
-    }
-  }
+  std::unique_ptr<T> TakeSpare() { return spare_.Take(); }
+  void Return(std::unique_ptr<T> object) { spare_.Keep(object); }  // freed here when full
 
  private:
   // Enough for the exchanges busy at one moment; beyond that, idle memory wins.
-  static constexpr size_t kMaxSpare = 256;
-  std::vector<std::unique_ptr<T>> spare_;
+  SpareStack<std::unique_ptr<T>> spare_{256};
 };
 
 // Return() only a decoder that may be reused (see RequestDecoder::Reuse,
