@@ -139,7 +139,9 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
       // These fields go to clients as they are: a snapshot, whoever wrote it, must not make
       // us send a malformed head (a CR or LF in a value would split the response).
       ok = reader.String(&entry.name) && reader.String(&entry.value) &&
-           http::IsValidFieldName(entry.name) && http::IsValidFieldValue(entry.value);
+           http::IsValidFieldValue(entry.value);
+      entry.id = http::ClassifyFieldName(entry.name);
+      ok = ok && entry.id != http::FieldId::kInvalid;
       response->headers.push_back(std::move(entry));
     }
     ok = ok && reader.String(&response->body) && reader.U64(&stored_at) &&

@@ -7,42 +7,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace confgate::http {
 
 namespace {
-
-// The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
-// sets for itself. Proxy-Authorization and Proxy-Authenticate address this proxy, which does
-// no proxy authentication (RFC 2616 listed them as hop-by-hop): passing them on would hand a
-// client's proxy credentials to the replicas. "Proxy" is no standard field at all; dropping it
-// keeps it from becoming HTTP_PROXY in a CGI-style upstream (httpoxy). Dispatch on length
-// first: this runs on every field of every message.
-bool IsHopByHop(absl::string_view name) {
-  switch (name.size()) {
-    case 2:
-      return FieldNameEquals(name, "te");
-    case 5:
-      return FieldNameEquals(name, "proxy");
-    case 7:
-      return FieldNameEquals(name, "trailer") || FieldNameEquals(name, "upgrade");
-    case 10:
-      return FieldNameEquals(name, "connection") || FieldNameEquals(name, "keep-alive");
-    case 14:
-      return FieldNameEquals(name, "content-length");
-    case 16:
-      return FieldNameEquals(name, "proxy-connection");
-    case 17:
-      return FieldNameEquals(name, "transfer-encoding");
-    case 18:
-      return FieldNameEquals(name, "proxy-authenticate");
-    case 19:
-      return FieldNameEquals(name, "proxy-authorization");
-    default:
-      return false;
-  }
-}
 
 // The extra fields a Connection header names (usually just "close", or none: a field named
 // "keep-alive" goes anyway).
@@ -51,12 +19,16 @@ using ConnectionNamed = absl::InlinedVector<std::string, 2>;
 ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
   ConnectionNamed named;
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    if (!FieldNameEquals(entry.name, "connection")) {
+    if (entry.id != FieldId::kConnection) {
       continue;
     }
-    for (absl::string_view token : absl::StrSplit(entry.value, ',')) {
-      token = absl::StripAsciiWhitespace(token);
-      if (!token.empty() && !IsHopByHop(token)) {
+    // Split by hand: absl::StrSplit's machinery costs more than the usual one-token value.
+    absl::string_view rest = entry.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      absl::string_view token = absl::StripAsciiWhitespace(rest.substr(0, comma));
+      rest = comma == absl::string_view::npos ? absl::string_view() : rest.substr(comma + 1);
+      if (!token.empty() && !IsHopByHop(ClassifyFieldName(token))) {
         named.emplace_back(token);
       }
     }
@@ -95,9 +67,9 @@ void Combine(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
 void AppendVia(HeaderMap& headers, std::optional<std::string> existing, absl::string_view via) {
   if (existing.has_value()) {
     absl::StrAppend(&*existing, ", ", via);
-    headers.Add("Via", std::move(*existing));
+    headers.Add(FieldId::kVia, "Via", std::move(*existing));
   } else {
-    headers.Add("Via", std::string(via));
+    headers.Add(FieldId::kVia, "Via", std::string(via));
   }
 }
 
@@ -106,17 +78,17 @@ void AppendVia(HeaderMap& headers, std::optional<std::string> existing, absl::st
 void RemoveHopByHopHeaders(HeaderMap& headers) {
   ConnectionNamed named = FieldsNamedByConnection(headers);
   headers.RemoveIf([&named](HeaderMap::Entry& entry) {
-    return IsHopByHop(entry.name) || (!named.empty() && IsNamed(named, entry.name));
+    return IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name));
   });
 }
 
 void SetFramingHeader(HeaderMap& headers, BodyFraming framing, uint64_t content_length) {
   switch (framing) {
     case BodyFraming::kContentLength:
-      headers.Set("Content-Length", absl::StrCat(content_length));
+      headers.Set(FieldId::kContentLength, "Content-Length", absl::StrCat(content_length));
       break;
     case BodyFraming::kChunked:
-      headers.Set("Transfer-Encoding", "chunked");
+      headers.Set(FieldId::kTransferEncoding, "Transfer-Encoding", "chunked");
       break;
     case BodyFraming::kNone:
     case BodyFraming::kUntilClose:
@@ -168,37 +140,43 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
   ConnectionNamed named = FieldsNamedByConnection(head.headers);
   std::optional<std::string> forwarded_for, incoming_id, via;
   head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
-    const std::string& name = entry.name;
-    if (IsHopByHop(name) || (!named.empty() && IsNamed(named, name))) {
+    if (IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }
-    if (FieldNameEquals(name, "x-forwarded-for")) {
-      Combine(entry, forwarded_for);
-    } else if (FieldNameEquals(name, "x-request-id")) {
-      TakeFirst(entry, incoming_id);
-    } else if (FieldNameEquals(name, "via")) {
-      Combine(entry, via);
-    } else if (!FieldNameEquals(name, "expect") && !FieldNameEquals(name, "x-forwarded-proto") &&
-               !FieldNameEquals(name, "x-real-ip")) {
-      return false;
+    switch (entry.id) {
+      case FieldId::kXForwardedFor:
+        Combine(entry, forwarded_for);
+        return true;
+      case FieldId::kXRequestId:
+        TakeFirst(entry, incoming_id);
+        return true;
+      case FieldId::kVia:
+        Combine(entry, via);
+        return true;
+      case FieldId::kExpect:
+      case FieldId::kXForwardedProto:
+      case FieldId::kXRealIp:
+        return true;
+      default:
+        return false;
     }
-    return true;
   });
 
   if (forwarded_for.has_value()) {
     absl::StrAppend(&*forwarded_for, ", ", context.client_address);
-    head.headers.Add("X-Forwarded-For", std::move(*forwarded_for));
+    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For", std::move(*forwarded_for));
   } else {
-    head.headers.Add("X-Forwarded-For", std::string(context.client_address));
+    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For",
+                     std::string(context.client_address));
   }
-  head.headers.Add("X-Forwarded-Proto", std::string(context.protocol));
+  head.headers.Add(FieldId::kXForwardedProto, "X-Forwarded-Proto", std::string(context.protocol));
   // Upstreams that were behind nginx often take X-Real-IP as the client's address: it is the
   // peer we saw, never what the client claims.
-  head.headers.Add("X-Real-IP", std::string(context.client_address));
+  head.headers.Add(FieldId::kXRealIp, "X-Real-IP", std::string(context.client_address));
   std::string request_id = incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)
                                ? std::move(*incoming_id)
                                : GenerateRequestId(random);
-  head.headers.Add("X-Request-Id", std::move(request_id));
+  head.headers.Add(FieldId::kXRequestId, "X-Request-Id", std::move(request_id));
   size_t id_index = head.headers.size() - 1;
   AppendVia(head.headers, std::move(via), context.via);
   return head.headers.entries()[id_index].value;
@@ -208,10 +186,10 @@ void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {
   ConnectionNamed named = FieldsNamedByConnection(head.headers);
   std::optional<std::string> existing;
   head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
-    if (IsHopByHop(entry.name) || (!named.empty() && IsNamed(named, entry.name))) {
+    if (IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }
-    if (FieldNameEquals(entry.name, "via")) {
+    if (entry.id == FieldId::kVia) {
       Combine(entry, existing);
       return true;
     }

@@ -11,7 +11,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "confgate/http/codec.h"
 
@@ -186,6 +185,22 @@ class HeadScanner {
   bool started_ = false;
 };
 
+// A Content-Length value: 1 to 19 decimal digits and nothing else (no sign, no spaces, no
+// list), so it cannot overflow and no two parsers can read it differently.
+std::optional<uint64_t> ParseContentLength(absl::string_view text) {
+  if (text.empty() || text.size() > 19) {
+    return std::nullopt;
+  }
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return std::nullopt;
+    }
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
 // Room for the fields of a typical message before the header list grows.
 constexpr size_t kTypicalHeaderCount = 16;
 
@@ -304,28 +319,23 @@ class LlhttpDecoder {
     int transfer_encodings = 0;
     bool chunked = false;
     for (const HeaderMap::Entry& entry : headers_.entries()) {
-      if (entry.name.empty()) {
-        Fail(bad_status_, "empty header name");
+      if (entry.id == FieldId::kInvalid) {
+        Fail(bad_status_, entry.name.empty() ? "empty header name" : "invalid header name");
         return false;
       }
-      if (!IsValidFieldName(entry.name)) {
-        Fail(bad_status_, "invalid header name");
-        return false;
-      }
-      if (FieldNameEquals(entry.name, "content-length")) {
-        uint64_t value = 0;
-        if (entry.value.empty() || entry.value.size() > 19 ||
-            entry.value.find_first_not_of("0123456789") != std::string::npos ||
-            !absl::SimpleAtoi(entry.value, &value)) {
+      if (entry.id == FieldId::kContentLength) {
+        std::optional<uint64_t> parsed = ParseContentLength(entry.value);
+        if (!parsed.has_value()) {
           Fail(bad_status_, "malformed Content-Length");
           return false;
         }
+        uint64_t value = *parsed;
         if (length.has_value() && *length != value) {
           Fail(bad_status_, "conflicting Content-Length");
           return false;
         }
         length = value;
-      } else if (FieldNameEquals(entry.name, "transfer-encoding")) {
+      } else if (entry.id == FieldId::kTransferEncoding) {
         ++transfer_encodings;
         chunked = absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(entry.value), "chunked");
         if (!chunked || transfer_encodings > 1) {
@@ -350,12 +360,14 @@ class LlhttpDecoder {
   }
 
   // The field being parsed is complete. Fields are parsed straight into the head's list (no
-  // intermediate strings to copy from).
+  // intermediate strings to copy from), and named (FieldId) here, once.
   void FinishField() {
     if (field_open_) {
+      HeaderMap::Entry& field = headers_.last();
+      field.id = ClassifyFieldName(field.name);
       // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
       // Most values have none: look at the ends before stripping.
-      std::string& value = headers_.last().value;
+      std::string& value = field.value;
       if (!value.empty() && (absl::ascii_isspace(static_cast<unsigned char>(value.back())) ||
                              absl::ascii_isspace(static_cast<unsigned char>(value.front())))) {
         absl::StripTrailingAsciiWhitespace(&value);
@@ -488,9 +500,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     head.headers = std::move(headers_);
     int hosts = 0;
     for (const HeaderMap::Entry& entry : head.headers.entries()) {
-      if (FieldNameEquals(entry.name, "host")) {
-        ++hosts;
-      }
+      hosts += entry.id == FieldId::kHost;
     }
     if (hosts > 1 || (hosts == 0 && head.version_minor == 1)) {
       return Fail(400, "missing or repeated Host");
@@ -503,7 +513,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
       return Fail(413, "body too large");
     }
     head.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-    const std::string* expect = head.headers.Get("expect");
+    const std::string* expect = head.headers.Get(FieldId::kExpect);
     head.expect_continue = expect != nullptr && absl::EqualsIgnoreCase(*expect, "100-continue");
     // We strip Upgrade and never switch protocols, so the bytes after this request are HTTP.
     parser_.upgrade = 0;
@@ -518,7 +528,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
       size_t scheme_end = target.find("://") + 3;
       size_t path_start = target.find_first_of("/?", scheme_end);
       std::string authority = target.substr(scheme_end, path_start - scheme_end);
-      const std::string* host = head.headers.Get("host");
+      const std::string* host = head.headers.Get(FieldId::kHost);
       if (authority.empty() || host == nullptr || !absl::EqualsIgnoreCase(authority, *host)) {
         Fail(400, "absolute-form target disagrees with Host");
         return false;

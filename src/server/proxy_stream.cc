@@ -146,7 +146,7 @@ std::optional<uint64_t> ProxyStream::HashKey() const {
 }
 
 absl::string_view ProxyStream::request_id() const {
-  const std::string* id = request_id_set_ ? head_.headers.Get("x-request-id") : nullptr;
+  const std::string* id = request_id_set_ ? head_.headers.Get(http::FieldId::kXRequestId) : nullptr;
   return id != nullptr ? absl::string_view(*id) : absl::string_view();
 }
 
@@ -292,7 +292,8 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
       out.headers.Add(entry.name, entry.value);
     }
   }
-  out.headers.Set("Age", absl::StrCat(absl::ToInt64Seconds(response.Age(now))));
+  out.headers.Set(http::FieldId::kAge, "Age",
+                  absl::StrCat(absl::ToInt64Seconds(response.Age(now))));
   bool stale = !response.Fresh(now);
   switch (how) {
     case CacheServe::kHit:
@@ -309,15 +310,16 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
                                 cluster_.mode().load(std::memory_order_relaxed))));
       break;
   }
-  out.headers.Set("Via", std::string(kVia));
+  out.headers.Set(http::FieldId::kVia, "Via", std::string(kVia));
   bool send_body = !not_modified && method_ != "HEAD";
   if (!not_modified) {
-    out.headers.Set("Content-Length", absl::StrCat(response.body.size()));
+    out.headers.Set(http::FieldId::kContentLength, "Content-Length",
+                    absl::StrCat(response.body.size()));
   }
   if (!downstream_.keep_alive_after_response()) {
-    out.headers.Set("Connection", "close");
+    out.headers.Set(http::FieldId::kConnection, "Connection", "close");
   } else if (downstream_.request_version_minor() == 0) {
-    out.headers.Set("Connection", "keep-alive");
+    out.headers.Set(http::FieldId::kConnection, "Connection", "keep-alive");
   }
   WriteHead(downstream_.output(), out);
   if (send_body) {
@@ -685,7 +687,7 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
                                          : "confgate; fwd=request");
   }
   http::ResponseHead& response = head;
-  const std::string* upstream_length = response.headers.Get("content-length");
+  const std::string* upstream_length = response.headers.Get(http::FieldId::kContentLength);
   std::string kept_length = upstream_length != nullptr ? *upstream_length : std::string();
   http::PrepareDownstreamResponse(response, kVia);
 
@@ -695,9 +697,9 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
     case http::BodyFraming::kNone:
       // HEAD and 304 responses describe the body they would have had.
       if (!kept_length.empty() && (method_ == "HEAD" || response.status == 304)) {
-        response.headers.Set("Content-Length", kept_length);
+        response.headers.Set(http::FieldId::kContentLength, "Content-Length", kept_length);
       } else if (response.status != 204 && response.status != 304 && method_ != "HEAD") {
-        response.headers.Set("Content-Length", "0");
+        response.headers.Set(http::FieldId::kContentLength, "Content-Length", "0");
       }
       break;
     case http::BodyFraming::kContentLength:
@@ -710,14 +712,14 @@ void ProxyStream::OnResponseHead(http::ResponseHead head) {
         keep_alive = false;
       } else {
         chunked_to_client_ = true;
-        response.headers.Set("Transfer-Encoding", "chunked");
+        response.headers.Set(http::FieldId::kTransferEncoding, "Transfer-Encoding", "chunked");
       }
       break;
   }
   if (!keep_alive) {
-    response.headers.Set("Connection", "close");
+    response.headers.Set(http::FieldId::kConnection, "Connection", "close");
   } else if (client_http10) {
-    response.headers.Set("Connection", "keep-alive");
+    response.headers.Set(http::FieldId::kConnection, "Connection", "keep-alive");
   }
   WriteHead(downstream_.output(), response);
   response_started_ = true;
@@ -774,7 +776,7 @@ void ProxyStream::StoreCapturedResponse() {
     response->body = std::move(capture_);
     response->stored_at = now;
     int64_t age = 0;
-    const std::string* header = capture_head_.headers.Get("age");
+    const std::string* header = capture_head_.headers.Get(http::FieldId::kAge);
     if (header != nullptr && !absl::SimpleAtoi(*header, &age)) {
       age = 0;  // an unreadable Age counts as none
     }

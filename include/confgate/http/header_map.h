@@ -1,6 +1,7 @@
 // An ordered list of header fields with case-insensitive lookup.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,53 @@ namespace confgate::http {
 // and obs-text only, so it can never carry CR, LF or NUL into a serialized head.
 bool IsValidFieldName(absl::string_view name);
 bool IsValidFieldValue(absl::string_view value);
+
+// The field names the proxy acts on, recognized once per field (when the codec has parsed its
+// name, or when a field is added) so the hot paths compare one byte instead of a name.
+enum class FieldId : uint8_t {
+  kOther,    // a valid name the proxy has no rule for
+  kInvalid,  // empty, or not an RFC 9110 token
+  kHost,
+  kContentLength,
+  kTransferEncoding,
+  kConnection,
+  kKeepAlive,
+  kProxyConnection,
+  kTe,
+  kTrailer,
+  kUpgrade,
+  kProxy,
+  kProxyAuthenticate,
+  kProxyAuthorization,
+  kExpect,
+  kVia,
+  kXForwardedFor,
+  kXForwardedProto,
+  kXRealIp,
+  kXRequestId,
+  kAge,
+};
+
+// The name's FieldId; it also tells whether the name is valid (kInvalid when not).
+FieldId ClassifyFieldName(absl::string_view name);
+
+// The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
+// sets for itself. Proxy-Authorization and Proxy-Authenticate address this proxy, which does
+// no proxy authentication (RFC 2616 listed them as hop-by-hop): passing them on would hand a
+// client's proxy credentials to the replicas. "Proxy" is no standard field at all; dropping it
+// keeps it from becoming HTTP_PROXY in a CGI-style upstream (httpoxy).
+inline bool IsHopByHop(FieldId id) {
+  constexpr uint32_t kHopByHop =
+      1u << static_cast<int>(FieldId::kContentLength) |
+      1u << static_cast<int>(FieldId::kTransferEncoding) |
+      1u << static_cast<int>(FieldId::kConnection) | 1u << static_cast<int>(FieldId::kKeepAlive) |
+      1u << static_cast<int>(FieldId::kProxyConnection) | 1u << static_cast<int>(FieldId::kTe) |
+      1u << static_cast<int>(FieldId::kTrailer) | 1u << static_cast<int>(FieldId::kUpgrade) |
+      1u << static_cast<int>(FieldId::kProxy) |
+      1u << static_cast<int>(FieldId::kProxyAuthenticate) |
+      1u << static_cast<int>(FieldId::kProxyAuthorization);
+  return (kHopByHop >> static_cast<int>(id)) & 1u;
+}
 
 // Field names compare case-insensitively. Inline, lengths first: most comparisons on the hot
 // path are between names of different lengths, and the rest are short.
@@ -36,6 +84,9 @@ class HeaderMap {
   struct Entry {
     std::string name;
     std::string value;
+    // ClassifyFieldName(name), kept in step by HeaderMap and the codec: whoever changes a name
+    // in place must set it again.
+    FieldId id = FieldId::kOther;
   };
 
   HeaderMap() = default;
@@ -46,6 +97,8 @@ class HeaderMap {
   ~HeaderMap() { Recycle(); }
 
   void Add(std::string name, std::string value);
+  // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
+  void Add(FieldId id, std::string name, std::string value);
   // A new empty field at the end, for a parser to fill in place (through last()).
   void AddEmpty() { entries_.emplace_back(); }
   Entry& last() { return entries_.back(); }
@@ -76,6 +129,11 @@ class HeaderMap {
   }
   // The first field named `name`, or nullptr.
   const std::string* Get(absl::string_view name) const;
+  // The first field with this id (not kOther or kInvalid), or nullptr.
+  const std::string* Get(FieldId id) const;
+  // Replaces every field with the id of `name` by one field (appended at the end when
+  // absent); `name` must be the name of a known field.
+  void Set(FieldId id, absl::string_view name, std::string value);
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
   // True when any comma-separated element of any `name` field equals `token` (case-insensitive).
   bool HasToken(absl::string_view name, absl::string_view token) const;

@@ -116,6 +116,15 @@ TEST(RequestDecoder, SimpleGet) {
   EXPECT_EQ(t.events[1], "complete");
 }
 
+TEST(RequestDecoder, EmptyValuesKeepTheirFields) {
+  Transcript t =
+      DecodeAllSplits("GET / HTTP/1.1\r\nHost: cfg\r\nX-Empty:\r\nX-Spaces:   \r\nX-B: c\r\n\r\n");
+  ASSERT_FALSE(t.error);
+  ASSERT_EQ(t.events.size(), 2u);
+  EXPECT_EQ(t.events[0],
+            "head GET / v1.1 ka=1 framing=0 cl=0 expect=0 Host=cfg;X-Empty=;X-Spaces=;X-B=c;");
+}
+
 TEST(RequestDecoder, PathAndQuerySplit) {
   RequestRecorder recorder;
   auto decoder = RequestDecoder::Create(recorder, {});
@@ -608,6 +617,80 @@ TEST(HeaderMap, CaseInsensitiveOperations) {
   headers.Set("via", "1.1 b");
   EXPECT_EQ(headers.size(), 2u);
   EXPECT_EQ(*headers.Get("VIA"), "1.1 b");
+}
+
+TEST(HeaderMap, FieldNamesAreRecognizedInAnyCase) {
+  const std::vector<std::pair<std::string, FieldId>> known = {
+      {"Host", FieldId::kHost},
+      {"content-LENGTH", FieldId::kContentLength},
+      {"Transfer-Encoding", FieldId::kTransferEncoding},
+      {"CONNECTION", FieldId::kConnection},
+      {"Keep-Alive", FieldId::kKeepAlive},
+      {"Proxy-Connection", FieldId::kProxyConnection},
+      {"TE", FieldId::kTe},
+      {"Trailer", FieldId::kTrailer},
+      {"Upgrade", FieldId::kUpgrade},
+      {"Proxy", FieldId::kProxy},
+      {"Proxy-Authenticate", FieldId::kProxyAuthenticate},
+      {"Proxy-Authorization", FieldId::kProxyAuthorization},
+      {"Expect", FieldId::kExpect},
+      {"VIA", FieldId::kVia},
+      {"X-Forwarded-For", FieldId::kXForwardedFor},
+      {"x-forwarded-proto", FieldId::kXForwardedProto},
+      {"X-Real-IP", FieldId::kXRealIp},
+      {"X-Request-ID", FieldId::kXRequestId},
+      {"Age", FieldId::kAge},
+  };
+  for (const auto& [name, id] : known) {
+    EXPECT_EQ(ClassifyFieldName(name), id) << name;
+  }
+  // Same lengths, other names; names that only start like a known one; long and odd tokens.
+  for (absl::string_view other : {"tf", "vib", "hosT-", "Content-Lengths", "x-request-ie",
+                                  "Proxy-Authorizatio", "Content-Type", "!#$%&'*+-.^_`|~09azAZ"}) {
+    EXPECT_EQ(ClassifyFieldName(other), FieldId::kOther) << other;
+  }
+  const std::vector<absl::string_view> invalid_names = {
+      "",        "Ho st",
+      "Host:",   absl::string_view("Con\0tent", 8),
+      "X-A\r\n", "a-name-longer-than-any-known-one-with a space"};
+  for (absl::string_view invalid : invalid_names) {
+    EXPECT_EQ(ClassifyFieldName(invalid), FieldId::kInvalid) << invalid;
+  }
+  // Hop-by-hop as RFC 9110 and design.md say.
+  EXPECT_TRUE(IsHopByHop(FieldId::kConnection));
+  EXPECT_TRUE(IsHopByHop(FieldId::kProxyAuthorization));
+  EXPECT_TRUE(IsHopByHop(FieldId::kContentLength));
+  EXPECT_FALSE(IsHopByHop(FieldId::kHost));
+  EXPECT_FALSE(IsHopByHop(FieldId::kOther));
+  EXPECT_FALSE(IsHopByHop(FieldId::kXForwardedFor));
+}
+
+TEST(HeaderMap, SetByIdKeepsOneFieldAndAddedFieldsAreNamed) {
+  HeaderMap headers;
+  headers.Add("content-length", "5");
+  headers.Add("X-A", "1");
+  headers.Add("Content-Length", "7");
+  headers.Set(FieldId::kContentLength, "Content-Length", "9");
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers.entries()[0].name, "Content-Length");
+  EXPECT_EQ(headers.entries()[0].value, "9");
+  EXPECT_EQ(headers.entries()[1].name, "X-A");
+  EXPECT_EQ(*headers.Get(FieldId::kContentLength), "9");
+  headers.Set(FieldId::kVia, "Via", "1.1 x");
+  EXPECT_EQ(headers.entries().back().id, FieldId::kVia);
+  EXPECT_EQ(headers.Get(FieldId::kHost), nullptr);
+}
+
+TEST(RequestDecoder, ParsedFieldsAreNamed) {
+  RequestRecorder recorder;
+  auto decoder = RequestDecoder::Create(recorder, {});
+  decoder->Feed("GET / HTTP/1.1\r\nhOsT: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-B: c\r\n\r\n");
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  const auto& entries = recorder.heads[0].headers.entries();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].id, FieldId::kHost);
+  EXPECT_EQ(entries[1].id, FieldId::kXForwardedFor);
+  EXPECT_EQ(entries[2].id, FieldId::kOther);
 }
 
 }  // namespace
