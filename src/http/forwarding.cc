@@ -1,5 +1,7 @@
 #include "confgate/http/forwarding.h"
 
+#include <array>
+#include <cstring>
 #include <optional>
 #include <vector>
 
@@ -110,25 +112,40 @@ bool IsAcceptableRequestId(absl::string_view id) {
 }
 
 std::string GenerateRequestId(RequestIdRandom& random) {
-  uint64_t high = absl::Uniform<uint64_t>(random);
-  uint64_t low = absl::Uniform<uint64_t>(random);
+  // The generator's own 64-bit words: absl::Uniform's range reduction is not needed for a
+  // full-width value.
+  uint64_t high = random();
+  uint64_t low = random();
   // Version 4, variant 10xx.
   high = (high & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;
   low = (low & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  // 8-4-4-4-12 hex digits: the 16 bytes of high and low, two digits each, with dashes after
-  // bytes 4, 6, 8 and 10.
-  static constexpr char kDigits[] = "0123456789abcdef";
+  // 8-4-4-4-12 hex digits: each byte's two digits from one table, with dashes after bytes 4,
+  // 6, 8 and 10.
+  static constexpr auto kHexPairs = [] {
+    std::array<std::array<char, 2>, 256> pairs{};
+    constexpr char kDigits[] = "0123456789abcdef";
+    for (int byte = 0; byte < 256; ++byte) {
+      pairs[byte] = {kDigits[byte >> 4], kDigits[byte & 0xf]};
+    }
+    return pairs;
+  }();
   std::string id(36, '-');
   char* out = id.data();
-  for (int byte = 0; byte < 16; ++byte) {
-    if (byte == 4 || byte == 6 || byte == 8 || byte == 10) {
-      ++out;
+  auto put = [&out](uint64_t word, int first_byte, int bytes) {
+    for (int byte = first_byte; byte < first_byte + bytes; ++byte) {
+      std::memcpy(out, kHexPairs[(word >> (56 - 8 * byte)) & 0xff].data(), 2);
+      out += 2;
     }
-    uint64_t word = byte < 8 ? high : low;
-    unsigned value = static_cast<unsigned>(word >> (56 - 8 * (byte % 8))) & 0xff;
-    *out++ = kDigits[value >> 4];
-    *out++ = kDigits[value & 0xf];
-  }
+  };
+  put(high, 0, 4);
+  ++out;
+  put(high, 4, 2);
+  ++out;
+  put(high, 6, 2);
+  ++out;
+  put(low, 0, 2);
+  ++out;
+  put(low, 2, 6);
   return id;
 }
 

@@ -1,5 +1,8 @@
 #include "confgate/http/forwarding.h"
 
+#include <regex>
+#include <set>
+
 #include "absl/strings/match.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -139,6 +142,20 @@ TEST(IsAcceptableRequestId, Bounds) {
   EXPECT_FALSE(IsAcceptableRequestId(std::string(129, 'x')));
   EXPECT_FALSE(IsAcceptableRequestId(""));
   EXPECT_FALSE(IsAcceptableRequestId("a\r\nb"));
+}
+
+TEST(GenerateRequestId, VersionFourUuidsThatDoNotRepeat) {
+  RequestIdRandom random;
+  const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  std::set<std::string> seen;
+  std::set<char> digits;
+  for (int i = 0; i < 2000; ++i) {
+    std::string id = GenerateRequestId(random);
+    ASSERT_TRUE(std::regex_match(id, uuid)) << id;
+    EXPECT_TRUE(seen.insert(id).second) << id;
+    digits.insert(id.begin(), id.end());
+  }
+  EXPECT_EQ(digits.size(), 17u);  // every hex digit turns up, and the dash
 }
 
 TEST(PrepareDownstreamResponse, StripsHopByHopAndAddsVia) {
