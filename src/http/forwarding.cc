@@ -69,9 +69,9 @@ void Combine(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
 void AppendVia(HeaderMap& headers, std::optional<std::string> existing, absl::string_view via) {
   if (existing.has_value()) {
     absl::StrAppend(&*existing, ", ", via);
-    headers.Add(FieldId::kVia, "Via", std::move(*existing));
+    headers.Add(FieldId::kVia, "Via", *existing);
   } else {
-    headers.Add(FieldId::kVia, "Via", std::string(via));
+    headers.Add(FieldId::kVia, "Via", via);
   }
 }
 
@@ -112,6 +112,12 @@ bool IsAcceptableRequestId(absl::string_view id) {
 }
 
 std::string GenerateRequestId(RequestIdRandom& random) {
+  std::string id;
+  WriteRequestId(random, id);
+  return id;
+}
+
+void WriteRequestId(RequestIdRandom& random, std::string& id) {
   // The generator's own 64-bit words: absl::Uniform's range reduction is not needed for a
   // full-width value.
   uint64_t high = random();
@@ -129,7 +135,7 @@ std::string GenerateRequestId(RequestIdRandom& random) {
     }
     return pairs;
   }();
-  std::string id(36, '-');
+  id.assign(36, '-');
   char* out = id.data();
   auto put = [&out](uint64_t word, int first_byte, int bytes) {
     for (int byte = first_byte; byte < first_byte + bytes; ++byte) {
@@ -146,7 +152,6 @@ std::string GenerateRequestId(RequestIdRandom& random) {
   put(low, 0, 2);
   ++out;
   put(low, 2, 6);
-  return id;
 }
 
 absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingContext& context,
@@ -181,19 +186,22 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
 
   if (forwarded_for.has_value()) {
     absl::StrAppend(&*forwarded_for, ", ", context.client_address);
-    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For", std::move(*forwarded_for));
+    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For", *forwarded_for);
   } else {
-    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For",
-                     std::string(context.client_address));
+    head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For", context.client_address);
   }
-  head.headers.Add(FieldId::kXForwardedProto, "X-Forwarded-Proto", std::string(context.protocol));
+  head.headers.Add(FieldId::kXForwardedProto, "X-Forwarded-Proto", context.protocol);
   // Upstreams that were behind nginx often take X-Real-IP as the client's address: it is the
   // peer we saw, never what the client claims.
-  head.headers.Add(FieldId::kXRealIp, "X-Real-IP", std::string(context.client_address));
-  std::string request_id = incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)
-                               ? std::move(*incoming_id)
-                               : GenerateRequestId(random);
-  head.headers.Add(FieldId::kXRequestId, "X-Request-Id", std::move(request_id));
+  head.headers.Add(FieldId::kXRealIp, "X-Real-IP", context.client_address);
+  if (incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)) {
+    head.headers.Add(FieldId::kXRequestId, "X-Request-Id", *incoming_id);
+  } else {
+    HeaderMap::Entry& field = head.headers.AddEmpty();  // the id is written into it in place
+    field.id = FieldId::kXRequestId;
+    field.name.assign("X-Request-Id");
+    WriteRequestId(random, field.value);
+  }
   size_t id_index = head.headers.size() - 1;
   AppendVia(head.headers, std::move(via), context.via);
   return head.headers.entries()[id_index].value;

@@ -33,14 +33,24 @@ constexpr std::array<char, 256> kLowerTokenChars = [] {
   return table;
 }();
 
-// Field lists of heads that are gone, emptied, for the next heads made on this thread. Enough
-// for the heads alive at one moment; beyond that, idle memory wins.
+// Field lists of heads that are gone, for the next heads made on this thread. Enough for the
+// heads alive at one moment; beyond that, idle memory wins.
 struct SpareFieldLists : SpareStack<std::vector<HeaderMap::Entry>> {
   SpareFieldLists() : SpareStack(256) {}
 };
 
-// A head with thousands of fields must not leave a list that size behind for every head.
+// A head with thousands of fields, or huge values, must not leave that much memory behind in
+// every spare list: lists over 64 fields are freed, a kept list keeps at most 32 spare entries,
+// and a kept string at most 128 bytes. (Typical heads: 5 to 15 fields, values under 64 bytes.)
 constexpr size_t kMaxRecycledFields = 64;
+constexpr size_t kMaxSpareEntries = 32;
+constexpr size_t kMaxSpareString = 128;
+
+void TrimSpare(std::string& text) {
+  if (text.capacity() > kMaxSpareString) {
+    std::string().swap(text);
+  }
+}
 
 }  // namespace
 
@@ -54,13 +64,39 @@ void HeaderMap::Reserve(size_t fields) {
 }
 
 void HeaderMap::Recycle() {
+  size_ = 0;
   if (!kRecycleMemory || entries_.capacity() == 0 || entries_.capacity() > kMaxRecycledFields) {
     return;
   }
   if (SpareFieldLists* spares = PerThread<SpareFieldLists>::Get()) {
-    entries_.clear();
+    if (entries_.size() > kMaxSpareEntries) {
+      entries_.resize(kMaxSpareEntries);
+    }
+    for (Entry& entry : entries_) {
+      TrimSpare(entry.name);
+      TrimSpare(entry.value);
+    }
     spares->Keep(entries_);
   }
+}
+
+HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
+  if (this != &other) {
+    size_ = 0;
+    for (const Entry& entry : other.entries()) {
+      Add(entry.id, entry.name, entry.value);
+    }
+  }
+  return *this;
+}
+
+HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
+  if (this != &other) {
+    Recycle();
+    entries_ = std::move(other.entries_);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
 }
 
 FieldId ClassifyFieldName(absl::string_view name) {
@@ -150,65 +186,37 @@ bool IsValidFieldValue(absl::string_view value) {
   return true;
 }
 
-void HeaderMap::Add(std::string name, std::string value) {
-  FieldId id = ClassifyFieldName(name);  // before `name` is moved from
-  Add(id, std::move(name), std::move(value));
-}
-
-void HeaderMap::Add(FieldId id, std::string name, std::string value) {
-  Entry& entry = entries_.emplace_back();  // built in place (clang has no aggregate paren-init)
-  entry.id = id;
-  entry.name = std::move(name);
-  entry.value = std::move(value);
-}
-
-void HeaderMap::Set(absl::string_view name, std::string value) {
+void HeaderMap::Set(absl::string_view name, absl::string_view value) {
   Remove(name);
-  Add(std::string(name), std::move(value));
+  Add(name, value);
 }
 
-void HeaderMap::Set(FieldId id, absl::string_view name, std::string value) {
-  size_t kept = 0;
-  Entry* reused = nullptr;
-  for (size_t i = 0; i < entries_.size(); ++i) {
+void HeaderMap::Set(FieldId id, absl::string_view name, absl::string_view value) {
+  bool seen = false;
+  RemoveIf([&seen, id](const Entry& entry) {
+    if (entry.id != id) {
+      return false;
+    }
+    bool again = seen;
+    seen = true;
+    return again;  // all but the first
+  });
+  for (size_t i = 0; i < size_; ++i) {
     if (entries_[i].id == id) {
-      if (reused == nullptr) {
-        reused = &entries_[i];  // the first one is rewritten where it is
-      } else {
-        continue;
-      }
+      entries_[i].name.assign(name.data(), name.size());
+      entries_[i].value.assign(value.data(), value.size());
+      return;
     }
-    if (kept != i) {
-      entries_[kept] = std::move(entries_[i]);
-      if (reused == &entries_[i]) {
-        reused = &entries_[kept];
-      }
-    }
-    ++kept;
   }
-  entries_.resize(kept);
-  if (reused == nullptr) {
-    Entry& entry = entries_.emplace_back();
-    entry.id = id;
-    entry.name.assign(name.data(), name.size());
-    entry.value = std::move(value);
-    return;
-  }
-  reused->name.assign(name.data(), name.size());
-  reused->value = std::move(value);
+  Add(id, name, value);
 }
 
 size_t HeaderMap::Remove(absl::string_view name) {
-  size_t before = entries_.size();
-  entries_.erase(
-      std::remove_if(entries_.begin(), entries_.end(),
-                     [name](const Entry& entry) { return FieldNameEquals(entry.name, name); }),
-      entries_.end());
-  return before - entries_.size();
+  return RemoveIf([name](const Entry& entry) { return FieldNameEquals(entry.name, name); });
 }
 
 const std::string* HeaderMap::Get(FieldId id) const {
-  for (const Entry& entry : entries_) {
+  for (const Entry& entry : entries()) {
     if (entry.id == id) {
       return &entry.value;
     }
@@ -217,7 +225,7 @@ const std::string* HeaderMap::Get(FieldId id) const {
 }
 
 const std::string* HeaderMap::Get(absl::string_view name) const {
-  for (const Entry& entry : entries_) {
+  for (const Entry& entry : entries()) {
     if (FieldNameEquals(entry.name, name)) {
       return &entry.value;
     }
@@ -226,7 +234,7 @@ const std::string* HeaderMap::Get(absl::string_view name) const {
 }
 
 bool HeaderMap::HasToken(absl::string_view name, absl::string_view token) const {
-  for (const Entry& entry : entries_) {
+  for (const Entry& entry : entries()) {
     if (!FieldNameEquals(entry.name, name)) {
       continue;
     }

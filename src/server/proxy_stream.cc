@@ -772,7 +772,8 @@ void ProxyStream::StoreCapturedResponse() {
     auto response = std::make_shared<cache::CachedResponse>();
     absl::Time now = worker_.time_source().SystemTime();
     response->status = capture_head_.status;
-    response->headers = capture_head_.headers.entries();
+    absl::Span<const http::HeaderMap::Entry> fields = capture_head_.headers.entries();
+    response->headers.assign(fields.begin(), fields.end());
     response->body = std::move(capture_);
     response->stored_at = now;
     int64_t age = 0;

@@ -3,11 +3,13 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace confgate::http {
 
@@ -79,6 +81,9 @@ inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
   return true;
 }
 
+// The fields live in entries_[0, size_). Entries past size_ are spares: fields removed, or
+// left by an earlier head that used this list, whose strings keep their buffers, so the next
+// fields are copied into memory already there instead of allocated and freed per field.
 class HeaderMap {
  public:
   struct Entry {
@@ -90,62 +95,81 @@ class HeaderMap {
   };
 
   HeaderMap() = default;
-  HeaderMap(const HeaderMap&) = default;
-  HeaderMap& operator=(const HeaderMap&) = default;
-  HeaderMap(HeaderMap&&) noexcept = default;
-  HeaderMap& operator=(HeaderMap&&) noexcept = default;
+  HeaderMap(const HeaderMap& other) { *this = other; }
+  HeaderMap& operator=(const HeaderMap& other);
+  HeaderMap(HeaderMap&& other) noexcept
+      : entries_(std::move(other.entries_)), size_(std::exchange(other.size_, 0)) {}
+  HeaderMap& operator=(HeaderMap&& other) noexcept;
   ~HeaderMap() { Recycle(); }
 
-  void Add(std::string name, std::string value);
+  void Add(absl::string_view name, absl::string_view value) {
+    Add(ClassifyFieldName(name), name, value);
+  }
   // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
-  void Add(FieldId id, std::string name, std::string value);
-  // A new empty field at the end, for a parser to fill in place (through last()).
-  void AddEmpty() { entries_.emplace_back(); }
-  Entry& last() { return entries_.back(); }
+  void Add(FieldId id, absl::string_view name, absl::string_view value) {
+    Entry& entry = AddEmpty();
+    entry.id = id;
+    entry.name.assign(name.data(), name.size());
+    entry.value.assign(value.data(), value.size());
+  }
+  // A new empty field at the end (id kOther), for a caller to fill in place.
+  Entry& AddEmpty() {
+    if (size_ == entries_.size()) {
+      entries_.emplace_back();
+    } else {
+      Entry& spare = entries_[size_];
+      spare.name.clear();
+      spare.value.clear();
+      spare.id = FieldId::kOther;
+    }
+    return entries_[size_++];
+  }
+  Entry& last() { return entries_[size_ - 1]; }
   // Room for `fields` fields. Every message's head reserves room, so the lists of heads gone
-  // are kept per thread and handed to the next ones.
+  // are kept per thread, with their spare entries, and handed to the next ones.
   void Reserve(size_t fields);
   // Replaces every field named `name` with one field (appended at the end when absent).
-  void Set(absl::string_view name, std::string value);
+  void Set(absl::string_view name, absl::string_view value);
+  // Replaces every field with the id of `name` by one field, the first of them rewritten where
+  // it is (appended at the end when absent); `name` must be the name of a known field.
+  void Set(FieldId id, absl::string_view name, absl::string_view value);
   // Removes every field named `name`; returns how many were removed.
   size_t Remove(absl::string_view name);
-  // Removes every field for which `remove(Entry&)` is true, in one pass; the predicate may
-  // move a value out of a field it removes.
+  // Removes every field for which `remove(Entry&)` is true, in one pass, keeping the order of
+  // the others; the predicate may move a value out of a field it removes.
   template <typename Predicate>
   size_t RemoveIf(Predicate remove) {
     size_t kept = 0;
-    for (size_t i = 0; i < entries_.size(); ++i) {
+    for (size_t i = 0; i < size_; ++i) {
       if (remove(entries_[i])) {
         continue;
       }
       if (kept != i) {
-        entries_[kept] = std::move(entries_[i]);
+        std::swap(entries_[kept], entries_[i]);  // the removed one becomes a spare
       }
       ++kept;
     }
-    size_t removed = entries_.size() - kept;
-    entries_.resize(kept);
+    size_t removed = size_ - kept;
+    size_ = kept;
     return removed;
   }
   // The first field named `name`, or nullptr.
   const std::string* Get(absl::string_view name) const;
   // The first field with this id (not kOther or kInvalid), or nullptr.
   const std::string* Get(FieldId id) const;
-  // Replaces every field with the id of `name` by one field (appended at the end when
-  // absent); `name` must be the name of a known field.
-  void Set(FieldId id, absl::string_view name, std::string value);
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
   // True when any comma-separated element of any `name` field equals `token` (case-insensitive).
   bool HasToken(absl::string_view name, absl::string_view token) const;
 
-  const std::vector<Entry>& entries() const { return entries_; }
-  size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
+  absl::Span<const Entry> entries() const { return {entries_.data(), size_}; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
 
  private:
   void Recycle();
 
   std::vector<Entry> entries_;
+  size_t size_ = 0;
 };
 
 }  // namespace confgate::http

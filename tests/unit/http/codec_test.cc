@@ -681,6 +681,55 @@ TEST(HeaderMap, SetByIdKeepsOneFieldAndAddedFieldsAreNamed) {
   EXPECT_EQ(headers.Get(FieldId::kHost), nullptr);
 }
 
+TEST(HeaderMap, RemovedFieldsBecomeSparesThatNeverShow) {
+  HeaderMap headers;
+  headers.Add("X-A", "a long value that does not fit in a short string");
+  headers.Add("X-B", "b");
+  headers.Add("X-C", "c");
+  EXPECT_EQ(headers.Remove("x-a"), 1u);
+  ASSERT_EQ(headers.size(), 2u);
+  EXPECT_EQ(headers.entries()[0].name, "X-B");
+  EXPECT_EQ(headers.entries()[1].name, "X-C");
+  EXPECT_EQ(headers.Get("x-a"), nullptr);
+  // The next field takes the spare entry: it starts empty and unnamed.
+  HeaderMap::Entry& reused = headers.AddEmpty();
+  EXPECT_EQ(reused.name, "");
+  EXPECT_EQ(reused.value, "");
+  EXPECT_EQ(reused.id, FieldId::kOther);
+  reused.name = "X-D";
+  ASSERT_EQ(headers.size(), 3u);
+  EXPECT_EQ(headers.entries()[2].name, "X-D");
+
+  // Copies carry the fields only; a moved-from map is empty.
+  HeaderMap copy = headers;
+  EXPECT_EQ(copy.size(), 3u);
+  copy = headers;
+  EXPECT_EQ(copy.size(), 3u);
+  EXPECT_EQ(copy.entries()[1].value, "c");
+  HeaderMap moved = std::move(copy);
+  EXPECT_EQ(moved.size(), 3u);
+  EXPECT_TRUE(copy.empty());  // a moved-from map is specified to be empty
+  copy.Add("X-E", "e");
+  EXPECT_EQ(copy.size(), 1u);
+}
+
+TEST(HeaderMap, ARecycledListStartsEmptyAndKeepsNoHugeStrings) {
+  for (int round = 0; round < 3; ++round) {
+    HeaderMap first;
+    first.Reserve(16);
+    first.Add("X-Huge", std::string(10000, 'v'));
+    first.Add("X-Small", "s");
+  }
+  HeaderMap next;
+  next.Reserve(16);
+  EXPECT_TRUE(next.empty());
+  HeaderMap::Entry& entry = next.AddEmpty();
+  EXPECT_EQ(entry.name, "");
+  EXPECT_EQ(entry.value, "");
+  EXPECT_LE(entry.value.capacity(), 128u);
+  EXPECT_EQ(next.Get("x-huge"), nullptr);
+}
+
 TEST(RequestDecoder, ParsedFieldsAreNamed) {
   RequestRecorder recorder;
   auto decoder = RequestDecoder::Create(recorder, {});
