@@ -161,11 +161,17 @@ void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
 }
 
 void Dispatcher::ClearDeferred() {
-  // Destructors may defer further objects; loop until none are left.
-  while (!deferred_.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(deferred_);
+  if (clearing_deferred_) {
+    return;  // a destructor got here: the loop below goes on with what it deferred
   }
+  clearing_deferred_ = true;
+  // Destructors may defer further objects; loop until none are left. The two lists swap
+  // roles and keep their room, so deferring allocates nothing once they have grown.
+  while (!deferred_.empty()) {
+    deferred_batch_.swap(deferred_);
+    deferred_batch_.clear();
+  }
+  clearing_deferred_ = false;
 }
 
 }  // namespace confgate::event

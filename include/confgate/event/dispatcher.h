@@ -98,6 +98,8 @@ class Dispatcher {
   Mutex post_mu_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deferred_batch_;  // being destroyed
+  bool clearing_deferred_ = false;
 };
 
 }  // namespace confgate::event

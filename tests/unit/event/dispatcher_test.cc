@@ -112,5 +112,41 @@ TEST(Dispatcher, PassWorkScheduledWhileRunningRunsInTheSamePass) {
   EXPECT_EQ(victim, nullptr);
 }
 
+// Counts its destruction; may defer another object from its destructor, as a stream that ends
+// its connection does.
+struct Deferred final : DeferredDeletable {
+  Deferred(Dispatcher& dispatcher, std::vector<int>& destroyed, int id, int then_defer)
+      : dispatcher(dispatcher), destroyed(destroyed), id(id), then_defer(then_defer) {}
+  ~Deferred() override {
+    destroyed.push_back(id);
+    if (then_defer != 0) {
+      dispatcher.DeferredDelete(std::make_unique<Deferred>(dispatcher, destroyed, then_defer, 0));
+    }
+  }
+  Dispatcher& dispatcher;
+  std::vector<int>& destroyed;
+  int id;
+  int then_defer;
+};
+
+TEST(Dispatcher, DeferredObjectsDieAfterTheCallbackAndTheirOwnDeferralsToo) {
+  Dispatcher dispatcher;
+  std::vector<int> destroyed;
+  for (int round = 0; round < 3; ++round) {  // the lists are reused from round to round
+    destroyed.clear();
+    dispatcher.DeferredDelete(std::make_unique<Deferred>(dispatcher, destroyed, 1, 3));
+    dispatcher.DeferredDelete(std::make_unique<Deferred>(dispatcher, destroyed, 2, 0));
+    EXPECT_TRUE(destroyed.empty());  // never inside DeferredDelete()
+    dispatcher.RunReady();
+    EXPECT_EQ(destroyed, (std::vector<int>{1, 2, 3})) << "round " << round;
+  }
+  // Whatever is still deferred when the dispatcher goes is destroyed with it.
+  {
+    Dispatcher short_lived;
+    short_lived.DeferredDelete(std::make_unique<Deferred>(short_lived, destroyed, 4, 5));
+  }
+  EXPECT_EQ(destroyed, (std::vector<int>{1, 2, 3, 4, 5}));
+}
+
 }  // namespace
 }  // namespace confgate::event
