@@ -3,8 +3,11 @@
 // framing headers once a head is complete.
 #include <llhttp.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -80,6 +83,13 @@ class HeadScanner {
   // head's final LF, on kNeedMore all of data.
   Result Scan(absl::string_view data, size_t max_head, size_t max_first_line, size_t* used,
               DecodeError* error, int limit_status_head, int limit_status_line, int bad_status) {
+    if (state_ == State::kLineStart && !started_) {
+      if (std::optional<size_t> end = WholeHeadEnd(data, max_head, max_first_line)) {
+        started_ = true;
+        *used = *end;
+        return Result::kHeadEnd;
+      }
+    }
     for (size_t i = 0; i < data.size(); ++i) {
       if (state_ == State::kInLine) {
         // Most of a head is line content: skip to the next CR or LF in one step, with the
@@ -168,13 +178,74 @@ class HeadScanner {
   bool started() const { return started_; }
 
  private:
-  // Bytes before the first CR or LF.
+  // The common case, a whole well-formed head at the start of `data`, line by line: where it
+  // ends, or nullopt for anything else (a head cut short, blank lines before it, any fault,
+  // any limit passed), which the byte-wise scan in Scan() then decides. Its verdicts are the
+  // same: codec_test compares every head fed whole (this path) with the same bytes fed in
+  // pieces (the byte-wise path).
+  static std::optional<size_t> WholeHeadEnd(absl::string_view data, size_t max_head,
+                                            size_t max_first_line) {
+    size_t pos = 0;
+    for (bool start_line = true;; start_line = false) {
+      if (pos >= data.size()) {
+        return std::nullopt;
+      }
+      char first = data[pos];
+      if (first == '\r') {  // the blank line that ends the head
+        if (start_line || pos + 1 >= data.size() || data[pos + 1] != '\n' || pos + 2 > max_head) {
+          return std::nullopt;
+        }
+        return pos + 2;
+      }
+      if (first == '\n' || first == ' ' || first == '\t') {
+        return std::nullopt;
+      }
+      size_t span = PlainSpan(data.substr(pos));
+      size_t line_end = pos + span;
+      if (line_end + 1 >= data.size() || data[line_end] != '\r' || data[line_end + 1] != '\n' ||
+          (start_line && span > max_first_line) || line_end + 2 > max_head) {
+        return std::nullopt;
+      }
+      pos = line_end + 2;
+    }
+  }
+
+  // Bytes before the first CR or LF. Head lines are short (20 to 60 bytes): one pass that
+  // looks for both, 16 bytes at a time where SSE2 is there (every x86-64), costs a third of
+  // two memchr() calls a line.
   static size_t PlainSpan(absl::string_view data) {
-    const void* cr = std::memchr(data.data(), '\r', data.size());
-    size_t end = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - data.data())
-                               : data.size();
-    const void* lf = std::memchr(data.data(), '\n', end);
-    return lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - data.data()) : end;
+    const char* bytes = data.data();
+    size_t size = data.size();
+    size_t i = 0;
+#if defined(__SSE2__)
+    if (size >= 16) {
+      const __m128i cr = _mm_set1_epi8('\r');
+      const __m128i lf = _mm_set1_epi8('\n');
+      auto line_ends = [&](size_t at) {
+        __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + at));
+        return static_cast<unsigned>(
+            _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(chunk, cr), _mm_cmpeq_epi8(chunk, lf))));
+      };
+      for (; i + 16 <= size; i += 16) {
+        if (unsigned mask = line_ends(i)) {
+          return i + static_cast<size_t>(__builtin_ctz(mask));
+        }
+      }
+      if (i == size) {
+        return size;
+      }
+      // The last 16 bytes, overlapping those already seen (their bits are dropped).
+      unsigned seen = 16 - static_cast<unsigned>(size - i);
+      unsigned mask = line_ends(size - 16) >> seen;
+      return mask != 0 ? i + static_cast<size_t>(__builtin_ctz(mask)) : size;
+    }
+#endif
+    for (; i < size; ++i) {
+      if (bytes[i] == '\r' || bytes[i] == '\n') {
+        return i;
+      }
+    }
+    return size;
   }
 
   enum class State { kLineStart, kInLine, kLineCr, kBlankCr };

@@ -125,6 +125,29 @@ TEST(RequestDecoder, EmptyValuesKeepTheirFields) {
             "head GET / v1.1 ka=1 framing=0 cl=0 expect=0 Host=cfg;X-Empty=;X-Spaces=;X-B=c;");
 }
 
+// The head scanner looks for line ends 16 bytes at a time: every line length, and a stray CR
+// or LF at every place in the line, relative to those 16-byte steps.
+TEST(RequestDecoder, LineEndsAreFoundAtEveryOffset) {
+  for (size_t length = 1; length <= 48; ++length) {
+    std::string value(length, 'v');
+    Transcript t = DecodeRequests("GET / HTTP/1.1\r\nHost: h\r\nX-A: " + value + "\r\n\r\n", {});
+    ASSERT_FALSE(t.error) << length;
+    ASSERT_EQ(t.events.size(), 2u);
+    EXPECT_NE(t.events[0].find("X-A=" + value + ";"), std::string::npos) << length;
+    for (size_t at = 0; at < length; ++at) {
+      for (char stray : {'\r', '\n'}) {
+        std::string bad = value;
+        bad[at] = stray;
+        Transcript rejected =
+            DecodeRequests("GET / HTTP/1.1\r\nHost: h\r\nX-A: " + bad + "\r\n\r\n", {});
+        EXPECT_TRUE(rejected.error)
+            << "length " << length << " at " << at << " byte " << static_cast<int>(stray);
+        EXPECT_EQ(rejected.error_status, 400);
+      }
+    }
+  }
+}
+
 TEST(RequestDecoder, PathAndQuerySplit) {
   RequestRecorder recorder;
   auto decoder = RequestDecoder::Create(recorder, {});
