@@ -22,17 +22,6 @@ constexpr std::array<bool, 256> kTokenChars = [] {
   return table;
 }();
 
-// Each tchar lowercased; 0 for bytes that are not tchar.
-constexpr std::array<char, 256> kLowerTokenChars = [] {
-  std::array<char, 256> table{};
-  for (int c = 0; c < 256; ++c) {
-    if (kTokenChars[c]) {
-      table[c] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-    }
-  }
-  return table;
-}();
-
 // Field lists of heads that are gone, for the next heads made on this thread. Enough for the
 // heads alive at one moment; beyond that, idle memory wins.
 struct SpareFieldLists : SpareStack<std::vector<HeaderMap::Entry>> {
@@ -100,27 +89,40 @@ HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
 }
 
 FieldId ClassifyFieldName(absl::string_view name) {
-  // Every known name is at most 19 bytes: longer ones are only checked. Shorter ones are
-  // lowercased as they are checked, then compared whole by length, in fixed-size compares the
-  // compiler turns into a few loads.
-  constexpr size_t kLongestKnown = 19;
+  return IsValidFieldName(name) ? ClassifyValidFieldName(name) : FieldId::kInvalid;
+}
+
+FieldId ClassifyValidFieldName(absl::string_view name) {
+  // A valid name compared with a known one (lowercase letters and '-'): setting bit 0x20 of
+  // each byte lowercases a letter, leaves '-' as it is and turns no other token byte into a
+  // letter or '-', so it is a case-insensitive compare, 8 bytes at a time. The known names'
+  // sizes are constants: the compiler unrolls each compare into a few loads.
+  const char* bytes = name.data();
   size_t size = name.size();
-  if (size > kLongestKnown) {
-    return IsValidFieldName(name) ? FieldId::kOther : FieldId::kInvalid;
-  }
-  if (size == 0) {
-    return FieldId::kInvalid;
-  }
-  char lower[kLongestKnown];
-  for (size_t i = 0; i < size; ++i) {
-    char c = kLowerTokenChars[static_cast<unsigned char>(name[i])];
-    if (c == 0) {
-      return FieldId::kInvalid;
+  auto is = [bytes]<size_t N>(const char(&known)[N]) {
+    constexpr size_t kSize = N - 1;
+    auto load = [](const char* from) {
+      uint64_t word;
+      std::memcpy(&word, from, sizeof(word));
+      return word;
+    };
+    constexpr uint64_t kLower = 0x2020202020202020ULL;
+    if constexpr (kSize >= 8) {
+      for (size_t i = 0; i + 8 <= kSize; i += 8) {
+        if ((load(bytes + i) | kLower) != load(known + i)) {
+          return false;
+        }
+      }
+      // The last 8 bytes, overlapping those compared already.
+      return kSize % 8 == 0 || (load(bytes + kSize - 8) | kLower) == load(known + kSize - 8);
+    } else {
+      for (size_t i = 0; i < kSize; ++i) {
+        if ((bytes[i] | 0x20) != known[i]) {
+          return false;
+        }
+      }
+      return true;
     }
-    lower[i] = c;
-  }
-  auto is = [&lower]<size_t N>(const char(&known)[N]) {
-    return std::memcmp(lower, known, N - 1) == 0;
   };
   switch (size) {
     case 2:

@@ -47,6 +47,8 @@ enum class FieldId : uint8_t {
 
 // The name's FieldId; it also tells whether the name is valid (kInvalid when not).
 FieldId ClassifyFieldName(absl::string_view name);
+// The same for a name known to be a token (never kInvalid).
+FieldId ClassifyValidFieldName(absl::string_view name);
 
 // The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
 // sets for itself. Proxy-Authorization and Proxy-Authenticate address this proxy, which does

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace confgate::http {
@@ -145,6 +147,30 @@ TEST(RequestDecoder, LineEndsAreFoundAtEveryOffset) {
         EXPECT_EQ(rejected.error_status, 400);
       }
     }
+  }
+}
+
+// Field names with a byte that is not a token character in front, inside and at the end, for
+// every such byte (':' ends a name, so it is left out; CR and LF break the line).
+std::vector<std::string> NamesWithANonTokenByte() {
+  const std::string tchar = "!#$%&'*+-.^_`|~";
+  std::vector<std::string> names;
+  for (int byte = 0; byte < 256; ++byte) {
+    std::string c(1, static_cast<char>(byte));
+    if (absl::ascii_isalnum(static_cast<unsigned char>(byte)) ||
+        tchar.find(c) != std::string::npos || c == ":") {
+      continue;
+    }
+    names.insert(names.end(), {c + "XY", "X" + c + "Y", "XY" + c});
+  }
+  return names;
+}
+
+TEST(RequestDecoder, FieldNamesHoldTokenCharactersOnly) {
+  for (const std::string& name : NamesWithANonTokenByte()) {
+    Transcript t = DecodeRequests("GET / HTTP/1.1\r\nHost: h\r\n" + name + ": z\r\n\r\n", {});
+    EXPECT_TRUE(t.error) << absl::CEscape(name);
+    EXPECT_EQ(t.error_status, 400) << absl::CEscape(name);
   }
 }
 
@@ -544,6 +570,16 @@ TEST(ResponseDecoder, MalformedResponsesAre502) {
     auto r = DecodeResponseAllSplits(input);
     EXPECT_TRUE(r.transcript.error) << input;
     EXPECT_EQ(r.transcript.error_status, 502) << input;
+  }
+}
+
+// As for requests: no byte but a token character gets into a response's field name.
+TEST(ResponseDecoder, FieldNamesHoldTokenCharactersOnly) {
+  for (const std::string& name : NamesWithANonTokenByte()) {
+    ResponseResult r = DecodeResponse(
+        "HTTP/1.1 200 OK\r\n" + name + ": z\r\nContent-Length: 0\r\n\r\n", {}, "GET", false);
+    EXPECT_TRUE(r.transcript.error) << absl::CEscape(name);
+    EXPECT_EQ(r.transcript.error_status, 502) << absl::CEscape(name);
   }
 }
 
