@@ -1,3 +1,4 @@
+#include <charconv>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -6,40 +7,88 @@
 namespace confgate::http {
 namespace {
 
-void AppendHeaders(const HeaderMap& headers, std::string& out) {
-  // Sized once, then filled with plain copies: this runs for every head in both directions.
+size_t HeadersSize(const HeaderMap& headers) {
   size_t size = 2;  // the final CRLF
   for (const HeaderMap::Entry& entry : headers.entries()) {
     size += entry.name.size() + entry.value.size() + 4;  // ": " and CRLF
   }
-  size_t start = out.size();
-  out.resize(start + size);
-  char* cursor = out.data() + start;
+  return size;
+}
+
+char* Put(char* out, absl::string_view text) {
+  std::memcpy(out, text.data(), text.size());
+  return out + text.size();
+}
+
+char* PutHeaders(const HeaderMap& headers, char* out) {
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    std::memcpy(cursor, entry.name.data(), entry.name.size());
-    cursor += entry.name.size();
-    *cursor++ = ':';
-    *cursor++ = ' ';
-    std::memcpy(cursor, entry.value.data(), entry.value.size());
-    cursor += entry.value.size();
-    *cursor++ = '\r';
-    *cursor++ = '\n';
+    out = Put(out, entry.name);
+    *out++ = ':';
+    *out++ = ' ';
+    out = Put(out, entry.value);
+    *out++ = '\r';
+    *out++ = '\n';
   }
-  *cursor++ = '\r';
-  *cursor = '\n';
+  *out++ = '\r';
+  *out++ = '\n';
+  return out;
+}
+
+constexpr absl::string_view kRequestVersion = " HTTP/1.1\r\n";
+constexpr absl::string_view kResponseVersion = "HTTP/1.1 ";
+
+// The status code's digits, in `buffer`.
+absl::string_view StatusDigits(int status, char (&buffer)[16]) {
+  std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), status);
+  return absl::string_view(buffer, static_cast<size_t>(result.ptr - buffer));
+}
+
+absl::string_view ReasonOf(const ResponseHead& head) {
+  return head.reason.empty() ? ReasonPhrase(head.status) : absl::string_view(head.reason);
 }
 
 }  // namespace
 
+size_t SerializedSize(const RequestHead& head) {
+  return head.method.size() + 1 + head.target.size() + kRequestVersion.size() +
+         HeadersSize(head.headers);
+}
+
+char* SerializeInto(const RequestHead& head, char* out) {
+  out = Put(out, head.method);
+  *out++ = ' ';
+  out = Put(out, head.target);
+  out = Put(out, kRequestVersion);
+  return PutHeaders(head.headers, out);
+}
+
+size_t SerializedSize(const ResponseHead& head) {
+  char digits[16];
+  return kResponseVersion.size() + StatusDigits(head.status, digits).size() + 1 +
+         ReasonOf(head).size() + 2 + HeadersSize(head.headers);
+}
+
+char* SerializeInto(const ResponseHead& head, char* out) {
+  char digits[16];
+  out = Put(out, kResponseVersion);
+  out = Put(out, StatusDigits(head.status, digits));
+  *out++ = ' ';
+  out = Put(out, ReasonOf(head));
+  *out++ = '\r';
+  *out++ = '\n';
+  return PutHeaders(head.headers, out);
+}
+
 void SerializeRequestHead(const RequestHead& head, std::string& out) {
-  absl::StrAppend(&out, head.method, " ", head.target, " HTTP/1.1\r\n");
-  AppendHeaders(head.headers, out);
+  size_t start = out.size();
+  out.resize(start + SerializedSize(head));
+  SerializeInto(head, out.data() + start);
 }
 
 void SerializeResponseHead(const ResponseHead& head, std::string& out) {
-  absl::StrAppend(&out, "HTTP/1.1 ", head.status, " ",
-                  head.reason.empty() ? ReasonPhrase(head.status) : head.reason, "\r\n");
-  AppendHeaders(head.headers, out);
+  size_t start = out.size();
+  out.resize(start + SerializedSize(head));
+  SerializeInto(head, out.data() + start);
 }
 
 void AppendChunk(absl::string_view data, std::string& out) {

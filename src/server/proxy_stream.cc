@@ -60,6 +60,20 @@ const char* FailureName(int failure) {
   return kNames[failure];
 }
 
+// Serializes a head straight into the buffer's free space (one contiguous piece): no copy
+// through a string. Fails only when memory does, like evbuffer_add().
+template <typename Head>
+void SerializeToBuffer(evbuffer* out, const Head& head) {
+  size_t size = http::SerializedSize(head);
+  evbuffer_iovec space;
+  if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &space, 1) != 1) {
+    return;
+  }
+  http::SerializeInto(head, static_cast<char*>(space.iov_base));
+  space.iov_len = size;
+  evbuffer_commit_space(out, &space, 1);
+}
+
 }  // namespace
 
 void* ProxyStream::operator new(size_t size) {
@@ -361,15 +375,11 @@ void ProxyStream::AnswerInReadOnlyMode() {
 }
 
 void ProxyStream::WriteHead(evbuffer* out, const http::RequestHead& head) {
-  std::string& buffer = worker_.head_buffer();
-  http::SerializeRequestHead(head, buffer);
-  evbuffer_add(out, buffer.data(), buffer.size());
+  SerializeToBuffer(out, head);
 }
 
 void ProxyStream::WriteHead(evbuffer* out, const http::ResponseHead& head) {
-  std::string& buffer = worker_.head_buffer();
-  http::SerializeResponseHead(head, buffer);
-  evbuffer_add(out, buffer.data(), buffer.size());
+  SerializeToBuffer(out, head);
 }
 
 void ProxyStream::StartAttempt() {

@@ -103,12 +103,6 @@ class Worker {
   SpareObjects<AccessLogEntry>& log_entries() { return log_entries_; }
   SharedState& shared() { return shared_; }
   http::RequestIdRandom& random() { return random_; }
-  // A buffer to serialise a message head into before it is copied to an output buffer. Reused,
-  // so a head costs no allocation; its contents are valid until the next use on this thread.
-  std::string& head_buffer() {
-    head_buffer_.clear();
-    return head_buffer_;
-  }
   TimeSource& time_source() { return time_source_; }
   bool draining() const { return draining_; }
   void RemoveConnection(DownstreamConnection& connection);
@@ -134,7 +128,6 @@ class Worker {
   std::unordered_map<DownstreamConnection*, std::unique_ptr<DownstreamConnection>> connections_;
   std::atomic<uint64_t> open_connections_{0};
   http::RequestIdRandom random_;
-  std::string head_buffer_;
   SpareDecoders<http::RequestDecoder, http::RequestDecoderCallbacks> request_decoders_;
   SpareDecoders<http::ResponseDecoder, http::ResponseDecoderCallbacks> response_decoders_;
   SpareObjects<AccessLogEntry> log_entries_;

@@ -127,6 +127,12 @@ class ResponseDecoder {
 // Serializers append to `out`. Heads are written as HTTP/1.1 with their header fields in order.
 void SerializeRequestHead(const RequestHead& head, std::string& out);
 void SerializeResponseHead(const ResponseHead& head, std::string& out);
+// The same in two steps, for writers that own the memory (an evbuffer's free space): the
+// size, then the bytes written at `out`; returns the end of what was written.
+size_t SerializedSize(const RequestHead& head);
+char* SerializeInto(const RequestHead& head, char* out);
+size_t SerializedSize(const ResponseHead& head);
+char* SerializeInto(const ResponseHead& head, char* out);
 // One chunk of a chunked body (nothing for empty data) and the last-chunk marker.
 void AppendChunk(absl::string_view data, std::string& out);
 inline constexpr absl::string_view kLastChunk = "0\r\n\r\n";

@@ -648,6 +648,33 @@ TEST(Serializer, ResponseAndChunks) {
   EXPECT_EQ(ReasonPhrase(799), "Unknown");
 }
 
+// Writers into memory of their own (the proxy's output buffers) size it first: the size must
+// be exactly what is written, whatever the status, reason and fields.
+TEST(Serializer, SizeIsExactlyWhatIsWritten) {
+  for (int status : {200, 99, 1000, 0, -5}) {
+    for (const char* reason : {"", "Fine"}) {
+      ResponseHead head;
+      head.status = status;
+      head.reason = reason;
+      head.headers.Add("Content-Length", "0");
+      head.headers.Add("X-Empty", "");
+      std::string wire(SerializedSize(head) + 8, '#');
+      char* end = SerializeInto(head, wire.data());
+      EXPECT_EQ(static_cast<size_t>(end - wire.data()), SerializedSize(head)) << status;
+      EXPECT_EQ(wire.substr(SerializedSize(head)), "########") << status;
+      EXPECT_EQ(wire.substr(0, 9 + std::to_string(status).size()),
+                "HTTP/1.1 " + std::to_string(status));
+    }
+  }
+  RequestHead request;
+  request.method = "PUT";
+  request.target = "/v1/kv/a?cas=3";
+  request.headers.Add("Host", "cfg");
+  std::string wire(SerializedSize(request), '#');
+  EXPECT_EQ(SerializeInto(request, wire.data()), wire.data() + wire.size());
+  EXPECT_EQ(wire, "PUT /v1/kv/a?cas=3 HTTP/1.1\r\nHost: cfg\r\n\r\n");
+}
+
 TEST(HeaderMap, FieldSyntax) {
   EXPECT_TRUE(IsValidFieldName("X-Request-Id"));
   EXPECT_TRUE(IsValidFieldName("!#$%&'*+-.^_`|~09azAZ"));
