@@ -12,9 +12,14 @@ struct QueuedTimer::List {
 
 void QueuedTimer::Enable(absl::Duration timeout) {
   Disable();
-  TimerQueue::List& list = queue_->ListFor(timeout);
-  deadline_ = queue_->time_.Monotonic() + list.timeout;
-  queue_->Link(*this, list);
+  if (last_list_ == nullptr || timeout != last_timeout_ ||
+      list_generation_ != queue_->lists_generation_) {
+    last_list_ = &queue_->ListFor(timeout);
+    last_timeout_ = timeout;
+    list_generation_ = queue_->lists_generation_;
+  }
+  deadline_ = queue_->time_.Monotonic() + last_list_->timeout;
+  queue_->Link(*this, *last_list_);
 }
 
 void QueuedTimer::Disable() {
@@ -65,6 +70,7 @@ TimerQueue::List& TimerQueue::ListFor(absl::Duration timeout) {
 void TimerQueue::Prune() {
   // A reload that changes timeouts leaves empty lists behind. Never while RunExpired() walks
   // the lists.
+  ++lists_generation_;  // timers may remember a list dropped here
   lists_.erase(std::remove_if(lists_.begin(), lists_.end(),
                               [this](const std::unique_ptr<List>& list) {
                                 if (list->head != nullptr) {

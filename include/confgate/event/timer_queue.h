@@ -7,6 +7,7 @@
 // queue wakes for the earliest.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -42,6 +43,12 @@ class QueuedTimer final : public Timer {
   TimerQueue* queue_;
   std::function<void()> callback_;
   List* list_ = nullptr;  // the list it is armed in, null when disarmed
+  // The list of the last Enable() and its duration: timers are re-armed with the same one
+  // nearly every time, so the queue's look-up is skipped. Valid while the queue's
+  // lists_generation_ is list_generation_ (pruning lists changes it).
+  List* last_list_ = nullptr;
+  absl::Duration last_timeout_;
+  uint64_t list_generation_ = 0;
   QueuedTimer* prev_ = nullptr;
   QueuedTimer* next_ = nullptr;
   MonotonicTime deadline_{};
@@ -81,6 +88,7 @@ class TimerQueue {
   bool wakeup_armed_ = false;
   MonotonicTime wakeup_at_{};
   std::vector<std::unique_ptr<List>> lists_;
+  uint64_t lists_generation_ = 1;                  // changes whenever lists are dropped
   absl::flat_hash_map<int64_t, List*> by_length_;  // nanoseconds -> list
   size_t armed_ = 0;
 };

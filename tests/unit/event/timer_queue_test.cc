@@ -142,6 +142,31 @@ TEST_F(TimerQueueTest, ManyDurationsOverTime) {
   EXPECT_EQ(queue_.armed(), 0u);
 }
 
+TEST_F(TimerQueueTest, ATimerReArmedAfterItsListWasDroppedFiresOnTime) {
+  // A timer remembers the list it was last armed in; that list may be dropped while the timer
+  // is disarmed (pruning after many durations) and must be found again, never reused.
+  auto remembered = MakeTimer("remembered");
+  remembered->Enable(absl::Seconds(1));
+  remembered->Disable();
+  auto churn = MakeTimer("churn");
+  for (int i = 0; i < 200; ++i) {
+    churn->Enable(absl::Milliseconds(2000 + i));
+    churn->Disable();
+  }
+  remembered->Enable(absl::Seconds(1));
+  Advance(absl::Milliseconds(999));
+  EXPECT_TRUE(fired_.empty());
+  Advance(absl::Milliseconds(1));
+  EXPECT_EQ(fired_, std::vector<std::string>{"remembered"});
+  // And with another duration after the same one: the new one counts.
+  remembered->Enable(absl::Seconds(1));
+  remembered->Enable(absl::Seconds(3));
+  Advance(absl::Seconds(2));
+  EXPECT_EQ(fired_.size(), 1u);
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(fired_.size(), 2u);
+}
+
 TEST_F(TimerQueueTest, CallbackMayDestroyItsOwnTimer) {
   std::unique_ptr<QueuedTimer> self;
   self = std::make_unique<QueuedTimer>(queue_, [&] { self.reset(); });
