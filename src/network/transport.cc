@@ -271,12 +271,15 @@ class SocketTransport final : public Transport, private event::PassWork {
     if (closed_ || silenced_) {
       return;
     }
-    if (output_length() == 0) {
+    // The length is read once and kept up to date here: nothing else adds to the buffer while
+    // this runs.
+    size_t remaining = output_length();
+    if (remaining == 0) {
       ReleaseOutputIfEmpty();  // asked for, nothing added: nothing was written, nothing drained
       return;
     }
     evbuffer* out = output_;
-    while (evbuffer_get_length(out) > 0) {
+    while (remaining > 0) {
       evbuffer_iovec pieces[kMaxWriteVectors];
       int count = evbuffer_peek(out, -1, nullptr, pieces, kMaxWriteVectors);
       count = std::min(count, kMaxWriteVectors);
@@ -301,11 +304,12 @@ class SocketTransport final : public Transport, private event::PassWork {
         return;
       }
       evbuffer_drain(out, static_cast<size_t>(n));
+      remaining -= static_cast<size_t>(n);
       if (static_cast<size_t>(n) < offered) {
         break;  // the kernel's buffer is full: wait until it is writable
       }
     }
-    bool pending = evbuffer_get_length(out) > 0;
+    bool pending = remaining > 0;
     if (pending && !write_armed_) {
       ArmWriteEvent();
     } else if (!pending && write_armed_) {
