@@ -60,11 +60,20 @@ const char* FailureName(int failure) {
   return kNames[failure];
 }
 
-// Serializes a head straight into the buffer's free space (one contiguous piece): no copy
-// through a string. Fails only when memory does, like evbuffer_add().
+// Serializes a head for the output buffer. A usual head is written on the stack and copied in
+// with evbuffer_add() (cheaper than reserving and committing space in the buffer); a large one
+// straight into the buffer's free space, in one contiguous piece. Either fails only when
+// memory does.
 template <typename Head>
 void SerializeToBuffer(evbuffer* out, const Head& head) {
   size_t size = http::SerializedSize(head);
+  constexpr size_t kOnStack = 2048;
+  if (size <= kOnStack) {
+    char text[kOnStack];
+    http::SerializeInto(head, text);
+    evbuffer_add(out, text, size);
+    return;
+  }
   evbuffer_iovec space;
   if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &space, 1) != 1) {
     return;
