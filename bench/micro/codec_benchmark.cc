@@ -51,7 +51,7 @@ std::string MakeResponse() {
 
 class RequestSink : public RequestDecoderCallbacks {
  public:
-  void OnRequestHead(RequestHead head) override { benchmark::DoNotOptimize(head); }
+  void OnRequestHead(RequestHead&& head) override { benchmark::DoNotOptimize(head); }
   void OnRequestBody(absl::string_view data) override { benchmark::DoNotOptimize(data); }
   void OnRequestComplete() override { ++complete; }
   int64_t complete = 0;
@@ -59,7 +59,7 @@ class RequestSink : public RequestDecoderCallbacks {
 
 class ResponseSink : public ResponseDecoderCallbacks {
  public:
-  void OnResponseHead(ResponseHead head) override { benchmark::DoNotOptimize(head); }
+  void OnResponseHead(ResponseHead&& head) override { benchmark::DoNotOptimize(head); }
   void OnResponseBody(absl::string_view data) override { body_bytes += data.size(); }
   void OnResponseComplete() override { ++complete; }
   int64_t body_bytes = 0;

@@ -180,7 +180,7 @@ void DownstreamConnection::HandleDecodeError() {
   SendLocalReply(error.status, absl::StrCat(error.reason, "\n"), /*close_after=*/true);
 }
 
-void DownstreamConnection::OnRequestHead(http::RequestHead head) {
+void DownstreamConnection::OnRequestHead(http::RequestHead&& head) {
   timer_.Disable();
   timer_mode_ = TimerMode::kNone;
   request_active_ = true;

@@ -72,7 +72,7 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void OnTransportClosed(bool connect_failed) override;
 
   // http::RequestDecoderCallbacks
-  void OnRequestHead(http::RequestHead head) override;
+  void OnRequestHead(http::RequestHead&& head) override;
   void OnRequestBody(absl::string_view data) override;
   void OnRequestComplete() override;
 

@@ -102,7 +102,7 @@ void ProxyStream::operator delete(void* block, size_t size) noexcept {
 
 ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
                          RuntimeSnapshotPtr snapshot, const router::Route& route,
-                         http::RequestHead head)
+                         http::RequestHead&& head)
     : worker_(worker),
       downstream_(downstream),
       snapshot_(std::move(snapshot)),
@@ -675,7 +675,7 @@ void ProxyStream::OnDownstreamDrained() {
   ReadUpstream();
 }
 
-void ProxyStream::OnResponseHead(http::ResponseHead head) {
+void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
   if (MayRetry(Failure::kStatus, head.status)) {
     // Not forwarded: the request goes to another host once the decoder has returned.
     retry_pending_ = true;

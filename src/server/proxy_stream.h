@@ -31,7 +31,7 @@ class ProxyStream final : public event::DeferredDeletable,
                           private http::ResponseDecoderCallbacks {
  public:
   ProxyStream(Worker& worker, DownstreamConnection& downstream, RuntimeSnapshotPtr snapshot,
-              const router::Route& route, http::RequestHead head);
+              const router::Route& route, http::RequestHead&& head);
   ~ProxyStream() override;
 
   // One stream is made and destroyed per request: its memory is recycled through a per-thread
@@ -63,7 +63,7 @@ class ProxyStream final : public event::DeferredDeletable,
   void OnUpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) override;
 
   // http::ResponseDecoderCallbacks
-  void OnResponseHead(http::ResponseHead head) override;
+  void OnResponseHead(http::ResponseHead&& head) override;
   void OnResponseBody(absl::string_view data) override;
   void OnResponseComplete() override;
 

@@ -10,7 +10,9 @@ namespace {
 
 class Sink : public confgate::http::RequestDecoderCallbacks {
  public:
-  void OnRequestHead(confgate::http::RequestHead head) override { heads += head.target.size() > 0; }
+  void OnRequestHead(confgate::http::RequestHead&& head) override {
+    heads += head.target.size() > 0;
+  }
   void OnRequestBody(absl::string_view data) override { bytes += data.size(); }
   void OnRequestComplete() override { ++complete; }
   size_t heads = 0;

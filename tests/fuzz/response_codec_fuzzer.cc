@@ -9,7 +9,7 @@ namespace {
 
 class Sink : public confgate::http::ResponseDecoderCallbacks {
  public:
-  void OnResponseHead(confgate::http::ResponseHead head) override { statuses += head.status; }
+  void OnResponseHead(confgate::http::ResponseHead&& head) override { statuses += head.status; }
   void OnResponseBody(absl::string_view data) override { bytes += data.size(); }
   void OnResponseComplete() override { ++complete; }
   long statuses = 0;

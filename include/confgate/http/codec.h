@@ -63,8 +63,9 @@ struct DecodeError {
 class RequestDecoderCallbacks {
  public:
   virtual ~RequestDecoderCallbacks() = default;
-  // The head arrived complete and passed validation.
-  virtual void OnRequestHead(RequestHead head) = 0;
+  // The head arrived complete and passed validation. The callee may keep it (move from it):
+  // passed by reference, a head is moved once, into whoever keeps it.
+  virtual void OnRequestHead(RequestHead&& head) = 0;
   // Decoded body bytes (chunk framing removed). The view is valid only during the call.
   virtual void OnRequestBody(absl::string_view data) = 0;
   virtual void OnRequestComplete() = 0;
@@ -73,8 +74,9 @@ class RequestDecoderCallbacks {
 class ResponseDecoderCallbacks {
  public:
   virtual ~ResponseDecoderCallbacks() = default;
-  // Final (non-1xx) head. Interim 1xx responses are consumed and not reported.
-  virtual void OnResponseHead(ResponseHead head) = 0;
+  // Final (non-1xx) head; the callee may move from it. Interim 1xx responses are consumed and
+  // not reported.
+  virtual void OnResponseHead(ResponseHead&& head) = 0;
   virtual void OnResponseBody(absl::string_view data) = 0;
   virtual void OnResponseComplete() = 0;
 };

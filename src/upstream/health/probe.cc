@@ -55,7 +55,7 @@ void HealthProbe::OnUpstreamReadable(UpstreamConnection& connection) {
   }
 }
 
-void HealthProbe::OnResponseHead(http::ResponseHead head) {
+void HealthProbe::OnResponseHead(http::ResponseHead&& head) {
   for (const config::StatusRange& range : config_.expected_statuses) {
     if (head.status >= range.low && head.status <= range.high) {
       Finish(CheckResult::kPass, head.status);

@@ -33,7 +33,7 @@ class HealthProbe final : public event::DeferredDeletable,
   void OnUpstreamClosed(UpstreamConnection& connection, bool connect_failed) override;
 
   // http::ResponseDecoderCallbacks
-  void OnResponseHead(http::ResponseHead head) override;
+  void OnResponseHead(http::ResponseHead&& head) override;
   void OnResponseBody(absl::string_view) override {}
   void OnResponseComplete() override {}
 

@@ -27,7 +27,7 @@ std::string Describe(const HeaderMap& headers) {
 
 class RequestRecorder : public RequestDecoderCallbacks {
  public:
-  void OnRequestHead(RequestHead head) override {
+  void OnRequestHead(RequestHead&& head) override {
     heads.push_back(head);
     events.push_back("head " + head.method + " " + head.target + " v1." +
                      std::to_string(head.version_minor) + " ka=" + std::to_string(head.keep_alive) +
@@ -403,7 +403,7 @@ TEST(RequestDecoder, HeadLargerThanTheLimitGets431) {
 
 class ResponseRecorder : public ResponseDecoderCallbacks {
  public:
-  void OnResponseHead(ResponseHead head) override {
+  void OnResponseHead(ResponseHead&& head) override {
     events.push_back("head " + std::to_string(head.status) +
                      " ka=" + std::to_string(head.keep_alive) + " framing=" +
                      std::to_string(static_cast<int>(head.framing)) + " " + Describe(head.headers));
