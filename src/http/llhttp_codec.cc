@@ -599,6 +599,9 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
   }
 
   bool SetTarget(RequestHead& head) {
+    if (!url_.empty() && url_[0] == '/') {
+      return SplitTarget(url_, head);  // origin-form: nearly every request
+    }
     std::string target = url_;
     if (absl::StartsWithIgnoreCase(target, "http://") ||
         absl::StartsWithIgnoreCase(target, "https://")) {
@@ -619,14 +622,26 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
       Fail(400, "request target must be origin-form");
       return false;
     }
+    return SplitTarget(target, head);
+  }
+
+  // Fills target, path and query from an origin-form target.
+  bool SplitTarget(const std::string& target, RequestHead& head) {
     size_t question = target.find('?');
-    head.path = target.substr(0, question);
-    if (HasDotSegment(head.path)) {
+    absl::string_view path = absl::string_view(target).substr(0, question);
+    if (HasDotSegment(path)) {
       Fail(400, "dot-segment in path");
       return false;
     }
-    head.query = question == std::string::npos ? "" : target.substr(question + 1);
-    head.target = std::move(target);
+    // Into recycled buffers: most targets are longer than a short string holds.
+    head.path = TakeSpareText();
+    head.path.assign(path.data(), path.size());
+    if (question != std::string::npos) {
+      head.query = TakeSpareText();
+      head.query.assign(target, question + 1);
+    }
+    head.target = TakeSpareText();
+    head.target.assign(target);
     return true;
   }
 

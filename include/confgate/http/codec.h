@@ -25,6 +25,15 @@ namespace confgate::http {
 enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
 struct RequestHead {
+  RequestHead() = default;
+  RequestHead(const RequestHead&) = default;
+  RequestHead& operator=(const RequestHead&) = default;
+  RequestHead(RequestHead&&) noexcept = default;
+  RequestHead& operator=(RequestHead&&) noexcept = default;
+  // Gives the buffers of target, path and query back for the next heads decoded on this
+  // thread (config-service paths rarely fit in a short string: each would be an allocation).
+  ~RequestHead();
+
   std::string method;
   std::string target;      // origin-form ("/path?query"); absolute-form is reduced to origin-form
   std::string path;        // target up to '?'
@@ -36,6 +45,10 @@ struct RequestHead {
   uint64_t content_length = 0;               // when framing == kContentLength
   bool expect_continue = false;              // "Expect: 100-continue"
 };
+
+// An empty string with room, from the buffers RequestHead's destructor gave back on this thread
+// (or a new one): for the codec to fill a head's target, path and query.
+std::string TakeSpareText();
 
 struct ResponseHead {
   int status = 0;

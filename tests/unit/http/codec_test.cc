@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "confgate/common/recycling.h"
 #include "gtest/gtest.h"
 
 namespace confgate::http {
@@ -172,6 +173,32 @@ TEST(RequestDecoder, FieldNamesHoldTokenCharactersOnly) {
     EXPECT_TRUE(t.error) << absl::CEscape(name);
     EXPECT_EQ(t.error_status, 400) << absl::CEscape(name);
   }
+}
+
+TEST(RequestDecoder, LongTargetsReuseTheBuffersOfHeadsGone) {
+  if (!kRecycleMemory) {
+    GTEST_SKIP() << "nothing is recycled in sanitizer builds";
+  }
+  std::string long_path = "/v1/kv/" + std::string(60, 'k');
+  {
+    RequestRecorder recorder;
+    auto decoder = RequestDecoder::Create(recorder, {});
+    decoder->Feed("GET " + long_path + "?index=12345678901234567 HTTP/1.1\r\nHost: h\r\n\r\n");
+    ASSERT_EQ(recorder.heads.size(), 1u);
+    EXPECT_EQ(recorder.heads[0].path, long_path);
+    EXPECT_EQ(recorder.heads[0].query, "index=12345678901234567");
+  }  // the heads are gone: their target, path and query buffers are kept
+  for (int i = 0; i < 3; ++i) {
+    std::string spare = TakeSpareText();
+    EXPECT_TRUE(spare.empty());
+    EXPECT_GE(spare.capacity(), 23u) << i;
+  }
+  // A target too long to keep for everyone is freed instead.
+  {
+    RequestHead head;
+    head.target = std::string(4000, 't');
+  }
+  EXPECT_LE(TakeSpareText().capacity(), 512u);
 }
 
 TEST(RequestDecoder, PathAndQuerySplit) {
