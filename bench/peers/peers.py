@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The side-by-side bench: confgate, nginx and HAProxy in front of the same three replicas,
 configured alike (one worker, round robin, keep-alive to the upstreams), each proxy pinned to
-CPU 0 and the load generator and backends to CPU 1. Targets are interleaved (A B C A B C ...)
-and each figure is the median of the rounds, also shown as a ratio to HAProxy from the same run.
+CPU 0 and the load generator and backends to CPU 1. Targets are interleaved row by row
+(A B C for the GET row, A B C for the cache row, ..., then the next round); each figure is the
+median of the rounds, and each ratio to HAProxy the median of the rounds' ratios.
 
     bench/peers/run.sh [--rounds 3] [--seconds 5] [--smoke]
 
@@ -398,9 +399,12 @@ def main():
         rows.setdefault(row, {n: [] for n in NAMES})[name].append(value)
 
     try:
+        # Row by row within a round (every proxy's GET run, then every proxy's cache run,
+        # ...), so the figures each ratio compares are taken seconds apart, not a minute: this
+        # machine's speed drifts between phases that last about that long.
         for round_index in range(args.rounds):
             for name in NAMES:
-                print("round %d: %s" % (round_index + 1, name), file=sys.stderr)
+                print("round %d: %s GET" % (round_index + 1, name), file=sys.stderr)
                 proxy = Proxy(name, workdir, backends, Setup(), args.build)
                 cpu_before, wall_before = cpu_seconds(proxy.proxy_pid()), time.time()
                 rate, p50, p99 = wrk(proxy, args.seconds)
@@ -412,22 +416,30 @@ def main():
                 record("rps_per_cpu", name, rate / share if share > 0 else 0.0)
                 record("p50", name, p50)
                 record("p99", name, p99)
+                proxy.stop()
+            for name in NAMES:
+                print("round %d: %s idle, cache" % (round_index + 1, name), file=sys.stderr)
+                proxy = Proxy(name, workdir, backends, Setup(), args.build)
                 record("idle", name, idle_connection_kib(proxy, args.idle))
                 proxy.stop()
-
+            for name in NAMES:
                 proxy = Proxy(name, workdir, backends, Setup(cache=True), args.build)
                 wrk(proxy, 1)  # fills the cache
                 record("cache", name, wrk(proxy, args.seconds)[0])
                 proxy.stop()
-
+            for name in NAMES:
+                print("round %d: %s TLS" % (round_index + 1, name), file=sys.stderr)
                 proxy = Proxy(name, workdir, backends, Setup(tls=tls), args.build)
                 record("tls_handshakes", name, handshakes_per_second(proxy, args.seconds))
                 record("tls_rps", name, wrk(proxy, args.seconds, tls=True)[0])
                 proxy.stop()
-
+            for name in NAMES:
+                print("round %d: %s 2 workers" % (round_index + 1, name), file=sys.stderr)
                 proxy = Proxy(name, workdir, backends, Setup(workers=2), args.build,
                               cpus="%s,%s" % (PROXY_CPU, LOAD_CPU))
-                record("rps_2_workers", name, wrk(proxy, args.seconds)[0])
+                rate_2 = wrk(proxy, args.seconds)[0]
+                record("rps_2_workers", name, rate_2)
+                record("scaling", name, rate_2 / (rows["rps"][name][-1] or 1))
                 proxy.stop()
         for name in NAMES:
             print("counting: %s" % name, file=sys.stderr)
@@ -441,9 +453,11 @@ def main():
 
     medians = {row: {name: median(values) for name, values in by_name.items()}
                for row, by_name in rows.items()}
-    for name in NAMES:
-        single = medians["rps"][name] or 1
-        medians.setdefault("scaling", {})[name] = medians["rps_2_workers"][name] / single
+
+    def ratio(row, name):
+        """The median over rounds of name's figure over HAProxy's in the same round."""
+        pairs = zip(rows[row][name], rows[row]["haproxy"])
+        return median([value / base for value, base in pairs if base])
 
     table = [
         ("rps", "proxied GET/s, keep-alive, 64 connections (wrk)", "%.0f", "≥ 1.15"),
@@ -465,8 +479,10 @@ def main():
     ]
     lines = ["# Side-by-side bench", "",
              "%d round(s) × %d s, interleaved; proxies on CPU %s, wrk/h2load and the nginx "
-             "backend on CPU %s; medians. Instructions and system calls: one run of %d minus "
-             "one of %d requests (h2load, 64 connections), divided by the difference." %
+             "backend on CPU %s. Figures are medians over the rounds; ratios are medians of "
+             "each round's ratio (the figures a ratio compares are taken seconds apart, one "
+             "row at a time). Instructions and system calls: one run of %d minus one of %d "
+             "requests (h2load, 64 connections), divided by the difference." %
              (args.rounds, args.seconds, PROXY_CPU, LOAD_CPU, args.requests,
               args.requests // 5), "",
              "| figure | HAProxy | nginx | confgate | nginx / HAProxy | confgate / HAProxy "
@@ -474,11 +490,11 @@ def main():
              "|---|---|---|---|---|---|---|"]
     for row, label, fmt, target in table:
         values = medians[row]
-        base = values["haproxy"] or 1
         lines.append("| %s | %s | %s | %s | %.2f | %.2f | %s |" % (
             label, fmt % values["haproxy"], fmt % values["nginx"], fmt % values["confgate"],
-            values["nginx"] / base, values["confgate"] / base, target))
-    cache_ratio = medians["cache"]["confgate"] / (medians["cache"]["nginx"] or 1)
+            ratio(row, "nginx"), ratio(row, "confgate"), target))
+    cache_ratio = median([c / n for c, n in zip(rows["cache"]["confgate"], rows["cache"]["nginx"])
+                          if n])
     lines += ["", "confgate cache hits / nginx proxy_cache hits: %.2f" % cache_ratio]
     report = "\n".join(lines) + "\n"
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
