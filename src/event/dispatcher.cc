@@ -161,17 +161,13 @@ void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
 }
 
 void Dispatcher::ClearDeferred() {
-  if (clearing_deferred_) {
-    return;  // a destructor got here: the loop below goes on with what it deferred
-  }
-  clearing_deferred_ = true;
   // Destructors may defer further objects; loop until none are left. The two lists swap
-  // roles and keep their room, so deferring allocates nothing once they have grown.
+  // roles and keep their room, so deferring allocates nothing once they have grown. (Only the
+  // deferred event and the destructor call this, never a deferred object's destructor.)
   while (!deferred_.empty()) {
     deferred_batch_.swap(deferred_);
     deferred_batch_.clear();
   }
-  clearing_deferred_ = false;
 }
 
 }  // namespace confgate::event

@@ -10,10 +10,10 @@ namespace {
 // Enough for the heads alive at one moment (three strings each); beyond that, idle memory
 // wins. A long target's buffer is not kept for everyone.
 struct SpareTexts : SpareStack<std::string> {
-  SpareTexts() : SpareStack(3 * 256) {}
+  SpareTexts() : SpareStack(3 * 128) {}
 };
 constexpr size_t kMaxKeptText = 512;
-constexpr size_t kShortText = 15;  // what fits in the string itself: nothing to keep
+const size_t kShortText = std::string().capacity();  // fits in the string itself: nothing to keep
 
 bool Worth(const std::string& text) {
   return text.capacity() > kShortText && text.capacity() <= kMaxKeptText;

@@ -282,7 +282,7 @@ void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
   // looked up again with this request's values, and fetched anew when that finds nothing.
   http::ResponseHead probe;
   for (const http::HeaderMap::Entry& entry : response->headers) {
-    probe.headers.Add(entry.id, entry.name, entry.value);
+    probe.headers.Add(entry.name, entry.value);
   }
   if (!cache::VaryNames(probe).empty()) {
     cache::CachedResponsePtr own = cache_->Lookup(
@@ -312,7 +312,7 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   }
   for (const http::HeaderMap::Entry& entry : response.headers) {
     if (!not_modified || cache::KeptOn304(entry.name)) {
-      out.headers.Add(entry.id, entry.name, entry.value);
+      out.headers.Add(entry.name, entry.value);  // named again: entries may be hand-made
     }
   }
   out.headers.Set(http::FieldId::kAge, "Age",

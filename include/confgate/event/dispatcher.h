@@ -99,7 +99,6 @@ class Dispatcher {
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mu_);
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_batch_;  // being destroyed
-  bool clearing_deferred_ = false;
 };
 
 }  // namespace confgate::event

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "confgate/common/recycling.h"
 
 namespace confgate::http {
 
@@ -56,6 +57,7 @@ FieldId ClassifyValidFieldName(absl::string_view name);
 // client's proxy credentials to the replicas. "Proxy" is no standard field at all; dropping it
 // keeps it from becoming HTTP_PROXY in a CGI-style upstream (httpoxy).
 inline bool IsHopByHop(FieldId id) {
+  static_assert(static_cast<int>(FieldId::kAge) < 32, "the mask below has 32 bits");
   constexpr uint32_t kHopByHop =
       1u << static_cast<int>(FieldId::kContentLength) |
       1u << static_cast<int>(FieldId::kTransferEncoding) |
@@ -85,7 +87,10 @@ inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
 
 // The fields live in entries_[0, size_). Entries past size_ are spares: fields removed, or
 // left by an earlier head that used this list, whose strings keep their buffers, so the next
-// fields are copied into memory already there instead of allocated and freed per field.
+// fields are copied into memory already there instead of allocated and freed per field. (Not
+// in the sanitizer build: there removed fields are freed, so a stale pointer into one is seen.)
+// The names and values given to Add() and Set() must not point into this map's own fields:
+// those may be reused or moved before they are read.
 class HeaderMap {
  public:
   struct Entry {
@@ -153,6 +158,9 @@ class HeaderMap {
     }
     size_t removed = size_ - kept;
     size_ = kept;
+    if constexpr (!kRecycleMemory) {
+      entries_.resize(kept);  // the sanitizer build frees removed fields (see recycling.h)
+    }
     return removed;
   }
   // The first field named `name`, or nullptr.
