@@ -197,10 +197,8 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
   if (incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)) {
     head.headers.Add(FieldId::kXRequestId, "X-Request-Id", *incoming_id);
   } else {
-    HeaderMap::Entry& field = head.headers.AddEmpty();  // the id is written into it in place
-    field.id = FieldId::kXRequestId;
-    field.name.assign("X-Request-Id");
-    WriteRequestId(random, field.value);
+    // The id is written into the field's value in place.
+    WriteRequestId(random, head.headers.Add(FieldId::kXRequestId, "X-Request-Id", "").value);
   }
   size_t id_index = head.headers.size() - 1;
   AppendVia(head.headers, std::move(via), context.via);

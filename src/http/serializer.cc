@@ -79,16 +79,23 @@ char* SerializeInto(const ResponseHead& head, char* out) {
   return PutHeaders(head.headers, out);
 }
 
-void SerializeRequestHead(const RequestHead& head, std::string& out) {
+namespace {
+
+template <typename Head>
+void AppendSerialized(const Head& head, std::string& out) {
   size_t start = out.size();
   out.resize(start + SerializedSize(head));
   SerializeInto(head, out.data() + start);
 }
 
+}  // namespace
+
+void SerializeRequestHead(const RequestHead& head, std::string& out) {
+  AppendSerialized(head, out);
+}
+
 void SerializeResponseHead(const ResponseHead& head, std::string& out) {
-  size_t start = out.size();
-  out.resize(start + SerializedSize(head));
-  SerializeInto(head, out.data() + start);
+  AppendSerialized(head, out);
 }
 
 void AppendChunk(absl::string_view data, std::string& out) {

@@ -333,7 +333,7 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
                                 cluster_.mode().load(std::memory_order_relaxed))));
       break;
   }
-  out.headers.Set(http::FieldId::kVia, "Via", std::string(kVia));
+  out.headers.Set(http::FieldId::kVia, "Via", kVia);
   bool send_body = !not_modified && method_ != "HEAD";
   if (!not_modified) {
     out.headers.Set(http::FieldId::kContentLength, "Content-Length",

@@ -112,12 +112,14 @@ class HeaderMap {
   void Add(absl::string_view name, absl::string_view value) {
     Add(ClassifyFieldName(name), name, value);
   }
-  // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
-  void Add(FieldId id, absl::string_view name, absl::string_view value) {
+  // Add() for a name the caller knows: `id` must be ClassifyFieldName(name). Returns the new
+  // field, for a caller that fills its value in place.
+  Entry& Add(FieldId id, absl::string_view name, absl::string_view value) {
     Entry& entry = AddEmpty();
     entry.id = id;
     entry.name.assign(name.data(), name.size());
     entry.value.assign(value.data(), value.size());
+    return entry;
   }
   // A new empty field at the end (id kOther), for a caller to fill in place.
   Entry& AddEmpty() {
