@@ -10,10 +10,10 @@ scripts/setup.sh
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCONFGATE_FUZZ=ON -DCONFGATE_TESTS=OFF -DCONFGATE_BENCH=OFF
 cmake --build build-fuzz -j "$(nproc)" --target request_codec_fuzzer response_codec_fuzzer \
-  config_fuzzer cache_snapshot_fuzzer router_fuzzer
+  config_fuzzer cache_snapshot_fuzzer router_fuzzer llhttp_sse42_fuzzer
 
 mkdir -p build-fuzz/artifacts
-for name in request_codec response_codec config cache_snapshot router; do
+for name in request_codec response_codec config cache_snapshot router llhttp_sse42; do
   corpus="build-fuzz/corpus/$name"
   rm -rf "$corpus"
   mkdir -p "$corpus"

@@ -17,8 +17,33 @@
 #include "absl/strings/str_cat.h"
 #include "confgate/http/codec.h"
 
+#if defined(CONFGATE_LLHTTP_SSE42)
+// The copy of llhttp's parser built with SSE4.2 (src/http/llhttp_sse42.c).
+extern "C" int confgate_sse42_llhttp__internal_execute(llhttp_t* parser, const char* data,
+                                                       const char* end);
+#endif
+
 namespace confgate::http {
 namespace {
+
+#if defined(CONFGATE_LLHTTP_SSE42)
+const bool kCpuHasSse42 = [] {
+  __builtin_cpu_init();  // needed when this runs before main()
+  return __builtin_cpu_supports("sse4.2") != 0;
+}();
+#endif
+
+// llhttp_execute(), by the SSE4.2 copy of the parser where this CPU runs it. (llhttp_execute
+// is nothing but the call of the parser's own execute function.)
+llhttp_errno_t ExecuteLlhttp(llhttp_t* parser, const char* data, size_t length) {
+#if defined(CONFGATE_LLHTTP_SSE42)
+  if (kCpuHasSse42) {
+    return static_cast<llhttp_errno_t>(
+        confgate_sse42_llhttp__internal_execute(parser, data, data + length));
+  }
+#endif
+  return llhttp_execute(parser, data, length);
+}
 
 // True when a segment of `path` is "." or "..", however it is spelled: %2E for a dot,
 // ";params" after it, a backslash or an encoded slash or backslash as the separator. Routes
@@ -335,7 +360,7 @@ class LlhttpDecoder {
         }
         (void)used;
       }
-      llhttp_errno_t rc = llhttp_execute(&parser_, rest.data(), parse_len);
+      llhttp_errno_t rc = ExecuteLlhttp(&parser_, rest.data(), parse_len);
       if (has_error_) {
         return total;
       }
