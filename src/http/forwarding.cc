@@ -1,6 +1,7 @@
 #include "confgate/http/forwarding.h"
 
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <vector>
@@ -21,7 +22,8 @@ using ConnectionNamed = absl::InlinedVector<std::string, 2>;
 ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
   ConnectionNamed named;
   for (const HeaderMap::Entry& entry : headers.entries()) {
-    if (entry.id != FieldId::kConnection) {
+    // "keep-alive", what most upstreams send, names nothing that is not hop-by-hop already.
+    if (entry.id != FieldId::kConnection || FieldNameEquals(entry.value, "keep-alive")) {
       continue;
     }
     // Split by hand: absl::StrSplit's machinery costs more than the usual one-token value.
@@ -86,9 +88,13 @@ void RemoveHopByHopHeaders(HeaderMap& headers) {
 
 void SetFramingHeader(HeaderMap& headers, BodyFraming framing, uint64_t content_length) {
   switch (framing) {
-    case BodyFraming::kContentLength:
-      headers.Set(FieldId::kContentLength, "Content-Length", absl::StrCat(content_length));
+    case BodyFraming::kContentLength: {
+      char digits[20];
+      char* end = std::to_chars(digits, digits + sizeof(digits), content_length).ptr;
+      headers.Set(FieldId::kContentLength, "Content-Length",
+                  absl::string_view(digits, end - digits));
       break;
+    }
     case BodyFraming::kChunked:
       headers.Set(FieldId::kTransferEncoding, "Transfer-Encoding", "chunked");
       break;

@@ -202,23 +202,25 @@ void HeaderMap::Set(absl::string_view name, absl::string_view value) {
 }
 
 void HeaderMap::Set(FieldId id, absl::string_view name, absl::string_view value) {
-  bool seen = false;
-  RemoveIf([&seen, id](const Entry& entry) {
-    if (entry.id != id) {
-      return false;
-    }
-    bool again = seen;
-    seen = true;
-    return again;  // all but the first
-  });
-  for (size_t i = 0; i < size_; ++i) {
-    if (entries_[i].id == id) {
-      entries_[i].name.assign(name.data(), name.size());
-      entries_[i].value.assign(value.data(), value.size());
-      return;
-    }
+  // One pass in the usual cases: the field is absent, or there once.
+  size_t first = 0;
+  while (first < size_ && entries_[first].id != id) {
+    ++first;
   }
-  Add(id, name, value);
+  if (first == size_) {
+    Add(id, name, value);
+    return;
+  }
+  entries_[first].name.assign(name.data(), name.size());
+  entries_[first].value.assign(value.data(), value.size());
+  size_t later = first + 1;
+  while (later < size_ && entries_[later].id != id) {
+    ++later;
+  }
+  if (later < size_) {
+    const Entry* kept = &entries_[first];
+    RemoveIf([kept, id](const Entry& entry) { return entry.id == id && &entry != kept; });
+  }
 }
 
 size_t HeaderMap::Remove(absl::string_view name) {

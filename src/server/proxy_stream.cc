@@ -498,9 +498,22 @@ bool ProxyStream::MayRetry(Failure failure, int status) const {
   if (request_has_body_ && body_too_large_to_retry_) {
     return false;
   }
+  // The cause as the config spells it; a status in three digits on the stack (every response
+  // of a read comes this way).
+  char digits[3];
+  absl::string_view cause;
+  if (failure == Failure::kStatus) {
+    if (status < 100 || status > 999) {
+      return false;
+    }
+    digits[0] = static_cast<char>('0' + status / 100);
+    digits[1] = static_cast<char>('0' + status / 10 % 10);
+    digits[2] = static_cast<char>('0' + status % 10);
+    cause = absl::string_view(digits, 3);
+  } else {
+    cause = FailureName(static_cast<int>(failure));
+  }
   const std::vector<std::string>& on = cluster_.config().retries.on;
-  std::string cause =
-      failure == Failure::kStatus ? absl::StrCat(status) : FailureName(static_cast<int>(failure));
   if (std::find(on.begin(), on.end(), cause) == on.end()) {
     return false;
   }
@@ -706,8 +719,13 @@ void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
                                          : "confgate; fwd=request");
   }
   http::ResponseHead& response = head;
-  const std::string* upstream_length = response.headers.Get(http::FieldId::kContentLength);
-  std::string kept_length = upstream_length != nullptr ? *upstream_length : std::string();
+  // A bodiless response's Content-Length describes the body it would have had (HEAD, 304).
+  std::string kept_length;
+  if (response.framing == http::BodyFraming::kNone) {
+    if (const std::string* length = response.headers.Get(http::FieldId::kContentLength)) {
+      kept_length = *length;
+    }
+  }
   http::PrepareDownstreamResponse(response, kVia);
 
   bool client_http10 = downstream_.request_version_minor() == 0;
