@@ -45,11 +45,11 @@ std::vector<std::string> MakeKeys(absl::string_view prefix, int count) {
 CachedResponsePtr MakeResponse() {
   auto response = std::make_shared<CachedResponse>();
   response->status = 200;
-  response->headers = {{"Date", "Tue, 04 Jun 2024 10:15:30 GMT"},
-                       {"Content-Type", "application/json"},
-                       {"Content-Length", "600"},
-                       {"ETag", "\"5-a3f9c2d1\""},
-                       {"Cache-Control", "max-age=5"}};
+  response->headers.Add("Date", "Tue, 04 Jun 2024 10:15:30 GMT");
+  response->headers.Add("Content-Type", "application/json");
+  response->headers.Add("Content-Length", "600");
+  response->headers.Add("ETag", "\"5-a3f9c2d1\"");
+  response->headers.Add("Cache-Control", "max-age=5");
   response->body = std::string(600, 'x');
   response->stored_at = absl::Now();
   response->fresh_for = absl::Seconds(5);

@@ -124,13 +124,13 @@ absl::Duration FreshnessLifetime(const http::ResponseHead& response,
   if (control.max_age.has_value()) {
     return *control.max_age;
   }
-  if (const std::string* expires = response.headers.Get("expires")) {
+  if (const absl::string_view* expires = response.headers.Get("expires")) {
     std::optional<absl::Time> expiry = ParseHttpDate(*expires);
     if (!expiry.has_value()) {
       return absl::ZeroDuration();  // an invalid Expires means already expired
     }
     absl::Time date = now;
-    if (const std::string* date_header = response.headers.Get("date")) {
+    if (const absl::string_view* date_header = response.headers.Get("date")) {
       date = ParseHttpDate(*date_header).value_or(now);
     }
     return std::max(absl::ZeroDuration(), *expiry - date);
@@ -144,11 +144,11 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
   // such as etcd's POST range reads are keyed by method and body.
   bool get_class = request.method == "GET" || request.method == "HEAD";
   std::string key = get_class ? "GET" : request.method;
-  const std::string* host = request.headers.Get("host");
+  const absl::string_view* host = request.headers.Get("host");
   absl::StrAppend(&key, "\n", host != nullptr ? absl::AsciiStrToLower(*host) : "", "\n",
                   request.target);
   for (const std::string& name : config.key_headers) {
-    const std::string* value = request.headers.Get(name);
+    const absl::string_view* value = request.headers.Get(name);
     absl::StrAppend(&key, "\n", absl::AsciiStrToLower(name), ":", value != nullptr ? *value : "",
                     value != nullptr ? "" : "\x01");
   }
@@ -177,7 +177,7 @@ std::vector<std::string> VaryNames(const http::ResponseHead& response) {
 std::string VaryKey(const http::RequestHead& request, const std::vector<std::string>& names) {
   std::string key;
   for (const std::string& name : names) {
-    const std::string* value = request.headers.Get(name);
+    const absl::string_view* value = request.headers.Get(name);
     absl::StrAppend(&key, name, value != nullptr ? "=" : "!", value != nullptr ? *value : "", "\n");
   }
   return key;
@@ -197,8 +197,8 @@ bool MatchesConditional(const http::RequestHead& request, const CachedResponse& 
   if (request.method != "GET" && request.method != "HEAD") {
     return false;
   }
-  if (const std::string* if_none_match = request.headers.Get("if-none-match")) {
-    const std::string* etag = response.Header("etag");
+  if (const absl::string_view* if_none_match = request.headers.Get("if-none-match")) {
+    const absl::string_view* etag = response.Header("etag");
     if (absl::StripAsciiWhitespace(*if_none_match) == "*") {
       return true;
     }
@@ -212,8 +212,8 @@ bool MatchesConditional(const http::RequestHead& request, const CachedResponse& 
     }
     return false;
   }
-  const std::string* if_modified_since = request.headers.Get("if-modified-since");
-  const std::string* last_modified = response.Header("last-modified");
+  const absl::string_view* if_modified_since = request.headers.Get("if-modified-since");
+  const absl::string_view* last_modified = response.Header("last-modified");
   if (if_modified_since == nullptr || last_modified == nullptr) {
     return false;
   }

@@ -76,7 +76,7 @@ std::string EncodeSnapshot(const std::vector<CacheItem>& items) {
     const CachedResponse& response = *item.response;
     PutU64(payload, static_cast<uint64_t>(response.status));
     PutU64(payload, response.headers.size());
-    for (const http::HeaderMap::Entry& entry : response.headers) {
+    for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
       PutString(payload, entry.name);
       PutString(payload, entry.value);
     }
@@ -134,16 +134,20 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
     }
     ok = ok && reader.String(&item.vary_key) && reader.U64(&status) && reader.U64(&headers) &&
          headers < 4096;
+    http::HeaderMap fields;
     for (uint64_t h = 0; ok && h < headers; ++h) {
-      http::HeaderMap::Entry entry;
+      std::string name;
+      std::string value;
       // These fields go to clients as they are: a snapshot, whoever wrote it, must not make
       // us send a malformed head (a CR or LF in a value would split the response).
-      ok = reader.String(&entry.name) && reader.String(&entry.value) &&
-           http::IsValidFieldValue(entry.value);
-      entry.id = http::ClassifyFieldName(entry.name);
-      ok = ok && entry.id != http::FieldId::kInvalid;
-      response->headers.push_back(std::move(entry));
+      ok = reader.String(&name) && reader.String(&value) && http::IsValidFieldValue(value);
+      http::FieldId id = http::ClassifyFieldName(name);
+      ok = ok && id != http::FieldId::kInvalid;
+      if (ok) {
+        fields.Add(id, name, value);
+      }
     }
+    response->headers = fields;  // a copy holds just the bytes it needs
     ok = ok && reader.String(&response->body) && reader.U64(&stored_at) &&
          reader.U64(&initial_age) && reader.U64(&fresh_for);
     if (!ok) {

@@ -6,21 +6,8 @@
 
 namespace confgate::cache {
 
-const std::string* CachedResponse::Header(absl::string_view name) const {
-  for (const http::HeaderMap::Entry& entry : headers) {
-    if (http::FieldNameEquals(entry.name, name)) {
-      return &entry.value;
-    }
-  }
-  return nullptr;
-}
-
 size_t CachedResponse::Bytes() const {
-  size_t bytes = sizeof(CachedResponse) + body.size();
-  for (const http::HeaderMap::Entry& entry : headers) {
-    bytes += entry.name.size() + entry.value.size() + 64;
-  }
-  return bytes;
+  return sizeof(CachedResponse) + body.size() + headers.MemoryBytes();
 }
 
 ResponseCache::ResponseCache(uint64_t max_bytes, uint64_t max_object_bytes)

@@ -50,9 +50,9 @@ bool IsNamed(const ConnectionNamed& named, absl::string_view name) {
 }
 
 // Takes the first value of a field the caller is about to replace.
-void TakeFirst(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
+void TakeFirst(const HeaderMap::Entry& entry, std::optional<absl::string_view>& slot) {
   if (!slot.has_value()) {
-    slot = std::move(entry.value);
+    slot = entry.value;
   }
 }
 
@@ -60,9 +60,9 @@ void TakeFirst(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
 // section 5.3). Keeping only the first would lose what a proxy in front added as a field of
 // its own (HAProxy's "option forwardfor" does) and leave a client's forged X-Forwarded-For
 // where the upstream expects that proxy's entry.
-void Combine(HeaderMap::Entry& entry, std::optional<std::string>& slot) {
+void Combine(const HeaderMap::Entry& entry, std::optional<std::string>& slot) {
   if (!slot.has_value()) {
-    slot = std::move(entry.value);
+    slot.emplace(entry.value);
   } else {
     absl::StrAppend(&*slot, ", ", entry.value);
   }
@@ -81,7 +81,7 @@ void AppendVia(HeaderMap& headers, std::optional<std::string> existing, absl::st
 
 void RemoveHopByHopHeaders(HeaderMap& headers) {
   ConnectionNamed named = FieldsNamedByConnection(headers);
-  headers.RemoveIf([&named](HeaderMap::Entry& entry) {
+  headers.RemoveIf([&named](const HeaderMap::Entry& entry) {
     return IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name));
   });
 }
@@ -118,12 +118,12 @@ bool IsAcceptableRequestId(absl::string_view id) {
 }
 
 std::string GenerateRequestId(RequestIdRandom& random) {
-  std::string id;
-  WriteRequestId(random, id);
+  std::string id(kRequestIdSize, '-');
+  WriteRequestId(random, id.data());
   return id;
 }
 
-void WriteRequestId(RequestIdRandom& random, std::string& id) {
+void WriteRequestId(RequestIdRandom& random, char* id) {
   // The generator's own 64-bit words: absl::Uniform's range reduction is not needed for a
   // full-width value.
   uint64_t high = random();
@@ -141,8 +141,7 @@ void WriteRequestId(RequestIdRandom& random, std::string& id) {
     }
     return pairs;
   }();
-  id.assign(36, '-');
-  char* out = id.data();
+  char* out = id;
   auto put = [&out](uint64_t word, int first_byte, int bytes) {
     for (int byte = first_byte; byte < first_byte + bytes; ++byte) {
       std::memcpy(out, kHexPairs[(word >> (56 - 8 * byte)) & 0xff].data(), 2);
@@ -150,13 +149,13 @@ void WriteRequestId(RequestIdRandom& random, std::string& id) {
     }
   };
   put(high, 0, 4);
-  ++out;
+  *out++ = '-';
   put(high, 4, 2);
-  ++out;
+  *out++ = '-';
   put(high, 6, 2);
-  ++out;
+  *out++ = '-';
   put(low, 0, 2);
-  ++out;
+  *out++ = '-';
   put(low, 2, 6);
 }
 
@@ -166,8 +165,10 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
   // upstream gets the body without waiting) and the fields we replace, keeping the first value
   // of each replaced one.
   ConnectionNamed named = FieldsNamedByConnection(head.headers);
-  std::optional<std::string> forwarded_for, incoming_id, via;
-  head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
+  // (The incoming id stays a view into the head's text: removing its field leaves the bytes.)
+  std::optional<std::string> forwarded_for, via;
+  std::optional<absl::string_view> incoming_id;
+  head.headers.RemoveIf([&](const HeaderMap::Entry& entry) {
     if (IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }
@@ -203,8 +204,9 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
   if (incoming_id.has_value() && IsAcceptableRequestId(*incoming_id)) {
     head.headers.Add(FieldId::kXRequestId, "X-Request-Id", *incoming_id);
   } else {
-    // The id is written into the field's value in place.
-    WriteRequestId(random, head.headers.Add(FieldId::kXRequestId, "X-Request-Id", "").value);
+    char id[kRequestIdSize];
+    WriteRequestId(random, id);
+    head.headers.Add(FieldId::kXRequestId, "X-Request-Id", absl::string_view(id, sizeof(id)));
   }
   size_t id_index = head.headers.size() - 1;
   AppendVia(head.headers, std::move(via), context.via);
@@ -214,7 +216,7 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
 void PrepareDownstreamResponse(ResponseHead& head, absl::string_view via) {
   ConnectionNamed named = FieldsNamedByConnection(head.headers);
   std::optional<std::string> existing;
-  head.headers.RemoveIf([&](HeaderMap::Entry& entry) {
+  head.headers.RemoveIf([&](const HeaderMap::Entry& entry) {
     if (IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }

@@ -27,7 +27,7 @@ std::optional<std::string> ExtractHashKey(absl::string_view spec, const RequestH
     return std::string(client_ip);
   }
   if (absl::ConsumePrefix(&spec, "header:")) {
-    const std::string* value = head.headers.Get(spec);
+    const absl::string_view* value = head.headers.Get(spec);
     return value != nullptr ? std::optional<std::string>(*value) : std::nullopt;
   }
   if (absl::ConsumePrefix(&spec, "cookie:")) {

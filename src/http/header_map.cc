@@ -24,26 +24,21 @@ constexpr std::array<bool, 256> kTokenChars = [] {
 }();
 
 // Field lists of heads that are gone, for the next heads made on this thread. Enough for the
-// heads alive at one moment; beyond that, idle memory wins.
+// heads alive at one moment; beyond that, idle memory wins. Lists over 64 fields are freed.
 struct SpareFieldLists : SpareStack<std::vector<HeaderMap::Entry>> {
   SpareFieldLists() : SpareStack(128) {}
 };
-
-// A head with thousands of fields, or huge values, must not leave that much memory behind in
-// every spare list: lists over 64 fields are freed, a kept list keeps at most 24 spare entries,
-// and a kept string at most 128 bytes. (Typical heads: 5 to 15 fields, values under 64 bytes.)
-// At most about 1.5 MiB a thread, in the worst case.
 constexpr size_t kMaxRecycledFields = 64;
-constexpr size_t kMaxSpareEntries = 24;
-constexpr size_t kMaxSpareString = 128;
 
-// (Spares are cleared when taken, by AddEmpty; clearing here too would only set a length: the
-// bytes stay in the buffer either way, as they do in memory malloc has freed.)
-void TrimSpare(std::string& text) {
-  if (text.capacity() > kMaxSpareString) {
-    std::string().swap(text);
-  }
-}
+// Text blocks: a usual head's fields fit in one block of this size; larger ones take blocks
+// of their own size, which are freed rather than kept. At most 256 KiB kept a thread.
+constexpr size_t kTextBlockBytes = 1024;
+struct FreeBlock {
+  void operator()(void* block) const { ::operator delete(block); }
+};
+struct SpareTextBlocks : SpareStack<void*, FreeBlock> {
+  SpareTextBlocks() : SpareStack(256) {}
+};
 
 }  // namespace
 
@@ -56,30 +51,71 @@ void HeaderMap::Reserve(size_t fields) {
   entries_.reserve(fields);
 }
 
-void HeaderMap::Recycle() {
-  size_ = 0;
-  if (!kRecycleMemory || entries_.capacity() == 0 || entries_.capacity() > kMaxRecycledFields) {
-    return;
+HeaderMap::TextBlock* HeaderMap::NewBlock(size_t capacity) {
+  void* memory = nullptr;
+  if (kRecycleMemory && sizeof(TextBlock) + capacity == kTextBlockBytes) {
+    if (SpareTextBlocks* spares = PerThread<SpareTextBlocks>::Get()) {
+      memory = spares->Take();
+    }
   }
-  if (SpareFieldLists* spares = PerThread<SpareFieldLists>::Get()) {
-    if (entries_.size() > kMaxSpareEntries) {
-      entries_.resize(kMaxSpareEntries);
+  if (memory == nullptr) {
+    memory = ::operator new(sizeof(TextBlock) + capacity);
+  }
+  TextBlock* block = static_cast<TextBlock*>(memory);
+  block->previous = text_;
+  block->capacity = static_cast<uint32_t>(capacity);
+  block->used = 0;
+  text_ = block;
+  return block;
+}
+
+char* HeaderMap::AllocateBlock(size_t size) {
+  TextBlock* block = NewBlock(std::max(size, kTextBlockBytes - sizeof(TextBlock)));
+  block->used = static_cast<uint32_t>(size);
+  return block->bytes();
+}
+
+absl::string_view HeaderMap::Concatenate(absl::string_view first, absl::string_view second) {
+  char* to = AllocateText(first.size() + second.size());
+  std::memcpy(to, first.data(), first.size());  // `first` stays where it was: blocks never move
+  std::memcpy(to + first.size(), second.data(), second.size());
+  return absl::string_view(to, first.size() + second.size());
+}
+
+void HeaderMap::Release() {
+  SpareTextBlocks* block_spares = nullptr;
+  if (kRecycleMemory && text_ != nullptr) {
+    block_spares = PerThread<SpareTextBlocks>::Get();
+  }
+  while (text_ != nullptr) {
+    TextBlock* previous = text_->previous;
+    void* memory = text_;
+    bool standard = sizeof(TextBlock) + text_->capacity == kTextBlockBytes;
+    if (!(standard && block_spares != nullptr && block_spares->Keep(memory))) {
+      ::operator delete(memory);
     }
-    for (Entry& entry : entries_) {
-      TrimSpare(entry.name);
-      TrimSpare(entry.value);
+    text_ = previous;
+  }
+  entries_.clear();
+  if (kRecycleMemory && entries_.capacity() != 0 && entries_.capacity() <= kMaxRecycledFields) {
+    if (SpareFieldLists* spares = PerThread<SpareFieldLists>::Get()) {
+      spares->Keep(entries_);
     }
-    spares->Keep(entries_);
   }
 }
 
 HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
   if (this != &other) {
-    if constexpr (!kRecycleMemory) {
-      entries_.clear();
+    Release();
+    entries_.reserve(other.size());
+    // Copies are what the cache keeps: one block of just the text's size, no room to spare.
+    size_t text = 0;
+    for (const Entry& entry : other.entries()) {
+      text += entry.name.size() + entry.value.size();
     }
-    size_ = 0;
-    entries_.reserve(other.size_);
+    if (text > 0) {
+      NewBlock(text);
+    }
     for (const Entry& entry : other.entries()) {
       Add(entry.id, entry.name, entry.value);
     }
@@ -87,11 +123,20 @@ HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
   return *this;
 }
 
+size_t HeaderMap::MemoryBytes() const {
+  size_t bytes = entries_.capacity() * sizeof(Entry);
+  for (const TextBlock* block = text_; block != nullptr; block = block->previous) {
+    bytes += sizeof(TextBlock) + block->capacity;
+  }
+  return bytes;
+}
+
 HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
   if (this != &other) {
-    Recycle();
+    Release();
     entries_ = std::move(other.entries_);
-    size_ = std::exchange(other.size_, 0);
+    other.entries_.clear();
+    text_ = std::exchange(other.text_, nullptr);
   }
   return *this;
 }
@@ -204,20 +249,22 @@ void HeaderMap::Set(absl::string_view name, absl::string_view value) {
 void HeaderMap::Set(FieldId id, absl::string_view name, absl::string_view value) {
   // One pass in the usual cases: the field is absent, or there once.
   size_t first = 0;
-  while (first < size_ && entries_[first].id != id) {
+  while (first < entries_.size() && entries_[first].id != id) {
     ++first;
   }
-  if (first == size_) {
+  if (first == entries_.size()) {
     Add(id, name, value);
     return;
   }
-  entries_[first].name.assign(name.data(), name.size());
-  entries_[first].value.assign(value.data(), value.size());
+  absl::string_view name_copy = CopyText(name);
+  absl::string_view value_copy = CopyText(value);
+  entries_[first].name = name_copy;
+  entries_[first].value = value_copy;
   size_t later = first + 1;
-  while (later < size_ && entries_[later].id != id) {
+  while (later < entries_.size() && entries_[later].id != id) {
     ++later;
   }
-  if (later < size_) {
+  if (later < entries_.size()) {
     const Entry* kept = &entries_[first];
     RemoveIf([kept, id](const Entry& entry) { return entry.id == id && &entry != kept; });
   }
@@ -227,7 +274,7 @@ size_t HeaderMap::Remove(absl::string_view name) {
   return RemoveIf([name](const Entry& entry) { return FieldNameEquals(entry.name, name); });
 }
 
-const std::string* HeaderMap::Get(FieldId id) const {
+const absl::string_view* HeaderMap::Get(FieldId id) const {
   for (const Entry& entry : entries()) {
     if (entry.id == id) {
       return &entry.value;
@@ -236,7 +283,7 @@ const std::string* HeaderMap::Get(FieldId id) const {
   return nullptr;
 }
 
-const std::string* HeaderMap::Get(absl::string_view name) const {
+const absl::string_view* HeaderMap::Get(absl::string_view name) const {
   for (const Entry& entry : entries()) {
     if (FieldNameEquals(entry.name, name)) {
       return &entry.value;

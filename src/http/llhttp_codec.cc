@@ -8,6 +8,7 @@
 #endif
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -104,6 +105,7 @@ class HeadScanner {
     line_number_ = 0;
     line_bytes_ = 0;
     started_ = false;
+    whole_ = false;
   }
 
   // Scans from data[0]; on kHeadEnd `*used` is the number of bytes up to and including the
@@ -113,6 +115,7 @@ class HeadScanner {
     if (state_ == State::kLineStart && !started_) {
       if (std::optional<size_t> end = WholeHeadEnd(data, max_head, max_first_line)) {
         started_ = true;
+        whole_ = true;
         *used = *end;
         return Result::kHeadEnd;
       }
@@ -203,6 +206,8 @@ class HeadScanner {
   }
 
   bool started() const { return started_; }
+  // The head was found whole, from the first byte given to Scan() to `*used`.
+  bool whole() const { return whole_; }
 
  private:
   // The common case, a whole well-formed head at the start of `data`, line by line: where it
@@ -281,6 +286,7 @@ class HeadScanner {
   size_t line_number_ = 0;
   size_t line_bytes_ = 0;
   bool started_ = false;
+  bool whole_ = false;
 };
 
 // A Content-Length value: 1 to 19 decimal digits and nothing else (no sign, no spaces, no
@@ -357,10 +363,15 @@ class LlhttpDecoder {
         }
         if (result == HeadScanner::Result::kHeadEnd) {
           head_done_ = true;
+          if (scanner_.whole()) {
+            whole_head_ = rest.substr(0, used);
+          }
         }
-        (void)used;
       }
       llhttp_errno_t rc = ExecuteLlhttp(&parser_, rest.data(), parse_len);
+      // The spans of this call are in the fields' text now; none may point at `data` later.
+      whole_head_ = absl::string_view();
+      whole_head_copy_ = nullptr;
       if (has_error_) {
         return total;
       }
@@ -465,26 +476,25 @@ class LlhttpDecoder {
       // llhttp refuses every byte of a name that is not a token character but SP (before the
       // colon or inside the name); codec_test tries every byte value in names to hold it to
       // that. So only SP is looked for here, not every byte checked twice.
-      bool valid = !field.name.empty() && field.name.find(' ') == std::string::npos;
+      bool valid =
+          !field.name.empty() && std::memchr(field.name.data(), ' ', field.name.size()) == nullptr;
       field.id = valid ? ClassifyValidFieldName(field.name) : FieldId::kInvalid;
       // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
       // Most values have none: look at the ends before stripping.
-      std::string& value = field.value;
+      absl::string_view& value = field.value;
       if (!value.empty() && (absl::ascii_isspace(static_cast<unsigned char>(value.back())) ||
                              absl::ascii_isspace(static_cast<unsigned char>(value.front())))) {
-        absl::StripTrailingAsciiWhitespace(&value);
-        absl::StripLeadingAsciiWhitespace(&value);
+        value = absl::StripAsciiWhitespace(value);
       }
     }
     field_open_ = false;
     have_value_ = false;
   }
-  HeaderMap::Entry& OpenField() {
+  void OpenField() {
     if (!field_open_) {
       headers_.AddEmpty();
       field_open_ = true;
     }
-    return headers_.last();
   }
 
   llhttp_t parser_;
@@ -499,6 +509,10 @@ class LlhttpDecoder {
   bool interim_ = false;
   std::string url_;
   std::string status_text_;
+  // The head being parsed when it came whole in one piece (empty otherwise), valid during one
+  // llhttp call, and its copy in headers_' text.
+  absl::string_view whole_head_;
+  const char* whole_head_copy_ = nullptr;
   bool field_open_ = false;  // the last entry of headers_ is still being parsed
   bool have_value_ = false;  // ... and its value has started
   HeaderMap headers_;
@@ -516,8 +530,20 @@ class LlhttpDecoder {
     self->have_value_ = false;
     self->headers_ = HeaderMap();
     self->headers_.Reserve(kTypicalHeaderCount);
+    if (!self->whole_head_.empty()) {
+      self->whole_head_copy_ = self->headers_.AddText(self->whole_head_).data();
+    }
     self->body_bytes_ = 0;
     return 0;
+  }
+  // A span of the head: where the head came whole, the same bytes in its copy in the fields'
+  // text (which then take views of it instead of copies of their own).
+  absl::string_view HeadSpan(const char* at, size_t length) const {
+    if (whole_head_copy_ != nullptr && at >= whole_head_.data() &&
+        at + length <= whole_head_.data() + whole_head_.size()) {
+      return absl::string_view(whole_head_copy_ + (at - whole_head_.data()), length);
+    }
+    return absl::string_view(at, length);
   }
   static int OnUrl(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
@@ -536,12 +562,14 @@ class LlhttpDecoder {
     if (self->have_value_) {
       self->FinishField();
     }
-    self->OpenField().name.append(at, length);
+    self->OpenField();
+    self->headers_.AppendToLastName(self->HeadSpan(at, length));
     return 0;
   }
   static int OnHeaderValue(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
-    self->OpenField().value.append(at, length);
+    self->OpenField();
+    self->headers_.AppendToLastValue(self->HeadSpan(at, length));
     self->have_value_ = true;
     return 0;
   }
@@ -615,7 +643,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
       return Fail(413, "body too large");
     }
     head.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
-    const std::string* expect = head.headers.Get(FieldId::kExpect);
+    const absl::string_view* expect = head.headers.Get(FieldId::kExpect);
     head.expect_continue = expect != nullptr && absl::EqualsIgnoreCase(*expect, "100-continue");
     // We strip Upgrade and never switch protocols, so the bytes after this request are HTTP.
     parser_.upgrade = 0;
@@ -633,7 +661,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
       size_t scheme_end = target.find("://") + 3;
       size_t path_start = target.find_first_of("/?", scheme_end);
       std::string authority = target.substr(scheme_end, path_start - scheme_end);
-      const std::string* host = head.headers.Get(FieldId::kHost);
+      const absl::string_view* host = head.headers.Get(FieldId::kHost);
       if (authority.empty() || host == nullptr || !absl::EqualsIgnoreCase(authority, *host)) {
         Fail(400, "absolute-form target disagrees with Host");
         return false;

@@ -145,7 +145,7 @@ absl::Duration ProxyStream::ResponseTimeout() const {
     if (absl::ParseDuration(*value, &parsed) && parsed > absl::ZeroDuration()) {
       wait = parsed;
     }
-  } else if (const std::string* header = head_.headers.Get("long-pulling-timeout")) {
+  } else if (const absl::string_view* header = head_.headers.Get("long-pulling-timeout")) {
     int64_t millis = 0;
     if (absl::SimpleAtoi(*header, &millis) && millis > 0) {
       wait = absl::Milliseconds(millis);
@@ -169,7 +169,8 @@ std::optional<uint64_t> ProxyStream::HashKey() const {
 }
 
 absl::string_view ProxyStream::request_id() const {
-  const std::string* id = request_id_set_ ? head_.headers.Get(http::FieldId::kXRequestId) : nullptr;
+  const absl::string_view* id =
+      request_id_set_ ? head_.headers.Get(http::FieldId::kXRequestId) : nullptr;
   return id != nullptr ? absl::string_view(*id) : absl::string_view();
 }
 
@@ -281,9 +282,7 @@ void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
   // The leader keyed on the primary key only. A response that varies on request headers is
   // looked up again with this request's values, and fetched anew when that finds nothing.
   http::ResponseHead probe;
-  for (const http::HeaderMap::Entry& entry : response->headers) {
-    probe.headers.Add(entry.name, entry.value);
-  }
+  probe.headers = response->headers;
   if (!cache::VaryNames(probe).empty()) {
     cache::CachedResponsePtr own = cache_->Lookup(
         primary_key_,
@@ -310,9 +309,9 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   if (not_modified) {
     out.status = 304;
   }
-  for (const http::HeaderMap::Entry& entry : response.headers) {
+  for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
     if (!not_modified || cache::KeptOn304(entry.name)) {
-      out.headers.Add(entry.name, entry.value);  // named again: entries may be hand-made
+      out.headers.Add(entry.id, entry.name, entry.value);
     }
   }
   out.headers.Set(http::FieldId::kAge, "Age",
@@ -720,9 +719,10 @@ void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
   }
   http::ResponseHead& response = head;
   // A bodiless response's Content-Length describes the body it would have had (HEAD, 304).
-  std::string kept_length;
+  // (A view: the field's bytes stay in the head's text when the field is removed.)
+  absl::string_view kept_length;
   if (response.framing == http::BodyFraming::kNone) {
-    if (const std::string* length = response.headers.Get(http::FieldId::kContentLength)) {
+    if (const absl::string_view* length = response.headers.Get(http::FieldId::kContentLength)) {
       kept_length = *length;
     }
   }
@@ -809,12 +809,11 @@ void ProxyStream::StoreCapturedResponse() {
     auto response = std::make_shared<cache::CachedResponse>();
     absl::Time now = worker_.time_source().SystemTime();
     response->status = capture_head_.status;
-    absl::Span<const http::HeaderMap::Entry> fields = capture_head_.headers.entries();
-    response->headers.assign(fields.begin(), fields.end());
+    response->headers = capture_head_.headers;
     response->body = std::move(capture_);
     response->stored_at = now;
     int64_t age = 0;
-    const std::string* header = capture_head_.headers.Get(http::FieldId::kAge);
+    const absl::string_view* header = capture_head_.headers.Get(http::FieldId::kAge);
     if (header != nullptr && !absl::SimpleAtoi(*header, &age)) {
       age = 0;  // an unreadable Age counts as none
     }

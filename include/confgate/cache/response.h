@@ -13,7 +13,7 @@ namespace confgate::cache {
 
 struct CachedResponse {
   int status = 200;
-  std::vector<http::HeaderMap::Entry> headers;  // end-to-end headers as the upstream sent them
+  http::HeaderMap headers;  // end-to-end headers as the upstream sent them
   std::string body;
   absl::Time stored_at;        // when the response arrived
   absl::Duration initial_age;  // the upstream's Age header then
@@ -21,7 +21,7 @@ struct CachedResponse {
 
   absl::Duration Age(absl::Time now) const { return initial_age + (now - stored_at); }
   bool Fresh(absl::Time now) const { return Age(now) < fresh_for; }
-  const std::string* Header(absl::string_view name) const;
+  const absl::string_view* Header(absl::string_view name) const { return headers.Get(name); }
   size_t Bytes() const;
 };
 using CachedResponsePtr = std::shared_ptr<const CachedResponse>;

@@ -27,8 +27,9 @@ bool IsAcceptableRequestId(absl::string_view id);
 using RequestIdRandom = absl::InsecureBitGen;
 // A random version-4 UUID.
 std::string GenerateRequestId(RequestIdRandom& random);
-// The same, written over `id` (in its buffer when it has room).
-void WriteRequestId(RequestIdRandom& random, std::string& id);
+// The same, written into the kRequestIdSize bytes at `id`.
+inline constexpr size_t kRequestIdSize = 36;
+void WriteRequestId(RequestIdRandom& random, char* id);
 
 struct ForwardingContext {
   absl::string_view client_address;  // the peer's IP, without port

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -85,19 +86,19 @@ inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
   return true;
 }
 
-// The fields live in entries_[0, size_). Entries past size_ are spares: fields removed, or
-// left by an earlier head that used this list, whose strings keep their buffers, so the next
-// fields are copied into memory already there instead of allocated and freed per field. (Not
-// in the sanitizer build: there removed fields are freed, so a stale pointer into one is seen.)
-// The names and values given to Add() and Set() must not point into this map's own fields:
-// those may be reused or moved before they are read.
+// The fields' names and values are views into the map's own text: blocks of bytes that never
+// move, so a view stays valid as long as the map (or the map it is moved into) lives, and
+// removing or replacing a field leaves its bytes where they are until the map goes. Fields are
+// copied in once (a parsed head: straight from llhttp's spans) and never again by moves. The
+// text blocks and field lists of heads that are gone are kept per thread for the next heads
+// (not in the sanitizer build: there they are freed, so a stale view is seen).
+// The names and values given to Add() and Set() may be views into this map.
 class HeaderMap {
  public:
   struct Entry {
-    std::string name;
-    std::string value;
-    // ClassifyFieldName(name), kept in step by HeaderMap and the codec: whoever changes a name
-    // in place must set it again.
+    absl::string_view name;
+    absl::string_view value;
+    // ClassifyFieldName(name), kept in step by HeaderMap and the codec.
     FieldId id = FieldId::kOther;
   };
 
@@ -105,37 +106,41 @@ class HeaderMap {
   HeaderMap(const HeaderMap& other) { *this = other; }
   HeaderMap& operator=(const HeaderMap& other);
   HeaderMap(HeaderMap&& other) noexcept
-      : entries_(std::move(other.entries_)), size_(std::exchange(other.size_, 0)) {}
+      : entries_(std::move(other.entries_)), text_(std::exchange(other.text_, nullptr)) {
+    other.entries_.clear();
+  }
   HeaderMap& operator=(HeaderMap&& other) noexcept;
-  ~HeaderMap() { Recycle(); }
+  ~HeaderMap() { Release(); }
 
   void Add(absl::string_view name, absl::string_view value) {
     Add(ClassifyFieldName(name), name, value);
   }
-  // Add() for a name the caller knows: `id` must be ClassifyFieldName(name). Returns the new
-  // field, for a caller that fills its value in place.
-  Entry& Add(FieldId id, absl::string_view name, absl::string_view value) {
-    Entry& entry = AddEmpty();
-    entry.id = id;
-    entry.name.assign(name.data(), name.size());
-    entry.value.assign(value.data(), value.size());
-    return entry;
+  // A copy of `bytes` in the map's text. A field's first piece given to the Append functions
+  // as a view into the copy is used where it is: the codec copies a whole head once.
+  absl::string_view AddText(absl::string_view bytes) { return CopyText(bytes); }
+  // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
+  void Add(FieldId id, absl::string_view name, absl::string_view value) {
+    // Both copied before the entry is added: either may be a view into this map.
+    absl::string_view name_copy = CopyText(name);
+    absl::string_view value_copy = CopyText(value);
+    entries_.push_back(Entry{name_copy, value_copy, id});
   }
-  // A new empty field at the end (id kOther), for a caller to fill in place.
-  Entry& AddEmpty() {
-    if (size_ == entries_.size()) {
-      entries_.emplace_back();
-    } else {
-      Entry& spare = entries_[size_];
-      spare.name.clear();
-      spare.value.clear();
-      spare.id = FieldId::kOther;
-    }
-    return entries_[size_++];
+  // For the codec, which gets a field's bytes in pieces: a new empty field at the end (id
+  // kOther), then pieces appended to its name or value.
+  void AddEmpty() { entries_.push_back(Entry{absl::string_view("", 0), absl::string_view("", 0)}); }
+  void AppendToLastName(absl::string_view bytes) {
+    Entry& entry = entries_.back();
+    entry.name = entry.name.empty() && InNewestBlock(bytes) ? bytes : ExtendText(entry.name, bytes);
   }
-  Entry& last() { return entries_[size_ - 1]; }
+  void AppendToLastValue(absl::string_view bytes) {
+    Entry& entry = entries_.back();
+    entry.value =
+        entry.value.empty() && InNewestBlock(bytes) ? bytes : ExtendText(entry.value, bytes);
+  }
+  // The last field, for the codec to name it and trim its value (views may only narrow).
+  Entry& last() { return entries_.back(); }
   // Room for `fields` fields. Every message's head reserves room, so the lists of heads gone
-  // are kept per thread, with their spare entries, and handed to the next ones.
+  // are kept per thread and handed to the next ones.
   void Reserve(size_t fields);
   // Replaces every field named `name` with one field (appended at the end when absent).
   void Set(absl::string_view name, absl::string_view value);
@@ -144,44 +149,96 @@ class HeaderMap {
   void Set(FieldId id, absl::string_view name, absl::string_view value);
   // Removes every field named `name`; returns how many were removed.
   size_t Remove(absl::string_view name);
-  // Removes every field for which `remove(Entry&)` is true, in one pass, keeping the order of
-  // the others; the predicate may move a value out of a field it removes.
+  // Removes every field for which `remove(const Entry&)` is true, in one pass, keeping the
+  // order of the others.
   template <typename Predicate>
   size_t RemoveIf(Predicate remove) {
     size_t kept = 0;
-    for (size_t i = 0; i < size_; ++i) {
-      if (remove(entries_[i])) {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (remove(static_cast<const Entry&>(entries_[i]))) {
         continue;
       }
-      if (kept != i) {
-        std::swap(entries_[kept], entries_[i]);  // the removed one becomes a spare
-      }
-      ++kept;
+      entries_[kept++] = entries_[i];
     }
-    size_t removed = size_ - kept;
-    size_ = kept;
-    if constexpr (!kRecycleMemory) {
-      entries_.resize(kept);  // the sanitizer build frees removed fields (see recycling.h)
-    }
+    size_t removed = entries_.size() - kept;
+    entries_.resize(kept);
     return removed;
   }
-  // The first field named `name`, or nullptr.
-  const std::string* Get(absl::string_view name) const;
-  // The first field with this id (not kOther or kInvalid), or nullptr.
-  const std::string* Get(FieldId id) const;
+  // The value of the first field named `name`, or nullptr.
+  const absl::string_view* Get(absl::string_view name) const;
+  // The value of the first field with this id (not kOther or kInvalid), or nullptr.
+  const absl::string_view* Get(FieldId id) const;
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
   // True when any comma-separated element of any `name` field equals `token` (case-insensitive).
   bool HasToken(absl::string_view name, absl::string_view token) const;
 
-  absl::Span<const Entry> entries() const { return {entries_.data(), size_}; }
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
+  absl::Span<const Entry> entries() const { return entries_; }
+  // The memory the map holds, for the cache's accounting.
+  size_t MemoryBytes() const;
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
 
  private:
-  void Recycle();
+  // A block of text: this header, then `capacity` bytes.
+  struct TextBlock {
+    TextBlock* previous;  // the block filled before this one
+    uint32_t capacity;
+    uint32_t used;
+    char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  };
+
+  // A copy of `bytes` in this map's text (a non-null view even when empty).
+  absl::string_view CopyText(absl::string_view bytes) {
+    if (bytes.empty()) {
+      return absl::string_view("", 0);
+    }
+    char* to = AllocateText(bytes.size());
+    std::memcpy(to, bytes.data(), bytes.size());
+    return absl::string_view(to, bytes.size());
+  }
+  // `last` (an earlier result of CopyText or ExtendText, or empty) followed by `more`, in one
+  // piece: grown in place when it is the newest text and there is room, else copied anew.
+  absl::string_view ExtendText(absl::string_view last, absl::string_view more) {
+    if (last.empty()) {
+      return CopyText(more);
+    }
+    if (text_ != nullptr && last.data() + last.size() == text_->bytes() + text_->used &&
+        text_->capacity - text_->used >= more.size()) {
+      std::memcpy(text_->bytes() + text_->used, more.data(), more.size());
+      text_->used += static_cast<uint32_t>(more.size());
+      return absl::string_view(last.data(), last.size() + more.size());
+    }
+    return Concatenate(last, more);
+  }
+  // True when `bytes` are in the newest text block: blocks never move, so a view of them is as
+  // good as a copy.
+  bool InNewestBlock(absl::string_view bytes) const {
+    if (text_ == nullptr) {
+      return false;
+    }
+    // Compared as integers: the bytes may be anywhere, not only in this block.
+    auto begin = reinterpret_cast<uintptr_t>(text_->bytes());
+    auto data = reinterpret_cast<uintptr_t>(bytes.data());
+    return data >= begin && data + bytes.size() <= begin + text_->used;
+  }
+  char* AllocateText(size_t size) {
+    if (text_ != nullptr && text_->capacity - text_->used >= size) {
+      char* to = text_->bytes() + text_->used;
+      text_->used += static_cast<uint32_t>(size);
+      return to;
+    }
+    return AllocateBlock(size);
+  }
+  // A new newest block of `capacity` bytes, none used.
+  TextBlock* NewBlock(size_t capacity);
+  // `size` bytes in a new block (of the usual size, or larger for a large field).
+  char* AllocateBlock(size_t size);
+  absl::string_view Concatenate(absl::string_view first, absl::string_view second);
+  // Gives the text blocks and the field list back (to this thread's spares) and empties the map.
+  void Release();
 
   std::vector<Entry> entries_;
-  size_t size_ = 0;
+  TextBlock* text_ = nullptr;  // the newest block, or none yet
 };
 
 }  // namespace confgate::http

@@ -137,9 +137,19 @@ TEST(Vary, NamesAndSecondaryKey) {
   EXPECT_EQ(VaryKey(Get("/k", {{"X-Other", "a"}}), names), VaryKey(Get("/k"), names));
 }
 
+http::HeaderMap Fields(
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> fields) {
+  http::HeaderMap headers;
+  for (const auto& [name, value] : fields) {
+    headers.Add(name, value);
+  }
+  http::HeaderMap stored = headers;  // as the proxy stores fields: a copy, no room to spare
+  return stored;
+}
+
 CachedResponsePtr MakeResponse(std::string body, absl::Duration fresh_for = absl::Seconds(60)) {
   auto response = std::make_shared<CachedResponse>();
-  response->headers = {{"ETag", "\"1\""}, {"Content-Type", "text/plain"}};
+  response->headers = Fields({{"ETag", "\"1\""}, {"Content-Type", "text/plain"}});
   response->body = std::move(body);
   response->stored_at = absl::FromUnixSeconds(1'700'000'000);
   response->fresh_for = fresh_for;
@@ -267,7 +277,7 @@ TEST(Snapshot, HeaderFieldsThatCouldSplitAResponseAreRejected) {
   for (const auto& [name, value] : bad_fields) {
     CachedResponsePtr response = MakeResponse("body");
     auto tampered = std::make_shared<CachedResponse>(*response);
-    tampered->headers.push_back({name, value});
+    tampered->headers.Add(name, value);
     EXPECT_FALSE(DecodeSnapshot(EncodeSnapshot({{"a", {}, "", tampered}})).ok())
         << name << ": " << value;
   }
@@ -315,9 +325,9 @@ TEST(Snapshot, WriteDoesNotFollowALinkAtTheTempName) {
 
 TEST(MatchesConditional, EtagsDatesAndMethods) {
   auto response = std::make_shared<CachedResponse>();
-  response->headers = {{"ETag", "W/\"7\""},
-                       {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
-                       {"Content-Type", "text/plain"}};
+  response->headers = Fields({{"ETag", "W/\"7\""},
+                              {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
+                              {"Content-Type", "text/plain"}});
   EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "\"7\""}}), *response));
   EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "\"1\", W/\"7\""}}), *response));
   EXPECT_TRUE(MatchesConditional(Get("/k", {{"If-None-Match", "*"}}), *response));

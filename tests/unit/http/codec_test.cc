@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "confgate/common/recycling.h"
 #include "gtest/gtest.h"
 
@@ -21,7 +22,7 @@ struct Transcript {
 std::string Describe(const HeaderMap& headers) {
   std::string out;
   for (const auto& entry : headers.entries()) {
-    out += entry.name + "=" + entry.value + ";";
+    absl::StrAppend(&out, entry.name, "=", entry.value, ";");
   }
   return out;
 }
@@ -811,29 +812,73 @@ TEST(HeaderMap, RemovedFieldsBecomeSparesThatNeverShow) {
   EXPECT_EQ(headers.entries()[0].name, "X-B");
   EXPECT_EQ(headers.entries()[1].name, "X-C");
   EXPECT_EQ(headers.Get("x-a"), nullptr);
-  // The next field takes the spare entry: it starts empty and unnamed.
-  HeaderMap::Entry& reused = headers.AddEmpty();
-  EXPECT_EQ(reused.name, "");
-  EXPECT_EQ(reused.value, "");
-  EXPECT_EQ(reused.id, FieldId::kOther);
-  reused.name = "X-D";
+  // A view taken before a field goes still reads its bytes: they stay in the map's text.
+  HeaderMap kept;
+  kept.Add("X-A", "first");
+  absl::string_view first = *kept.Get("x-a");
+  kept.Set(FieldId::kOther, "X-A", "second");
+  kept.Remove("x-a");
+  EXPECT_EQ(first, "first");
+
+  // The codec's way: an empty field, then its name and value in pieces.
+  headers.AddEmpty();
+  EXPECT_EQ(headers.last().name, "");
+  EXPECT_EQ(headers.last().id, FieldId::kOther);
+  headers.AppendToLastName("X-");
+  headers.AppendToLastName("D");
+  headers.AppendToLastValue("d");
   ASSERT_EQ(headers.size(), 3u);
   EXPECT_EQ(headers.entries()[2].name, "X-D");
+  EXPECT_EQ(headers.entries()[2].value, "d");
 
-  // Copies carry the fields only; a moved-from map is empty.
+  // Copies carry the fields; a move keeps the text where it is; a moved-from map is empty.
   HeaderMap copy = headers;
   EXPECT_EQ(copy.size(), 3u);
   copy = headers;
   EXPECT_EQ(copy.size(), 3u);
   EXPECT_EQ(copy.entries()[1].value, "c");
+  EXPECT_NE(copy.entries()[1].value.data(), headers.entries()[1].value.data());
+  const char* text = copy.entries()[2].name.data();
   HeaderMap moved = std::move(copy);
   EXPECT_EQ(moved.size(), 3u);
+  EXPECT_EQ(moved.entries()[2].name.data(), text);
   EXPECT_TRUE(copy.empty());  // a moved-from map is specified to be empty
   copy.Add("X-E", "e");
   EXPECT_EQ(copy.size(), 1u);
 }
 
-TEST(HeaderMap, ARecycledListStartsEmptyAndKeepsNoHugeStrings) {
+TEST(HeaderMap, TextAcrossBlocksLargeFieldsAndViewsIntoTheMapItself) {
+  HeaderMap headers;
+  headers.Reserve(16);
+  std::string expected;
+  for (int i = 0; i < 200; ++i) {
+    headers.Add(absl::StrCat("X-Field-", i), std::string(100, static_cast<char>('a' + i % 26)));
+  }
+  headers.Add("X-Huge", std::string(10000, 'v'));
+  // A value in pieces that outgrow the block they started in stays one piece.
+  headers.AddEmpty();
+  headers.AppendToLastName("X-Pieces");
+  for (int i = 0; i < 10; ++i) {
+    std::string piece(300, static_cast<char>('0' + i));
+    headers.AppendToLastValue(piece);
+    expected += piece;
+  }
+  ASSERT_EQ(headers.size(), 202u);
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(headers.entries()[i].name, absl::StrCat("X-Field-", i));
+    EXPECT_EQ(headers.entries()[i].value, std::string(100, static_cast<char>('a' + i % 26)));
+  }
+  EXPECT_EQ(*headers.Get("x-huge"), std::string(10000, 'v'));
+  EXPECT_EQ(headers.last().value, expected);
+  // Add() and Set() may be given the map's own views, even when the copy needs a new block.
+  headers.Add("X-Copy", *headers.Get("x-huge"));
+  headers.Set(FieldId::kVia, "Via", *headers.Get("x-field-1"));
+  EXPECT_EQ(*headers.Get("x-copy"), std::string(10000, 'v'));
+  EXPECT_EQ(*headers.Get(FieldId::kVia), std::string(100, 'b'));
+  EXPECT_GT(headers.MemoryBytes(), 20000u + 200 * 110);
+}
+
+TEST(HeaderMap, ARecycledListAndTextStartEmpty) {
   for (int round = 0; round < 3; ++round) {
     HeaderMap first;
     first.Reserve(16);
@@ -843,11 +888,11 @@ TEST(HeaderMap, ARecycledListStartsEmptyAndKeepsNoHugeStrings) {
   HeaderMap next;
   next.Reserve(16);
   EXPECT_TRUE(next.empty());
-  HeaderMap::Entry& entry = next.AddEmpty();
-  EXPECT_EQ(entry.name, "");
-  EXPECT_EQ(entry.value, "");
-  EXPECT_LE(entry.value.capacity(), 128u);
   EXPECT_EQ(next.Get("x-huge"), nullptr);
+  EXPECT_EQ(next.Get("x-small"), nullptr);
+  next.Add("X-New", "n");
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next.entries()[0].value, "n");
 }
 
 TEST(RequestDecoder, ParsedFieldsAreNamed) {
