@@ -141,10 +141,9 @@ absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data) {
       // These fields go to clients as they are: a snapshot, whoever wrote it, must not make
       // us send a malformed head (a CR or LF in a value would split the response).
       ok = reader.String(&name) && reader.String(&value) && http::IsValidFieldValue(value);
-      http::FieldId id = http::ClassifyFieldName(name);
-      ok = ok && id != http::FieldId::kInvalid;
+      ok = ok && http::ClassifyFieldName(name) != http::FieldId::kInvalid;
       if (ok) {
-        fields.Add(id, name, value);
+        fields.Add(name, value);
       }
     }
     response->headers = fields;  // a copy holds just the bytes it needs

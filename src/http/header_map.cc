@@ -63,7 +63,7 @@ HeaderMap::TextBlock* HeaderMap::NewBlock(size_t capacity) {
   }
   TextBlock* block = static_cast<TextBlock*>(memory);
   block->previous = text_;
-  block->capacity = static_cast<uint32_t>(capacity);
+  block->capacity = capacity;
   block->used = 0;
   text_ = block;
   return block;
@@ -71,7 +71,7 @@ HeaderMap::TextBlock* HeaderMap::NewBlock(size_t capacity) {
 
 char* HeaderMap::AllocateBlock(size_t size) {
   TextBlock* block = NewBlock(std::max(size, kTextBlockBytes - sizeof(TextBlock)));
-  block->used = static_cast<uint32_t>(size);
+  block->used = size;
   return block->bytes();
 }
 
@@ -117,7 +117,7 @@ HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
       NewBlock(text);
     }
     for (const Entry& entry : other.entries()) {
-      Add(entry.id, entry.name, entry.value);
+      AddCopy(entry);
     }
   }
   return *this;
@@ -246,7 +246,7 @@ void HeaderMap::Set(absl::string_view name, absl::string_view value) {
   Add(name, value);
 }
 
-void HeaderMap::Set(FieldId id, absl::string_view name, absl::string_view value) {
+void HeaderMap::Set(FieldId id, LiteralName name, absl::string_view value) {
   // One pass in the usual cases: the field is absent, or there once.
   size_t first = 0;
   while (first < entries_.size() && entries_[first].id != id) {
@@ -256,9 +256,8 @@ void HeaderMap::Set(FieldId id, absl::string_view name, absl::string_view value)
     Add(id, name, value);
     return;
   }
-  absl::string_view name_copy = CopyText(name);
   absl::string_view value_copy = CopyText(value);
-  entries_[first].name = name_copy;
+  entries_[first].name = name.view();
   entries_[first].value = value_copy;
   size_t later = first + 1;
   while (later < entries_.size() && entries_[later].id != id) {

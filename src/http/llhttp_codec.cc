@@ -475,10 +475,13 @@ class LlhttpDecoder {
       HeaderMap::Entry& field = headers_.last();
       // llhttp refuses every byte of a name that is not a token character but SP (before the
       // colon or inside the name); codec_test tries every byte value in names to hold it to
-      // that. So only SP is looked for here, not every byte checked twice.
-      bool valid =
-          !field.name.empty() && std::memchr(field.name.data(), ' ', field.name.size()) == nullptr;
-      field.id = valid ? ClassifyValidFieldName(field.name) : FieldId::kInvalid;
+      // that. So only SP is looked for here, not every byte checked twice, and only in names
+      // other than the known ones (SP matches no byte of those, whatever its case).
+      field.id = field.name.empty() ? FieldId::kInvalid : ClassifyValidFieldName(field.name);
+      if (field.id == FieldId::kOther &&
+          std::memchr(field.name.data(), ' ', field.name.size()) != nullptr) {
+        field.id = FieldId::kInvalid;
+      }
       // llhttp keeps trailing whitespace of values; RFC 9110 says it is not part of the value.
       // Most values have none: look at the ends before stripping.
       absl::string_view& value = field.value;

@@ -311,7 +311,7 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   }
   for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
     if (!not_modified || cache::KeptOn304(entry.name)) {
-      out.headers.Add(entry.id, entry.name, entry.value);
+      out.headers.AddCopy(entry);
     }
   }
   out.headers.Set(http::FieldId::kAge, "Age",

@@ -9,7 +9,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #if defined(CONFGATE_LLHTTP_SSE42)
-  if (size == 0) {
+  static const bool kCpuHasSse42 = confgate::testing::CpuHasSse42();
+  if (size == 0 || !kCpuHasSse42) {
     return 0;
   }
   llhttp_type_t type = (data[0] & 1) != 0 ? HTTP_RESPONSE : HTTP_REQUEST;

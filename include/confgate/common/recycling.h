@@ -1,5 +1,5 @@
 // Keeping freed memory for reuse on the thread that freed it (stream memory, buffers, heads'
-// field lists, libevent's blocks): the pieces those recycling lists share.
+// field lists and text blocks, libevent's blocks): the pieces those recycling lists share.
 #pragma once
 
 #include <cstddef>

@@ -49,7 +49,8 @@ enum class FieldId : uint8_t {
 
 // The name's FieldId; it also tells whether the name is valid (kInvalid when not).
 FieldId ClassifyFieldName(absl::string_view name);
-// The same for a name known to be a token (never kInvalid).
+// The same for a name known to be a token (never kInvalid). Tokens and SP are compared
+// exactly: a name with SP in it comes out kOther.
 FieldId ClassifyValidFieldName(absl::string_view name);
 
 // The fields that belong to one hop (RFC 9110 section 7.6.1) and the framing fields each hop
@@ -86,13 +87,26 @@ inline bool FieldNameEquals(absl::string_view a, absl::string_view b) {
   return true;
 }
 
-// The fields' names and values are views into the map's own text: blocks of bytes that never
-// move, so a view stays valid as long as the map (or the map it is moved into) lives, and
-// removing or replacing a field leaves its bytes where they are until the map goes. Fields are
-// copied in once (a parsed head: straight from llhttp's spans) and never again by moves. The
-// text blocks and field lists of heads that are gone are kept per thread for the next heads
-// (not in the sanitizer build: there they are freed, so a stale view is seen).
-// The names and values given to Add() and Set() may be views into this map.
+// A field name known when the program is built (a string literal, which the constructor
+// insists on): fields added with one refer to it rather than copy it.
+class LiteralName {
+ public:
+  template <size_t N>
+  consteval LiteralName(const char (&name)[N]) : name_(name, N - 1) {}  // NOLINT: implicit
+  absl::string_view view() const { return name_; }
+
+ private:
+  absl::string_view name_;
+};
+
+// The fields' names and values are views into the map's own text (or, for a LiteralName, into
+// the program): blocks of bytes that never move, so a view stays valid as long as the map (or
+// the map it is moved into) lives, and removing or replacing a field leaves its bytes where
+// they are until the map goes. Bytes are copied in once (a head that arrived whole is copied
+// as one piece and its fields are views of the copy) and never again by moves. The text blocks
+// and field lists of heads that are gone are kept per thread for the next heads (not in the
+// sanitizer build: there they are freed, so a stale view is seen). The names and values given
+// to Add(), AddCopy() and Set() may be views into this map.
 class HeaderMap {
  public:
   struct Entry {
@@ -113,17 +127,22 @@ class HeaderMap {
   ~HeaderMap() { Release(); }
 
   void Add(absl::string_view name, absl::string_view value) {
-    Add(ClassifyFieldName(name), name, value);
+    AddCopy(Entry{name, value, ClassifyFieldName(name)});
   }
-  // A copy of `bytes` in the map's text. A field's first piece given to the Append functions
-  // as a view into the copy is used where it is: the codec copies a whole head once.
+  // A copy of `bytes` in the map's text. While that copy is the newest text, a field's first
+  // piece given to the Append functions as a view into it is used where it is: the codec copies
+  // a whole head once.
   absl::string_view AddText(absl::string_view bytes) { return CopyText(bytes); }
   // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
-  void Add(FieldId id, absl::string_view name, absl::string_view value) {
-    // Both copied before the entry is added: either may be a view into this map.
-    absl::string_view name_copy = CopyText(name);
-    absl::string_view value_copy = CopyText(value);
-    entries_.push_back(Entry{name_copy, value_copy, id});
+  void Add(FieldId id, LiteralName name, absl::string_view value) {
+    absl::string_view value_copy = CopyText(value);  // before the entry: it may be a view here
+    entries_.push_back(Entry{name.view(), value_copy, id});
+  }
+  // A copy of a field (of this map or another).
+  void AddCopy(const Entry& field) {
+    absl::string_view name_copy = CopyText(field.name);
+    absl::string_view value_copy = CopyText(field.value);
+    entries_.push_back(Entry{name_copy, value_copy, field.id});
   }
   // For the codec, which gets a field's bytes in pieces: a new empty field at the end (id
   // kOther), then pieces appended to its name or value.
@@ -146,7 +165,7 @@ class HeaderMap {
   void Set(absl::string_view name, absl::string_view value);
   // Replaces every field with the id of `name` by one field, the first of them rewritten where
   // it is (appended at the end when absent); `name` must be the name of a known field.
-  void Set(FieldId id, absl::string_view name, absl::string_view value);
+  void Set(FieldId id, LiteralName name, absl::string_view value);
   // Removes every field named `name`; returns how many were removed.
   size_t Remove(absl::string_view name);
   // Removes every field for which `remove(const Entry&)` is true, in one pass, keeping the
@@ -182,8 +201,8 @@ class HeaderMap {
   // A block of text: this header, then `capacity` bytes.
   struct TextBlock {
     TextBlock* previous;  // the block filled before this one
-    uint32_t capacity;
-    uint32_t used;
+    size_t capacity;
+    size_t used;
     char* bytes() { return reinterpret_cast<char*>(this + 1); }
   };
 
@@ -196,7 +215,7 @@ class HeaderMap {
     std::memcpy(to, bytes.data(), bytes.size());
     return absl::string_view(to, bytes.size());
   }
-  // `last` (an earlier result of CopyText or ExtendText, or empty) followed by `more`, in one
+  // `last` (a view into this map's text, or empty) followed by `more`, in one
   // piece: grown in place when it is the newest text and there is room, else copied anew.
   absl::string_view ExtendText(absl::string_view last, absl::string_view more) {
     if (last.empty()) {
@@ -205,7 +224,7 @@ class HeaderMap {
     if (text_ != nullptr && last.data() + last.size() == text_->bytes() + text_->used &&
         text_->capacity - text_->used >= more.size()) {
       std::memcpy(text_->bytes() + text_->used, more.data(), more.size());
-      text_->used += static_cast<uint32_t>(more.size());
+      text_->used += more.size();
       return absl::string_view(last.data(), last.size() + more.size());
     }
     return Concatenate(last, more);
@@ -224,7 +243,7 @@ class HeaderMap {
   char* AllocateText(size_t size) {
     if (text_ != nullptr && text_->capacity - text_->used >= size) {
       char* to = text_->bytes() + text_->used;
-      text_->used += static_cast<uint32_t>(size);
+      text_->used += size;
       return to;
     }
     return AllocateBlock(size);

@@ -12,6 +12,15 @@ namespace {
 
 #if defined(CONFGATE_LLHTTP_SSE42)
 
+class LlhttpSse42Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!CpuHasSse42()) {
+      GTEST_SKIP() << "this CPU has no SSE4.2";
+    }
+  }
+};
+
 std::vector<std::string> Differences(llhttp_type_t type, const std::string& input) {
   std::vector<std::string> differences;
   for (size_t step : {0, 1, 7, 16, 17}) {
@@ -42,7 +51,7 @@ void ExpectSameForEveryByte(llhttp_type_t type, std::string input, size_t first,
 const std::string kLongName = "X-Config-Service-Replica-Name";
 const std::string kLongValue = "apollo-config-service-replica-0.prod.example.internal:8080";
 
-TEST(LlhttpSse42Test, TracesTheMessagesTheProxySees) {
+TEST_F(LlhttpSse42Test, TracesTheMessagesTheProxySees) {
   const std::string request =
       "GET /v1/kv/app/config?recurse=true HTTP/1.1\r\nHost: config.example.internal:8500\r\n"
       "User-Agent: config-client/2.4 (linux; amd64)\r\nAccept: application/json\r\n"
@@ -72,20 +81,20 @@ TEST(LlhttpSse42Test, TracesTheMessagesTheProxySees) {
             LlhttpTrace::Run(&confgate_sse42_llhttp__internal_execute, HTTP_RESPONSE, bad, 0));
 }
 
-TEST(LlhttpSse42Test, EveryByteInARequestFieldValue) {
+TEST_F(LlhttpSse42Test, EveryByteInARequestFieldValue) {
   std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX-Replica: " + kLongValue + "\r\n\r\n";
   size_t value = head.find(kLongValue);
   ExpectSameForEveryByte(HTTP_REQUEST, head, value, value + kLongValue.size() - 1);
 }
 
-TEST(LlhttpSse42Test, EveryByteInAResponseFieldValue) {
+TEST_F(LlhttpSse42Test, EveryByteInAResponseFieldValue) {
   std::string head =
       "HTTP/1.1 200 OK\r\nX-Replica: " + kLongValue + "\r\nContent-Length: 0\r\n\r\n";
   size_t value = head.find(kLongValue);
   ExpectSameForEveryByte(HTTP_RESPONSE, head, value, value + kLongValue.size() - 1);
 }
 
-TEST(LlhttpSse42Test, EveryByteInAFieldName) {
+TEST_F(LlhttpSse42Test, EveryByteInAFieldName) {
   std::string request = "GET / HTTP/1.1\r\nHost: a\r\n" + kLongName + ": 1\r\n\r\n";
   size_t name = request.find(kLongName);
   ExpectSameForEveryByte(HTTP_REQUEST, request, name, name + kLongName.size() - 1);
@@ -94,7 +103,7 @@ TEST(LlhttpSse42Test, EveryByteInAFieldName) {
   ExpectSameForEveryByte(HTTP_RESPONSE, response, name, name + kLongName.size() - 1);
 }
 
-TEST(LlhttpSse42Test, EveryByteInATargetAndAReasonPhrase) {
+TEST_F(LlhttpSse42Test, EveryByteInATargetAndAReasonPhrase) {
   const std::string target = "/v1/kv/apollo/application/namespace/config?version=42";
   std::string request = "GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n";
   ExpectSameForEveryByte(HTTP_REQUEST, request, 4, 4 + target.size() - 1);
