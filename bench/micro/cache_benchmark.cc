@@ -23,9 +23,7 @@ constexpr uint64_t kMaxObjectBytes = 1024 * 1024;
 http::RequestHead MakeRequest(absl::string_view key) {
   http::RequestHead head;
   head.method = "GET";
-  head.path = absl::StrCat("/v1/kv/", key);
-  head.query = "index=5";
-  head.target = absl::StrCat(head.path, "?", head.query);
+  head.SetTarget(absl::StrCat("/v1/kv/", key, "?index=5"));
   head.headers.Add("Host", "config.internal.example.com");
   head.headers.Add("Accept", "application/json");
   return head;

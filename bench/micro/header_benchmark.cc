@@ -21,9 +21,7 @@ constexpr ForwardingContext kContext{"198.51.100.23", "http", "1.1 confgate"};
 RequestHead MakeHead(bool with_request_id) {
   RequestHead head;
   head.method = "GET";
-  head.target = "/v1/kv/app/config?index=5";
-  head.path = "/v1/kv/app/config";
-  head.query = "index=5";
+  head.SetTarget("/v1/kv/app/config?index=5");
   head.headers.Add("Host", "config.internal.example.com");
   head.headers.Add("User-Agent", "confgate-client/1.4.2 (linux; x86_64)");
   head.headers.Add("Accept", "application/json");

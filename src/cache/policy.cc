@@ -146,7 +146,7 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
   std::string key = get_class ? "GET" : request.method;
   const absl::string_view* host = request.headers.Get("host");
   absl::StrAppend(&key, "\n", host != nullptr ? absl::AsciiStrToLower(*host) : "", "\n",
-                  request.target);
+                  request.target());
   for (const std::string& name : config.key_headers) {
     const absl::string_view* value = request.headers.Get(name);
     absl::StrAppend(&key, "\n", absl::AsciiStrToLower(name), ":", value != nullptr ? *value : "",

@@ -21,7 +21,7 @@ bool IsValidHashKeySpec(absl::string_view spec) {
 std::optional<std::string> ExtractHashKey(absl::string_view spec, const RequestHead& head,
                                           absl::string_view client_ip) {
   if (spec == "path") {
-    return head.path;
+    return std::string(head.path());
   }
   if (spec == "client_ip") {
     return std::string(client_ip);

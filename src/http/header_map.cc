@@ -106,7 +106,7 @@ void HeaderMap::Release() {
 
 HeaderMap& HeaderMap::operator=(const HeaderMap& other) {
   if (this != &other) {
-    Release();
+    Clear();
     entries_.reserve(other.size());
     // Copies are what the cache keeps: one block of just the text's size, no room to spare.
     size_t text = 0;
@@ -133,7 +133,7 @@ size_t HeaderMap::MemoryBytes() const {
 
 HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
   if (this != &other) {
-    Release();
+    Clear();
     entries_ = std::move(other.entries_);
     other.entries_.clear();
     text_ = std::exchange(other.text_, nullptr);

@@ -493,6 +493,8 @@ class LlhttpDecoder {
     field_open_ = false;
     have_value_ = false;
   }
+  // The request target as received so far.
+  absl::string_view url() const { return url_in_text_.empty() ? url_ : url_in_text_; }
   void OpenField() {
     if (!field_open_) {
       headers_.AddEmpty();
@@ -510,7 +512,8 @@ class LlhttpDecoder {
   bool in_message_ = false;
   bool head_done_ = false;
   bool interim_ = false;
-  std::string url_;
+  std::string url_;                // the target in pieces, or
+  absl::string_view url_in_text_;  // a whole head's target, in headers_' text
   std::string status_text_;
   // The head being parsed when it came whole in one piece (empty otherwise), valid during one
   // llhttp call, and its copy in headers_' text.
@@ -528,10 +531,11 @@ class LlhttpDecoder {
     LlhttpDecoder* self = Self(parser);
     self->in_message_ = true;
     self->url_.clear();
+    self->url_in_text_ = absl::string_view();
     self->status_text_.clear();
     self->field_open_ = false;
     self->have_value_ = false;
-    self->headers_ = HeaderMap();
+    self->headers_.Clear();
     self->headers_.Reserve(kTypicalHeaderCount);
     if (!self->whole_head_.empty()) {
       self->whole_head_copy_ = self->headers_.AddText(self->whole_head_).data();
@@ -550,12 +554,22 @@ class LlhttpDecoder {
   }
   static int OnUrl(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
-    if (self->url_.size() + length > self->limits_.max_uri_bytes) {
+    if (self->url().size() + length > self->limits_.max_uri_bytes) {
       return self->Fail(self->bad_status_ == 400 ? 414 : 502, "URI too long");
     }
-    self->url_.append(at, length);
+    absl::string_view span = self->HeadSpan(at, length);
+    if (span.data() != at && self->url().empty()) {
+      self->url_in_text_ = span;  // a whole head's: a view of its copy
+    } else {
+      if (!self->url_in_text_.empty()) {
+        self->url_.assign(self->url_in_text_.data(), self->url_in_text_.size());
+        self->url_in_text_ = absl::string_view();
+      }
+      self->url_.append(at, length);
+    }
     return 0;
   }
+
   static int OnStatus(llhttp_t* parser, const char* at, size_t length) {
     Self(parser)->status_text_.append(at, length);
     return 0;
@@ -579,7 +593,9 @@ class LlhttpDecoder {
   static int OnHeadersComplete(llhttp_t* parser) {
     LlhttpDecoder* self = Self(parser);
     self->FinishField();
-    return self->HeadersComplete();
+    int result = self->HeadersComplete();
+    self->url_in_text_ = absl::string_view();  // the head (and its text) has gone its way
+    return result;
   }
   static int OnBody(llhttp_t* parser, const char* at, size_t length) {
     LlhttpDecoder* self = Self(parser);
@@ -655,10 +671,11 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
   }
 
   bool SetTarget(RequestHead& head) {
-    if (!url_.empty() && url_[0] == '/') {
-      return SplitTarget(url_, head);  // origin-form: nearly every request
+    absl::string_view url = this->url();
+    if (!url.empty() && url[0] == '/') {
+      return SplitTarget(url, head);  // origin-form: nearly every request
     }
-    std::string target = url_;
+    std::string target(url);
     if (absl::StartsWithIgnoreCase(target, "http://") ||
         absl::StartsWithIgnoreCase(target, "https://")) {
       size_t scheme_end = target.find("://") + 3;
@@ -681,23 +698,14 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     return SplitTarget(target, head);
   }
 
-  // Fills target, path and query from an origin-form target.
-  bool SplitTarget(const std::string& target, RequestHead& head) {
-    size_t question = target.find('?');
-    absl::string_view path = absl::string_view(target).substr(0, question);
-    if (HasDotSegment(path)) {
+  // Sets the head's target (and so its path and query) from an origin-form target; one of a
+  // whole head is in the head's text already and is not copied again.
+  bool SplitTarget(absl::string_view target, RequestHead& head) {
+    if (HasDotSegment(target.substr(0, target.find('?')))) {
       Fail(400, "dot-segment in path");
       return false;
     }
-    // Into recycled buffers: most targets are longer than a short string holds.
-    head.path = TakeSpareText();
-    head.path.assign(path.data(), path.size());
-    if (question != std::string::npos) {
-      head.query = TakeSpareText();
-      head.query.assign(target, question + 1);
-    }
-    head.target = TakeSpareText();
-    head.target.assign(target);
+    head.SetTarget(target);
     return true;
   }
 

@@ -50,14 +50,14 @@ absl::string_view ReasonOf(const ResponseHead& head) {
 }  // namespace
 
 size_t SerializedSize(const RequestHead& head) {
-  return head.method.size() + 1 + head.target.size() + kRequestVersion.size() +
+  return head.method.size() + 1 + head.target().size() + kRequestVersion.size() +
          HeadersSize(head.headers);
 }
 
 char* SerializeInto(const RequestHead& head, char* out) {
   out = Put(out, head.method);
   *out++ = ' ';
-  out = Put(out, head.target);
+  out = Put(out, head.target());
   out = Put(out, kRequestVersion);
   return PutHeaders(head.headers, out);
 }

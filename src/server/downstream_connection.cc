@@ -194,13 +194,13 @@ void DownstreamConnection::OnRequestHead(http::RequestHead&& head) {
   entry.method = head.method;
   bool logging = worker_.shared().access_log != nullptr;
   if (logging) {
-    entry.path = head.path;
+    entry.path.assign(head.path().data(), head.path().size());
   }
   // Each request takes the latest snapshot: a reload applies to the next request of a
   // keep-alive connection, while the request in flight finishes on the one it started with.
   snapshot_ = worker_.snapshot();
 
-  const router::Route* route = snapshot_->routes.Match(head.method, head.path, head.query);
+  const router::Route* route = snapshot_->routes.Match(head.method, head.path(), head.query());
   if (route == nullptr) {
     // A body we will not read keeps us from reusing the connection.
     SendLocalReply(404, "no route\n", request_has_body_);

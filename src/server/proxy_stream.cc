@@ -140,7 +140,7 @@ absl::Duration ProxyStream::ResponseTimeout() const {
   // A watch is held as long as the client asked (Consul wait=, Nacos Long-Pulling-Timeout in
   // ms) plus a margin, never longer than the route allows.
   absl::Duration wait = kDefaultWatchWait;
-  if (std::optional<absl::string_view> value = router::QueryParam(head_.query, "wait")) {
+  if (std::optional<absl::string_view> value = router::QueryParam(head_.query(), "wait")) {
     absl::Duration parsed;
     if (absl::ParseDuration(*value, &parsed) && parsed > absl::ZeroDuration()) {
       wait = parsed;

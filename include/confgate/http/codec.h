@@ -24,31 +24,38 @@ namespace confgate::http {
 // How a message body is delimited.
 enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
+// (Its copy assignment, in request_head.cc, names every member: a new one goes there too.)
 struct RequestHead {
   RequestHead() = default;
-  RequestHead(const RequestHead&) = default;
-  RequestHead& operator=(const RequestHead&) = default;
+  RequestHead(const RequestHead& other) { *this = other; }
+  RequestHead& operator=(const RequestHead& other);
   RequestHead(RequestHead&&) noexcept = default;
   RequestHead& operator=(RequestHead&&) noexcept = default;
-  // Gives the buffers of target, path and query back for the next heads decoded on this
-  // thread (config-service paths rarely fit in a short string: each would be an allocation).
-  ~RequestHead();
+
+  // The target in origin-form ("/path?query"; absolute-form is reduced to origin-form), its
+  // path (up to '?') and its query (after the first '?', without it; empty when absent): views
+  // of bytes in the head's own text (see HeaderMap), valid as long as the head.
+  absl::string_view target() const { return target_; }
+  absl::string_view path() const { return target_.substr(0, path_size_); }
+  absl::string_view query() const {
+    return path_size_ < target_.size() ? target_.substr(path_size_ + 1) : absl::string_view();
+  }
+  // Sets the target, kept in the head's text (where it is when it is in the text already, as
+  // the codec's targets are).
+  void SetTarget(absl::string_view origin_form);
 
   std::string method;
-  std::string target;      // origin-form ("/path?query"); absolute-form is reduced to origin-form
-  std::string path;        // target up to '?'
-  std::string query;       // after the first '?', without it; empty when absent
-  int version_minor = 1;   // HTTP/1.<version_minor>
-  HeaderMap headers;       // as received, hop-by-hop included
-  bool keep_alive = true;  // from the version and Connection
+  int version_minor = 1;                     // HTTP/1.<version_minor>
+  HeaderMap headers;                         // as received, hop-by-hop included
+  bool keep_alive = true;                    // from the version and Connection
   BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;               // when framing == kContentLength
   bool expect_continue = false;              // "Expect: 100-continue"
-};
 
-// An empty string with room, from the buffers RequestHead's destructor gave back on this thread
-// (or a new one): for the codec to fill a head's target, path and query.
-std::string TakeSpareText();
+ private:
+  absl::string_view target_ = absl::string_view("", 0);
+  size_t path_size_ = 0;
+};
 
 struct ResponseHead {
   int status = 0;

@@ -124,15 +124,23 @@ class HeaderMap {
     other.entries_.clear();
   }
   HeaderMap& operator=(HeaderMap&& other) noexcept;
-  ~HeaderMap() { Release(); }
+  ~HeaderMap() { Clear(); }
+  // Removes every field and gives the map's memory back (to this thread's spares).
+  void Clear() {
+    if (text_ != nullptr || entries_.capacity() != 0) {  // not for the many moved-from maps
+      Release();
+    }
+  }
 
   void Add(absl::string_view name, absl::string_view value) {
     AddCopy(Entry{name, value, ClassifyFieldName(name)});
   }
-  // A copy of `bytes` in the map's text. While that copy is the newest text, a field's first
-  // piece given to the Append functions as a view into it is used where it is: the codec copies
-  // a whole head once.
-  absl::string_view AddText(absl::string_view bytes) { return CopyText(bytes); }
+  // `bytes` in the map's text: a copy, or the bytes themselves when they are in its newest
+  // block already. While that text is the newest, a field's first piece given to the Append
+  // functions as a view into it is used where it is: the codec copies a whole head once.
+  absl::string_view AddText(absl::string_view bytes) {
+    return InNewestBlock(bytes) ? bytes : CopyText(bytes);
+  }
   // Add() for a name the caller knows: `id` must be ClassifyFieldName(name).
   void Add(FieldId id, LiteralName name, absl::string_view value) {
     absl::string_view value_copy = CopyText(value);  // before the entry: it may be a view here
@@ -253,7 +261,7 @@ class HeaderMap {
   // `size` bytes in a new block (of the usual size, or larger for a large field).
   char* AllocateBlock(size_t size);
   absl::string_view Concatenate(absl::string_view first, absl::string_view second);
-  // Gives the text blocks and the field list back (to this thread's spares) and empties the map.
+  // Clear() for a map that holds memory.
   void Release();
 
   std::vector<Entry> entries_;

@@ -16,8 +16,7 @@ http::RequestHead Get(const std::string& target,
                       std::vector<std::pair<std::string, std::string>> headers = {}) {
   http::RequestHead head;
   head.method = "GET";
-  head.target = target;
-  head.path = target.substr(0, target.find('?'));
+  head.SetTarget(target);
   head.headers.Add("Host", "cfg.example");
   for (auto& [name, value] : headers) {
     head.headers.Add(name, value);

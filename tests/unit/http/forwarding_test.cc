@@ -15,8 +15,7 @@ using ::testing::MatchesRegex;
 RequestHead MakeHead() {
   RequestHead head;
   head.method = "GET";
-  head.target = "/v1/kv/app";
-  head.path = "/v1/kv/app";
+  head.SetTarget("/v1/kv/app");
   head.headers.Add("Host", "config.example");
   return head;
 }

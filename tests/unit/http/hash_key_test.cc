@@ -16,7 +16,7 @@ TEST(HashKey, SpecForms) {
 
 TEST(HashKey, ExtractsEachKind) {
   RequestHead head;
-  head.path = "/v1/kv/app";
+  head.SetTarget("/v1/kv/app");
   head.headers.Add("X-Client-Id", "svc-7");
   head.headers.Add("Cookie", "theme=dark; session=abc123");
   EXPECT_EQ(ExtractHashKey("path", head, "10.0.0.9"), "/v1/kv/app");
