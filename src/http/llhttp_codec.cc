@@ -646,7 +646,7 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
     if (!CheckFramingHeaders(&head.framing, &head.content_length)) {
       return -1;
     }
-    head.headers = std::move(headers_);
+    head.headers = std::move(headers_);  // before SetTarget(): the target is kept in its text
     int hosts = 0;
     for (const HeaderMap::Entry& entry : head.headers.entries()) {
       hosts += entry.id == FieldId::kHost;

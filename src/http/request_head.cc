@@ -1,4 +1,7 @@
 // A request head's target: bytes in the head's own text (see HeaderMap).
+#include <algorithm>
+#include <utility>
+
 #include "confgate/http/codec.h"
 
 namespace confgate::http {
@@ -18,6 +21,21 @@ RequestHead& RequestHead::operator=(const RequestHead& other) {
     content_length = other.content_length;
     expect_continue = other.expect_continue;
     SetTarget(other.target());  // into this head's text: the other's goes with it
+  }
+  return *this;
+}
+
+RequestHead& RequestHead::operator=(RequestHead&& other) noexcept {
+  if (this != &other) {
+    method = std::move(other.method);
+    version_minor = other.version_minor;
+    headers = std::move(other.headers);  // the blocks, with the target's bytes, change hands
+    keep_alive = other.keep_alive;
+    framing = other.framing;
+    content_length = other.content_length;
+    expect_continue = other.expect_continue;
+    target_ = std::exchange(other.target_, absl::string_view("", 0));
+    path_size_ = std::exchange(other.path_size_, 0);
   }
   return *this;
 }

@@ -11,7 +11,7 @@ namespace {
 class Sink : public confgate::http::RequestDecoderCallbacks {
  public:
   void OnRequestHead(confgate::http::RequestHead&& head) override {
-    heads += head.target.size() > 0;
+    heads += head.target().size() > 0;
   }
   void OnRequestBody(absl::string_view data) override { bytes += data.size(); }
   void OnRequestComplete() override { ++complete; }

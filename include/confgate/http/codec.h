@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "confgate/http/header_map.h"
@@ -24,13 +25,15 @@ namespace confgate::http {
 // How a message body is delimited.
 enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
-// (Its copy assignment, in request_head.cc, names every member: a new one goes there too.)
+// (Its copy and move assignments, in request_head.cc, name every member: a new one goes there
+// too.)
 struct RequestHead {
   RequestHead() = default;
   RequestHead(const RequestHead& other) { *this = other; }
   RequestHead& operator=(const RequestHead& other);
-  RequestHead(RequestHead&&) noexcept = default;
-  RequestHead& operator=(RequestHead&&) noexcept = default;
+  // A move hands the text over with the target; the moved-from head is left with none.
+  RequestHead(RequestHead&& other) noexcept { *this = std::move(other); }
+  RequestHead& operator=(RequestHead&& other) noexcept;
 
   // The target in origin-form ("/path?query"; absolute-form is reduced to origin-form), its
   // path (up to '?') and its query (after the first '?', without it; empty when absent): views
@@ -45,8 +48,10 @@ struct RequestHead {
   void SetTarget(absl::string_view origin_form);
 
   std::string method;
-  int version_minor = 1;                     // HTTP/1.<version_minor>
-  HeaderMap headers;                         // as received, hop-by-hop included
+  int version_minor = 1;  // HTTP/1.<version_minor>
+  // As received, hop-by-hop included. Its text holds the target's bytes too: assigning or
+  // clearing it takes them away, so set the target again after doing so.
+  HeaderMap headers;
   bool keep_alive = true;                    // from the version and Connection
   BodyFraming framing = BodyFraming::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;               // when framing == kContentLength

@@ -215,6 +215,14 @@ TEST(RequestDecoder, TargetsAreViewsOfTheHeadsOwnText) {
   original.reset();
   EXPECT_EQ(copy.target(), long_path + "?index=12345678901234567");
   EXPECT_EQ(copy.query(), "index=12345678901234567");
+  // A move takes the text along; the moved-from head has no target left to read.
+  RequestHead moved = std::move(copy);
+  EXPECT_EQ(moved.path(), long_path);
+  EXPECT_EQ(copy.target(), "");
+  copy = moved;  // into the moved-from head
+  moved = std::move(copy);
+  moved = copy;  // from a moved-from head: an empty target, nothing freed read
+  EXPECT_EQ(moved.target(), "");
   RequestHead set;
   set.SetTarget("/a?b");
   EXPECT_EQ(set.path(), "/a");
