@@ -223,8 +223,8 @@ class HeaderMap {
     std::memcpy(to, bytes.data(), bytes.size());
     return absl::string_view(to, bytes.size());
   }
-  // `last` (a view into this map's text, or empty) followed by `more`, in one
-  // piece: grown in place when it is the newest text and there is room, else copied anew.
+  // `last` (a view into this map's text, or empty) followed by `more`, in one piece: grown in
+  // place when it ends the newest text and there is room, else copied anew.
   absl::string_view ExtendText(absl::string_view last, absl::string_view more) {
     if (last.empty()) {
       return CopyText(more);
