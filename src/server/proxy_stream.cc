@@ -373,8 +373,10 @@ void ProxyStream::AnswerInReadOnlyMode() {
       message = "every replica of this upstream is down; writes are refused, not queued";
       break;
   }
-  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":\"", cluster_.name(),
-                                  "\",\"message\":\"", message, "\"}\n");
+  // The upstream's name is the operator's to choose (any YAML key): escaped like any string.
+  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
+  AppendJsonString(cluster_.name(), body);
+  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
   finished_ = true;
   downstream_.SetUpstreamForLog(cluster_.name(), "");
   downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",

@@ -4,11 +4,13 @@ real replicas. Detection and recovery times are printed for the closing note."""
 import json
 import os
 import sys
+import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import SLOW, ProxyTestCase, Replica  # noqa: E402
+from confgate_harness import (SLOW, Proxy, ProxyTestCase, Replica,  # noqa: E402
+                              write_confgate_config)
 
 FAST_CHECKS = """    health_check:
       type: http
@@ -80,6 +82,25 @@ class ActiveCheckTest(ProxyTestCase, unittest.TestCase):
             self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
         hosts = {entry["host"] for entry in proxy.access_log(count=10)}
         self.assertNotIn(dead_address, hosts)
+
+    def test_read_only_answer_is_valid_json_whatever_the_upstream_is_called(self):
+        replicas = self.start_replicas(1)
+        directory = tempfile.mkdtemp(prefix="confgate-test-")
+        path = write_confgate_config(directory, replicas, upstream_extra=FAST_CHECKS)
+        name = 'config "service" \\ one'
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("config-service", "'%s'" % name))
+        proxy = Proxy(path)
+        self.addCleanup(proxy.kill)
+        mark = len(proxy.stderr_lines())
+        replicas[0].stop()
+        wait_for_log(proxy, '"to":"read_only"', after=mark)
+        status, headers, body = self.request(proxy, "PUT", "/v1/kv/app", body=b"x")
+        self.assertEqual((status, headers["X-Confgate-Mode"]), (503, "read-only"))
+        answer = json.loads(body)
+        self.assertEqual((answer["error"], answer["upstream"]), ("read_only", name))
 
     def test_every_replica_down_means_read_only_and_back(self):
         replicas = self.start_replicas(2)
