@@ -17,21 +17,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "confgate/http/codec.h"
-
-#if defined(CONFGATE_LLHTTP_SSE42)
-// The copy of llhttp's parser built with SSE4.2 (src/http/llhttp_sse42.c).
-extern "C" int confgate_sse42_llhttp__internal_execute(llhttp_t* parser, const char* data,
-                                                       const char* end);
-#endif
+#include "http/llhttp_sse42.h"
 
 namespace confgate::http {
 namespace {
 
 #if defined(CONFGATE_LLHTTP_SSE42)
-const bool kCpuHasSse42 = [] {
-  __builtin_cpu_init();  // needed when this runs before main()
-  return __builtin_cpu_supports("sse4.2") != 0;
-}();
+const bool kCpuHasSse42 = CpuHasSse42();
 #endif
 
 // llhttp_execute(), by the SSE4.2 copy of the parser where this CPU runs it. (llhttp_execute

@@ -171,7 +171,7 @@ std::optional<uint64_t> ProxyStream::HashKey() const {
 absl::string_view ProxyStream::request_id() const {
   const absl::string_view* id =
       request_id_set_ ? head_.headers.Get(http::FieldId::kXRequestId) : nullptr;
-  return id != nullptr ? absl::string_view(*id) : absl::string_view();
+  return id != nullptr ? *id : absl::string_view();
 }
 
 void ProxyStream::Start() {

@@ -9,7 +9,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 #if defined(CONFGATE_LLHTTP_SSE42)
-  static const bool kCpuHasSse42 = confgate::testing::CpuHasSse42();
+  static const bool kCpuHasSse42 = confgate::http::CpuHasSse42();
   if (size == 0 || !kCpuHasSse42) {
     return 0;
   }

@@ -11,25 +11,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-
-#if defined(CONFGATE_LLHTTP_SSE42)
-extern "C" int confgate_sse42_llhttp__internal_execute(llhttp_t* parser, const char* data,
-                                                       const char* end);
-#endif
+#include "http/llhttp_sse42.h"
 
 namespace confgate::testing {
 
 using LlhttpExecute = int (*)(llhttp_t* parser, const char* data, const char* end);
-
-// Whether this CPU runs the SSE4.2 build (the codec asks the same before it uses it).
-inline bool CpuHasSse42() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("sse4.2") != 0;
-#else
-  return false;
-#endif
-}
 
 inline int PortableLlhttpExecute(llhttp_t* parser, const char* data, const char* end) {
   return llhttp__internal_execute(parser, data, end);

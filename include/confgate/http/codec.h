@@ -25,7 +25,7 @@ namespace confgate::http {
 // How a message body is delimited.
 enum class BodyFraming { kNone, kContentLength, kChunked, kUntilClose };
 
-// (Its copy and move assignments, in request_head.cc, name every member: a new one goes there
+// (AssignMembers, in request_head.cc, names every member but the target: a new one goes there
 // too.)
 struct RequestHead {
   RequestHead() = default;
@@ -58,6 +58,10 @@ struct RequestHead {
   bool expect_continue = false;              // "Expect: 100-continue"
 
  private:
+  // Copies (from a const head) or moves (from an rvalue) every member but the target.
+  template <typename Other>
+  void AssignMembers(Other&& other);
+
   absl::string_view target_ = absl::string_view("", 0);
   size_t path_size_ = 0;
 };

@@ -15,7 +15,7 @@ namespace {
 class LlhttpSse42Test : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!CpuHasSse42()) {
+    if (!http::CpuHasSse42()) {
       GTEST_SKIP() << "this CPU has no SSE4.2";
     }
   }
