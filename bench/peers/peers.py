@@ -7,10 +7,14 @@ median of the rounds, and each ratio to HAProxy the median of the rounds' ratios
 
     bench/peers/run.sh [--rounds 3] [--seconds 5] [--smoke]
 
-The replicas are one static nginx process (one worker, three ports) answering a 600-byte JSON
-document with an ETag and `Cache-Control: max-age=60`, not examples/config-service: an evhttp
-replica costs more per request than any of the proxies, so it would be the bottleneck on the
-shared load core and every proxy would measure the same.
+The replicas are bench/peers/replica.cc, one process listening on three ports and answering a
+600-byte JSON document with an ETag and `Cache-Control: max-age=60` with one recv() and one
+send() a request, not examples/config-service: an evhttp replica costs more per request than any
+of the proxies, so it would be the bottleneck on the shared load core and every proxy would
+measure the same. A static nginx (`--replicas nginx`, the bench's replica until 2026-11) costs
+about 1.4 us of user time a request more, and with it the load core ran out first in confgate's
+runs (CPU 1 at 99% while confgate's CPU 0 idled 7%). The "load core use" row shows how close
+each run came to that limit.
 
 Counts that do not drift on a shared machine (instructions and system calls per request) are
 taken once, as the difference of two runs of different length, so start-up and shutdown cancel.
@@ -75,6 +79,18 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks(cpu):
+    """(busy, total) clock ticks of CPU `cpu` so far, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        for line in stat:
+            fields = line.split()
+            if fields[0] == "cpu" + cpu:
+                ticks = [int(value) for value in fields[1:]]
+                idle = ticks[3] + ticks[4]  # idle + iowait
+                return sum(ticks) - idle, sum(ticks)
+    raise RuntimeError("no cpu%s in /proc/stat" % cpu)
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as status:
         return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))
@@ -92,7 +108,21 @@ def make_certificate(directory):
     return crt, key, pem
 
 
-def start_backends(directory):
+def start_replicas(directory, build):
+    """bench/peers/replica.cc: the cheapest server for the shared load core."""
+    body = os.path.join(directory, "body.json")
+    with open(body, "w") as handle:
+        handle.write(BODY)
+    process = subprocess.Popen(["taskset", "-c", LOAD_CPU,
+                                os.path.join(ROOT, build, "bench", "bench_replica"), body, "3"],
+                               stdout=subprocess.PIPE, text=True)
+    ports = [int(process.stdout.readline()) for _ in range(3)]
+    for port in ports:
+        wait_port(port)
+    return process, ports
+
+
+def start_nginx_replicas(directory, _build):
     ports = [free_port() for _ in range(3)]
     servers = "".join(
         """server { listen 127.0.0.1:%d reuseport backlog=4096;
@@ -378,6 +408,8 @@ def main():
                         help="requests of the longer counted run (instructions, syscalls)")
     parser.add_argument("--idle", type=int, default=2000, help="idle client connections")
     parser.add_argument("--build", default="build")
+    parser.add_argument("--replicas", choices=("bench", "nginx"), default="bench",
+                        help="bench/peers/replica.cc (default) or a static nginx")
     parser.add_argument("--smoke", action="store_true", help="one short round of every row")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "peers.md"))
     args = parser.parse_args()
@@ -392,7 +424,8 @@ def main():
 
     workdir = tempfile.mkdtemp(prefix="confgate-bench-")
     tls = make_certificate(workdir)
-    backend, backends = start_backends(workdir)
+    start = start_replicas if args.replicas == "bench" else start_nginx_replicas
+    backend, backends = start(workdir, args.build)
     rows = {}
 
     def record(row, name, value):
@@ -407,12 +440,17 @@ def main():
                 print("round %d: %s GET" % (round_index + 1, name), file=sys.stderr)
                 proxy = Proxy(name, workdir, backends, Setup(), args.build)
                 cpu_before, wall_before = cpu_seconds(proxy.proxy_pid()), time.time()
+                load_before = cpu_ticks(LOAD_CPU)
                 rate, p50, p99 = wrk(proxy, args.seconds)
+                load_after = cpu_ticks(LOAD_CPU)
                 # The share of CPU 0 the proxy used: below 1, the load (wrk and the backend on
                 # CPU 1) set the pace, and requests per CPU-second show the proxy's capacity.
                 share = (cpu_seconds(proxy.proxy_pid()) - cpu_before) / (time.time() - wall_before)
                 record("rps", name, rate)
                 record("cpu_share", name, share)
+                # Near 1, wrk and the replicas used all of CPU 1: the load set the pace.
+                record("load_share", name, (load_after[0] - load_before[0]) /
+                       max(1, load_after[1] - load_before[1]))
                 record("rps_per_cpu", name, rate / share if share > 0 else 0.0)
                 record("p50", name, p50)
                 record("p99", name, p99)
@@ -464,6 +502,8 @@ def main():
     table = [
         ("rps", "proxied GET/s, keep-alive, 64 connections (wrk)", "%.0f", "≥ 1.15"),
         ("cpu_share", "proxy CPU use during that run (share of CPU 0)", "%.2f", ""),
+        ("load_share", "load core use during that run (share of CPU 1: wrk + replicas)", "%.2f",
+         ""),
         ("rps_per_cpu", "proxied GET/s per second of proxy CPU (capacity)", "%.0f", ""),
         ("p50", "p50 latency at 64 connections (ms)", "%.3f", ""),
         ("p99", "p99 latency at 64 connections (ms)", "%.3f", "≤ 0.9"),
@@ -480,12 +520,14 @@ def main():
         ("scaling", "2 workers / 1 worker", "%.2f", ""),
     ]
     lines = ["# Side-by-side bench", "",
-             "%d round(s) × %d s, interleaved; proxies on CPU %s, wrk/h2load and the nginx "
-             "backend on CPU %s. Figures are medians over the rounds; ratios are medians of "
+             "%d round(s) × %d s, interleaved; proxies on CPU %s, wrk/h2load and the replicas "
+             "(%s) on CPU %s. Figures are medians over the rounds; ratios are medians of "
              "each round's ratio (the figures a ratio compares are taken seconds apart, one "
              "row at a time). Instructions and system calls: one run of %d minus one of %d "
              "requests (h2load, 64 connections), divided by the difference." %
-             (args.rounds, args.seconds, PROXY_CPU, LOAD_CPU, args.requests,
+             (args.rounds, args.seconds, PROXY_CPU,
+              "bench/peers/replica.cc" if args.replicas == "bench" else "static nginx",
+              LOAD_CPU, args.requests,
               args.requests // 5), "",
              "| figure | HAProxy | nginx | confgate | nginx / HAProxy | confgate / HAProxy "
              "| confgate target |",

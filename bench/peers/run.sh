@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$(nproc)" --target confgate
+cmake --build build -j "$(nproc)" --target confgate bench_replica
 if [[ " $* " == *" --smoke "* ]]; then
   exec python3 bench/peers/peers.py --out "$(mktemp -d)/peers.md" "$@"
 fi
