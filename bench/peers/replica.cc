@@ -32,6 +32,7 @@ namespace {
 struct Connection {
   std::string received;
   std::string unsent;  // what the kernel did not take yet
+  bool waiting_for_room = false;
 };
 
 class Replica {
@@ -153,7 +154,8 @@ class Replica {
       return;
     }
     std::string_view data(buffer, static_cast<size_t>(n));
-    if (!connection.received.empty()) {
+    bool had_part = !connection.received.empty();
+    if (had_part) {
       connection.received.append(data);
       data = connection.received;
     }
@@ -163,42 +165,51 @@ class Replica {
       ++requests;
       data.remove_prefix(end + 4);
     }
-    connection.received.assign(data);  // a partial request waits for the rest
+    // A partial request waits for the rest.
+    if (had_part) {
+      connection.received.erase(0, connection.received.size() - data.size());
+    } else {
+      connection.received.assign(data);
+    }
     if (requests == 0) {
       return;
     }
     if (requests == 1 && connection.unsent.empty()) {
-      ssize_t sent = send(fd, answer_.data(), answer_.size(), MSG_NOSIGNAL);
-      if (sent == static_cast<ssize_t>(answer_.size())) {
-        return;
-      }
-      if (sent < 0 && errno != EAGAIN) {
-        Close(fd);
-        return;
-      }
-      connection.unsent.assign(answer_, sent < 0 ? 0 : static_cast<size_t>(sent));
-      Watch(fd, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+      Send(fd, connection, answer_);
       return;
     }
     for (size_t i = 0; i < requests; ++i) {
       connection.unsent += answer_;
     }
-    Flush(fd);
+    Send(fd, connection, connection.unsent);
   }
 
   void Flush(int fd) {
     auto found = connections_.find(fd);
-    if (found == connections_.end()) {
-      return;
+    if (found != connections_.end()) {
+      Send(fd, *found->second, found->second->unsent);
     }
-    Connection& connection = *found->second;
-    ssize_t sent = send(fd, connection.unsent.data(), connection.unsent.size(), MSG_NOSIGNAL);
+  }
+
+  // `pending` is answer_ or the connection's unsent bytes; what the kernel does not take is
+  // kept, and the connection waits for room.
+  void Send(int fd, Connection& connection, std::string_view pending) {
+    ssize_t sent = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
     if (sent < 0 && errno != EAGAIN) {
       Close(fd);
       return;
     }
-    connection.unsent.erase(0, sent < 0 ? 0 : static_cast<size_t>(sent));
-    Watch(fd, connection.unsent.empty() ? EPOLLIN : EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
+    size_t taken = sent < 0 ? 0 : static_cast<size_t>(sent);
+    if (pending.data() == connection.unsent.data()) {
+      connection.unsent.erase(0, taken);
+    } else if (taken < pending.size()) {
+      connection.unsent.assign(pending.substr(taken));
+    }
+    bool wait_for_room = !connection.unsent.empty();
+    if (wait_for_room != connection.waiting_for_room) {
+      connection.waiting_for_room = wait_for_room;
+      Watch(fd, wait_for_room ? EPOLLIN | EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
+    }
   }
 
   std::string body_;
