@@ -3,6 +3,7 @@
 #include <iostream>
 #include <string>
 
+#include "confgate/admin/admin_server.h"
 #include "confgate/common/log.h"
 #include "confgate/config/loader.h"
 #include "confgate/event/libevent_memory.h"
@@ -64,6 +65,14 @@ int main(int argc, char** argv) {
     // Certificates and keys are checked like the rest of the file: unreadable, malformed,
     // mismatched or expired ones are reported with their field and line.
     loaded.errors = confgate::network::CheckTlsFiles(loaded.config);
+    // So is the admin token file, which start-up would otherwise be the first to read.
+    if (!loaded.config.admin.token_file.empty()) {
+      absl::StatusOr<std::string> token =
+          confgate::admin::ReadAdminToken(loaded.config.admin.token_file);
+      if (!token.ok()) {
+        loaded.errors.push_back({"", 0, std::string(token.status().message())});
+      }
+    }
   }
   if (check_only) {
     for (const confgate::config::ConfigError& error : loaded.errors) {

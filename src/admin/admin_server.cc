@@ -138,23 +138,30 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
   return Error(404, "no such admin endpoint");
 }
 
+absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
+  std::ifstream file(token_file);
+  if (!file) {
+    return absl::UnavailableError(absl::StrCat("admin.token_file: cannot read ", token_file));
+  }
+  std::stringstream text;
+  text << file.rdbuf();
+  std::string token(absl::StripAsciiWhitespace(text.str()));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("admin.token_file: ", token_file, " is empty"));
+  }
+  return token;
+}
+
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base,
                                                                 const config::AdminConfig& config,
                                                                 AdminBackend& backend) {
   std::string token;
   if (!config.token_file.empty()) {
-    std::ifstream file(config.token_file);
-    if (!file) {
-      return absl::UnavailableError(
-          absl::StrCat("admin.token_file: cannot read ", config.token_file));
+    absl::StatusOr<std::string> read = ReadAdminToken(config.token_file);
+    if (!read.ok()) {
+      return read.status();
     }
-    std::stringstream text;
-    text << file.rdbuf();
-    token = std::string(absl::StripAsciiWhitespace(text.str()));
-    if (token.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("admin.token_file: ", config.token_file, " is empty"));
-    }
+    token = *std::move(read);
   }
   std::unique_ptr<AdminServer> server(new AdminServer(backend, token));
   server->http_ = evhttp_new(base);

@@ -103,6 +103,36 @@ routes:
                       result.stdout)
         self.assertIn('routes[0].upstream: line 11: unknown upstream "nowhere"', result.stdout)
 
+    def test_check_reads_the_admin_token_file(self):
+        directory = tempfile.mkdtemp(prefix="confgate-check-")
+        token_path = os.path.join(directory, "admin.token")
+        config_path = os.path.join(directory, "confgate.yaml")
+        with open(config_path, "w") as handle:
+            handle.write("""listeners:
+  - address: 127.0.0.1:8080
+admin: {address: 127.0.0.1:9901, token_file: %s}
+upstreams:
+  config-service:
+    servers:
+      - {address: 127.0.0.1:8081}
+routes:
+  - match: {prefix: /}
+    upstream: config-service
+""" % token_path)
+        missing = self.run_confgate("--check", "-c", config_path)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("admin.token_file: cannot read " + token_path, missing.stdout)
+        with open(token_path, "w") as handle:
+            handle.write(" \n")
+        empty = self.run_confgate("--check", "-c", config_path)
+        self.assertEqual(empty.returncode, 1)
+        self.assertIn("admin.token_file: %s is empty" % token_path, empty.stdout)
+        with open(token_path, "w") as handle:
+            handle.write("s3cret-token\n")
+        good = self.run_confgate("--check", "-c", config_path)
+        self.assertEqual(good.returncode, 0, good.stdout)
+        self.assertNotIn("s3cret-token", good.stdout + good.stderr)
+
     def test_bad_config_stops_start_up(self):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
             handle.write("listeners: []\n")

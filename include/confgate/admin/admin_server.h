@@ -56,6 +56,10 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
 // Compares in time independent of where the inputs differ.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
+// The bearer token from `token_file`, without surrounding whitespace. An unreadable or empty
+// file is an error that names admin.token_file (start-up and --check report it alike).
+absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file);
+
 class AdminServer {
  public:
   // Reads the token file (if any) and binds the listener. Main thread.
