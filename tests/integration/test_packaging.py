@@ -24,7 +24,10 @@ def load_all(relative):
         return [document for document in yaml.safe_load_all(handle) if document]
 
 
-def check_confgate_file(test, text):
+def check_confgate_file(test, text, files=None):
+    """`confgate --check` passes on `text`; `files` maps paths it names to stand-ins."""
+    for name, stand_in in (files or {}).items():
+        text = text.replace(name, stand_in)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         handle.write(text)
     test.addCleanup(os.unlink, handle.name)
@@ -39,10 +42,11 @@ def port_of(address):
 
 
 class KubernetesManifestTest(unittest.TestCase):
-    def check_shape(self, relative):
+    def check_shape(self, relative, files=None):
         documents = load_all(relative)
         kinds = {document["kind"]: document for document in documents}
-        config = check_confgate_file(self, next(iter(kinds["ConfigMap"]["data"].values())))
+        config = check_confgate_file(self, next(iter(kinds["ConfigMap"]["data"].values())),
+                                     files)
         admin_port = port_of(config["admin"]["address"])
         listener_port = port_of(config["listeners"][0]["address"])
         container = next(c for c in kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
@@ -52,7 +56,11 @@ class KubernetesManifestTest(unittest.TestCase):
         return kinds, config, container, admin_port, listener_port
 
     def test_edge(self):
-        kinds, _, container, admin_port, listener_port = self.check_shape("docker/k8s/edge.yaml")
+        with tempfile.NamedTemporaryFile("w", delete=False) as token:
+            token.write("t" * 64)
+        self.addCleanup(os.unlink, token.name)
+        kinds, config, container, admin_port, listener_port = self.check_shape(
+            "docker/k8s/edge.yaml", {"/etc/confgate-admin/token": token.name})
         self.assertEqual(container["readinessProbe"]["httpGet"],
                          {"path": "/readyz", "port": admin_port})
         self.assertEqual(container["livenessProbe"]["httpGet"],
@@ -62,6 +70,28 @@ class KubernetesManifestTest(unittest.TestCase):
         self.assertEqual(kinds["Service"]["spec"]["type"], "LoadBalancer")
         self.assertEqual(kinds["Service"]["spec"]["ports"][0]["targetPort"], listener_port)
         self.assertIn("PodDisruptionBudget", kinds)
+
+    def test_edge_guards_its_exposed_admin_port(self):
+        kinds = {document["kind"]: document for document in load_all("docker/k8s/edge.yaml")}
+        config = yaml.safe_load(next(iter(kinds["ConfigMap"]["data"].values())))
+        admin_port = port_of(config["admin"]["address"])
+        self.assertTrue(config["admin"]["address"].startswith("0.0.0.0:"))
+        # Mutating calls need the token, mounted from a Secret where the file says.
+        token_file = config["admin"]["token_file"]
+        pod = kinds["Deployment"]["spec"]["template"]["spec"]
+        container = next(c for c in pod["containers"] if c["name"] == "confgate")
+        mount = next(m for m in container["volumeMounts"]
+                     if token_file.startswith(m["mountPath"] + "/"))
+        volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+        self.assertIn("secretName", volume["secret"])
+        self.assertEqual(pod["securityContext"]["fsGroup"], pod["securityContext"]["runAsUser"])
+        # Reads need no token: only the monitoring namespace may reach the admin port.
+        rules = kinds["NetworkPolicy"]["spec"]["ingress"]
+        admin_rules = [rule for rule in rules
+                       if any(port["port"] == admin_port for port in rule["ports"])]
+        self.assertEqual(len(admin_rules), 1)
+        self.assertEqual(admin_rules[0]["from"], [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}])
 
     def test_sidecar_keeps_admin_on_localhost(self):
         _, config, container, admin_port, _ = self.check_shape("docker/k8s/sidecar.yaml")
@@ -83,7 +113,10 @@ class ComposeAndDockerfileTest(unittest.TestCase):
             name, port = server["dns"].split(":")
             self.assertEqual(name, "replica-%d" % index)
             self.assertIn(port, services[name]["entrypoint"])
-        self.assertIn("9901:9901", services["confgate"]["ports"])
+        self.assertIn("8080:8080", services["confgate"]["ports"])
+        # The admin port is published on the host's loopback only.
+        self.assertIn("127.0.0.1:9901:9901", services["confgate"]["ports"])
+        self.assertFalse([p for p in services["confgate"]["ports"] if p.startswith("9901:")])
 
     def test_dockerfile(self):
         with open(path("docker", "Dockerfile")) as handle:
