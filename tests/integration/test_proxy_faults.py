@@ -548,6 +548,31 @@ class UpstreamFaultTest(ProxyTestCase, unittest.TestCase):
             self.assert_answer(reply, path, connection=0)
         self.assertEqual(upstream.accepted(), 1)
 
+    def test_connect_timeout_without_retries_gets_504(self):
+        # docs/design-notes.md: 504 when the TCP connect does not complete in time (as nginx).
+        # Round robin sends every other request to the host that never completes a connect.
+        full = FullListenQueue()
+        self.addCleanup(full.close)
+        upstream, proxy = self.start(hosts_before=[full], extra=NO_RETRIES)
+        client = self.client(proxy)
+        statuses = []
+        for index in range(4):
+            path = "/r%d" % index
+            started = time.time()
+            reply = client.request("GET", path)
+            elapsed = time.time() - started
+            if reply.status == 200:
+                self.assert_answer(reply, path, connection=0)
+            else:
+                self.assert_error(reply, 504)
+                self.assertIn(b"upstream connect timeout", reply.body)
+                # Not before the connect timeout, and not much after it.
+                self.assertGreaterEqual(elapsed, CONNECT_TIMEOUT * 0.9)
+                self.assertLess(elapsed, CONNECT_TIMEOUT + 2 * SLOW)
+            statuses.append(reply.status)
+        self.assertEqual(sorted(statuses), [200, 200, 504, 504])
+        self.assertEqual(upstream.accepted(), 1)
+
     def test_closed_port_host_without_retries_fails_fast(self):
         upstream, proxy = self.start(hosts_before=[self.closed_port()], extra=NO_RETRIES)
         client = self.client(proxy)
