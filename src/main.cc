@@ -1,6 +1,7 @@
 // confgate: a reverse proxy and load balancer for configuration services.
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "confgate/admin/admin_server.h"
@@ -15,11 +16,13 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 void PrintUsage(std::ostream& out) {
-  out << "usage: confgate -c FILE [--check]\n"
-         "  -c, --config FILE  the upstream file (YAML)\n"
-         "      --check        validate FILE, print every problem, exit 0 (ok) or 1\n"
-         "      --version      print the version\n"
-         "  -h, --help         this text\n";
+  out << "usage: confgate -c FILE [--check] [--log-level LEVEL]\n"
+         "  -c, --config FILE        the upstream file (YAML)\n"
+         "      --check              validate FILE, print every problem, exit 0 (ok) or 1\n"
+         "      --log-level LEVEL    debug, info (default), warn or error: the least severe\n"
+         "                           process-log lines written to stderr\n"
+         "      --version            print the version\n"
+         "  -h, --help               this text\n";
 }
 
 }  // namespace
@@ -40,6 +43,23 @@ int main(int argc, char** argv) {
       config_path = arg.substr(std::strlen("--config="));
     } else if (arg == "--check") {
       check_only = true;
+    } else if (arg == "--log-level" || arg.rfind("--log-level=", 0) == 0) {
+      std::string name;
+      if (arg == "--log-level") {
+        if (i + 1 >= argc) {
+          std::cerr << "confgate: --log-level needs a level (debug, info, warn, error)\n";
+          return 2;
+        }
+        name = argv[++i];
+      } else {
+        name = arg.substr(std::strlen("--log-level="));
+      }
+      std::optional<confgate::LogLevel> level = confgate::ParseLogLevel(name);
+      if (!level.has_value()) {
+        std::cerr << "confgate: unknown log level \"" << name << "\" (debug, info, warn, error)\n";
+        return 2;
+      }
+      confgate::SetMinLogLevel(*level);
     } else if (arg == "--version") {
       std::cout << "confgate " << kVersion << "\n";
       return 0;

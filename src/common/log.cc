@@ -31,6 +31,18 @@ const char* LevelName(LogLevel level) {
 
 void SetMinLogLevel(LogLevel level) { min_level.store(level, std::memory_order_relaxed); }
 
+std::optional<LogLevel> ParseLogLevel(absl::string_view name) {
+  for (LogLevel level : {LogLevel::kDebug, LogLevel::kInfo, LogLevel::kWarn, LogLevel::kError}) {
+    if (name == LevelName(level)) {
+      return level;
+    }
+  }
+  if (name == "warning") {
+    return LogLevel::kWarn;
+  }
+  return std::nullopt;
+}
+
 void AppendJsonString(absl::string_view value, std::string& out) {
   out.push_back('"');
   for (unsigned char c : value) {

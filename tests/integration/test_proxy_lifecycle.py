@@ -1,7 +1,10 @@
-"""Process lifecycle: graceful drain on SIGTERM, and the command line (--check, --version)."""
+"""Process lifecycle: graceful drain on SIGTERM, and the command line (--check, --log-level,
+--version)."""
 
 import glob
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,8 +14,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import (CONFGATE_BIN, SLOW, SOURCE_DIR, ProxyTestCase,  # noqa: E402
-                              connection_refused, wait_until)
+from confgate_harness import (CONFGATE_BIN, SLOW, SOURCE_DIR, Proxy,  # noqa: E402
+                              ProxyTestCase, connection_refused, raw_exchange, wait_until,
+                              write_confgate_config)
 
 
 class DrainTest(ProxyTestCase, unittest.TestCase):
@@ -65,6 +69,74 @@ class DrainTest(ProxyTestCase, unittest.TestCase):
         self.assertEqual(proxy.terminate(timeout=10), 0)
         self.assertLess(time.time() - started, 2 * SLOW)  # far below the 10 s drain timeout
         connection.close()
+
+
+class LogLevelTest(ProxyTestCase, unittest.TestCase):
+    BAD_REQUEST = b"GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n"
+
+    def entries(self, lines):
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def bad_request_lines(self, args):
+        """The process-log entries of a proxy run with `args` that saw one malformed request
+        and then a SIGTERM (its "draining" line, at info, marks that the earlier ones are in)."""
+        replicas = self.start_replicas(1)
+        directory = tempfile.mkdtemp(prefix="confgate-log-")
+        proxy = Proxy(write_confgate_config(directory, replicas, workers=1), args=args)
+        self.addCleanup(proxy.kill)
+        self.assertTrue(raw_exchange(proxy.port, self.BAD_REQUEST).startswith(b"HTTP/1.1 400"))
+        proxy.process.terminate()
+        proxy.process.wait(timeout=20)
+        self.assertTrue(wait_until(lambda: any('"draining"' in line
+                                               for line in proxy.stderr_lines()), 5))
+        return [entry for entry in self.entries(proxy.stderr_lines())
+                if entry["msg"] == "bad request"]
+
+    def test_debug_level_logs_what_info_leaves_out(self):
+        logged = self.bad_request_lines(["--log-level", "debug"])
+        self.assertEqual(len(logged), 1)
+        self.assertEqual((logged[0]["level"], logged[0]["status"]), ("debug", "400"))
+        self.assertEqual(self.bad_request_lines([]), [])  # info, the default
+
+    def test_error_level_drops_warnings_and_info(self):
+        # Nothing at info says when the proxy is up, so the listener's port is chosen here (an
+        # ephemeral port the kernel just handed out) and the test waits until it answers. An
+        # admin listener off loopback is warned about at start-up (AdminExposureTest).
+        replicas = self.start_replicas(1)
+        directory = tempfile.mkdtemp(prefix="confgate-log-")
+        path = write_confgate_config(directory, replicas, workers=1)
+        runs = {}
+        for level in ("warn", "error"):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            with open(path) as handle:
+                text = handle.read()
+            text = text.replace("admin:\n  address: 127.0.0.1:0", "admin:\n  address: 0.0.0.0:0")
+            text = re.sub(r"(listeners:\n  - address: 127\.0\.0\.1:)\d+", r"\g<1>%d" % port,
+                          text)
+            with open(path, "w") as handle:
+                handle.write(text)
+            process = subprocess.Popen([CONFGATE_BIN, "-c", path, "--log-level=" + level],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       text=True)
+            self.addCleanup(process.kill)
+            self.assertTrue(wait_until(lambda: not connection_refused(port), 10 * SLOW))
+            answer = raw_exchange(port, b"GET /v1/kv/a HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(answer.startswith(b"HTTP/1.1 "), answer)
+            process.terminate()
+            runs[level] = self.entries(process.communicate(timeout=20)[1].splitlines())
+            self.assertEqual(process.returncode, 0, runs[level])
+        self.assertEqual({entry["level"] for entry in runs["warn"]}, {"warn"})
+        self.assertTrue(any("admin listener is reachable" in entry["msg"]
+                            for entry in runs["warn"]))
+        self.assertEqual(runs["error"], [])
+
+    def test_unknown_level_is_refused(self):
+        result = subprocess.run([CONFGATE_BIN, "--log-level", "loud", "-c", "unused.yaml"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn('unknown log level "loud"', result.stderr)
 
 
 class CommandLineTest(unittest.TestCase):
