@@ -80,14 +80,17 @@ def cpu_seconds(pid):
 
 
 def cpu_ticks(cpu):
-    """(busy, total) clock ticks of CPU `cpu` so far, from /proc/stat."""
+    """(busy, total) clock ticks of CPU `cpu` so far, from /proc/stat: busy is user, nice,
+    system, irq and softirq; total adds idle, iowait and steal (time the hypervisor took, which
+    is not the load's). guest time is already inside user and nice."""
     with open("/proc/stat") as stat:
         for line in stat:
             fields = line.split()
             if fields[0] == "cpu" + cpu:
-                ticks = [int(value) for value in fields[1:]]
-                idle = ticks[3] + ticks[4]  # idle + iowait
-                return sum(ticks) - idle, sum(ticks)
+                user, nice, system, idle, iowait, irq, softirq, steal = \
+                    [int(value) for value in fields[1:9]]
+                busy = user + nice + system + irq + softirq
+                return busy, busy + idle + iowait + steal
     raise RuntimeError("no cpu%s in /proc/stat" % cpu)
 
 

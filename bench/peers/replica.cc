@@ -71,10 +71,13 @@ class Replica {
         int fd = events[i].data.fd;
         if (IsListener(fd)) {
           Accept(fd);
-        } else if (events[i].events & EPOLLOUT) {
-          Flush(fd);
         } else {
-          Receive(fd);
+          if (events[i].events & EPOLLOUT) {
+            Flush(fd);
+          }
+          if (events[i].events & ~EPOLLOUT) {
+            Receive(fd);  // bytes, a close or an error
+          }
         }
       }
     }
@@ -125,7 +128,10 @@ class Replica {
     for (;;) {
       int fd = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
       if (fd < 0) {
-        return;
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
+          return;
+        }
+        Fail("accept4");  // out of descriptors: the figures would be wrong, not just slow
       }
       int on = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
@@ -228,6 +234,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::ifstream file(argv[1], std::ios::binary);
+  if (!file) {
+    std::perror(argv[1]);
+    return 1;
+  }
   Replica replica{std::string(std::istreambuf_iterator<char>(file), {})};
   for (int i = 0, count = std::atoi(argv[2]); i < count; ++i) {
     std::printf("%d\n", replica.Listen());

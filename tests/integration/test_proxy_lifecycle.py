@@ -4,7 +4,6 @@
 import glob
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -98,31 +97,54 @@ class LogLevelTest(ProxyTestCase, unittest.TestCase):
         self.assertEqual((logged[0]["level"], logged[0]["status"]), ("debug", "400"))
         self.assertEqual(self.bad_request_lines([]), [])  # info, the default
 
+    @staticmethod
+    def loopback_listener_port(pid):
+        """The port of a 127.0.0.1 TCP listener that process `pid` holds, or None (/proc)."""
+        inodes = set()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+        with open("/proc/%d/net/tcp" % pid) as table:
+            next(table)
+            for line in table:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and inode in inodes and local.startswith("0100007F:"):
+                    return int(local.split(":")[1], 16)
+        return None
+
     def test_error_level_drops_warnings_and_info(self):
-        # Nothing at info says when the proxy is up, so the listener's port is chosen here (an
-        # ephemeral port the kernel just handed out) and the test waits until it answers. An
-        # admin listener off loopback is warned about at start-up (AdminExposureTest).
+        # Nothing at warn or above says when the proxy is up, so the test finds its listener
+        # in /proc and waits until it answers. An admin listener off loopback is warned about
+        # at start-up (AdminExposureTest).
         replicas = self.start_replicas(1)
         directory = tempfile.mkdtemp(prefix="confgate-log-")
         path = write_confgate_config(directory, replicas, workers=1)
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("admin:\n  address: 127.0.0.1:0",
+                                      "admin:\n  address: 0.0.0.0:0"))
         runs = {}
         for level in ("warn", "error"):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
-            with open(path) as handle:
-                text = handle.read()
-            text = text.replace("admin:\n  address: 127.0.0.1:0", "admin:\n  address: 0.0.0.0:0")
-            text = re.sub(r"(listeners:\n  - address: 127\.0\.0\.1:)\d+", r"\g<1>%d" % port,
-                          text)
-            with open(path, "w") as handle:
-                handle.write(text)
             process = subprocess.Popen([CONFGATE_BIN, "-c", path, "--log-level=" + level],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                        text=True)
             self.addCleanup(process.kill)
-            self.assertTrue(wait_until(lambda: not connection_refused(port), 10 * SLOW))
-            answer = raw_exchange(port, b"GET /v1/kv/a HTTP/1.1\r\nHost: a\r\n\r\n")
+            found = {}
+
+            def listening():
+                found["port"] = self.loopback_listener_port(process.pid)
+                return found["port"] is not None
+
+            self.assertTrue(wait_until(listening, 10 * SLOW))
+            answer = raw_exchange(found["port"],
+                                  b"GET /v1/kv/a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                                  read_timeout=5 * SLOW)
             self.assertTrue(answer.startswith(b"HTTP/1.1 "), answer)
             process.terminate()
             runs[level] = self.entries(process.communicate(timeout=20)[1].splitlines())
