@@ -1,8 +1,6 @@
 #include "server/downstream_connection.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include <algorithm>
@@ -29,15 +27,9 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_s
       timer_(worker.timers(), [this] { OnTimer(); }) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
 
-  event_base* base = worker.dispatcher().base();
-  if (tls_session != nullptr) {
-    bufferevent* bev = bufferevent_openssl_socket_new(
-        base, fd, tls_session, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    transport_ = network::Transport::Wrap(bev, *this);
-  } else {
-    transport_ = network::Transport::Accepted(worker.dispatcher(), fd, *this);
-  }
+  transport_ = tls_session != nullptr
+                   ? network::Transport::AcceptedTls(worker.dispatcher(), fd, tls_session, *this)
+                   : network::Transport::Accepted(worker.dispatcher(), fd, *this);
   transport_->SetReadLimit(
       std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
   // A client must send a complete request head within header_timeout of connecting; for TLS

@@ -1,8 +1,6 @@
 #include "confgate/upstream/connection_pool.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include <algorithm>
@@ -14,22 +12,9 @@ UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher,
                                                   UpstreamConnectionHandler& handler,
                                                   const network::ClientTls* tls) {
   UpstreamConnectionPtr connection(new UpstreamConnection(host, handler));
-  if (tls == nullptr) {
-    connection->transport_ = network::Transport::Connect(
-        dispatcher, host.sockaddr_ptr(), static_cast<socklen_t>(host.sockaddr_len()), *connection);
-    return connection;
-  }
-  // Deferred callbacks: a connect that fails at once must not call back into the stream that
-  // is still inside Connect().
-  bufferevent* bev = bufferevent_openssl_socket_new(
-      dispatcher.base(), -1, tls->NewSession(host.host_name()), BUFFEREVENT_SSL_CONNECTING,
-      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-  // A peer that closes without close_notify ends the stream like a TCP close would.
-  bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-  connection->transport_ = network::Transport::Wrap(bev, *connection);
-  // On failure the error event has been scheduled; the handler learns of it from the loop.
-  bufferevent_socket_connect(bev, const_cast<sockaddr*>(host.sockaddr_ptr()),
-                             static_cast<int>(host.sockaddr_len()));
+  connection->transport_ = network::Transport::Connect(
+      dispatcher, host.sockaddr_ptr(), static_cast<socklen_t>(host.sockaddr_len()), *connection,
+      tls != nullptr ? tls->NewSession(host.host_name()) : nullptr);
   return connection;
 }
 

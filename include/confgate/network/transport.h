@@ -1,14 +1,14 @@
 // A connection's byte stream: an input and an output buffer over a socket, with readiness
-// reported to one owner. Two kinds: a plain socket that confgate reads and writes itself, and
-// a libevent bufferevent (used for TLS).
+// reported to one owner; plain, or TLS through network::TlsStream (OpenSSL's records, with
+// every system call made here).
 //
-// The plain kind exists for the cost per request. A libevent socket bufferevent asks the
-// kernel how much is readable (ioctl FIONREAD) before every read and arms and disarms the
-// write event around every write (two epoll_ctl): six system calls per proxied request beyond
-// the four reads and writes. The plain transport reads into reserved buffer space, and sends
-// output from the loop as soon as the current callbacks are done (event::PassWork); it has a
-// write event only once the kernel did not take everything. It holds its buffers only while
-// bytes pass through: empty ones go back to a per-thread spare list.
+// It exists for the cost per request. A libevent socket bufferevent asks the kernel how much
+// is readable (ioctl FIONREAD) before every read and arms and disarms the write event around
+// every write (two epoll_ctl): six system calls per proxied request beyond the four reads and
+// writes. This transport reads with one recv() per readable event, and sends output from the
+// loop as soon as the current callbacks are done (event::PassWork); it has a write event only
+// once the kernel did not take everything. It holds its buffers only while bytes pass through:
+// empty ones go back to a per-thread spare list.
 #pragma once
 
 #include <sys/socket.h>
@@ -18,8 +18,8 @@
 
 #include "confgate/event/dispatcher.h"
 
-struct bufferevent;
 struct evbuffer;
+struct ssl_st;
 
 namespace confgate::network {
 
@@ -45,12 +45,17 @@ class Transport {
   // An accepted, non-blocking socket; the transport owns and closes it. Reading starts at once.
   static std::unique_ptr<Transport> Accepted(event::Dispatcher& dispatcher, int fd,
                                              TransportCallbacks& callbacks);
+  // The same for TLS: the transport owns `session` (from ServerTls) and runs the server side
+  // of the handshake on the first bytes; input() holds plaintext.
+  static std::unique_ptr<Transport> AcceptedTls(event::Dispatcher& dispatcher, int fd,
+                                                ssl_st* session, TransportCallbacks& callbacks);
   // A non-blocking connect to `address`; the outcome arrives as OnTransportConnected or
   // OnTransportClosed(true). Output added before the connection opens is sent when it does.
+  // With `tls_session` (from ClientTls, owned by the transport) the connection opens once the
+  // handshake is done and the peer verified; a failed handshake is a failed connect.
   static std::unique_ptr<Transport> Connect(event::Dispatcher& dispatcher, const sockaddr* address,
-                                            socklen_t length, TransportCallbacks& callbacks);
-  // Takes ownership of `bev` (a TLS bufferevent, accepting or connecting).
-  static std::unique_ptr<Transport> Wrap(bufferevent* bev, TransportCallbacks& callbacks);
+                                            socklen_t length, TransportCallbacks& callbacks,
+                                            ssl_st* tls_session = nullptr);
 
   // Whoever owns the connection now gets its events (a pooled connection changes hands).
   virtual void set_callbacks(TransportCallbacks& callbacks) = 0;

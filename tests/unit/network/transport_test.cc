@@ -13,31 +13,12 @@
 
 #include "confgate/common/recycling.h"
 #include "gtest/gtest.h"
+#include "support/transport_test_support.h"
 
 namespace confgate::network {
 namespace {
 
 // Records what a transport reports.
-struct Recorder : TransportCallbacks {
-  void OnTransportConnected() override { ++connected; }
-  void OnTransportReadable() override { ++readable; }
-  void OnTransportDrained() override { ++drained; }
-  void OnTransportClosed(bool failed) override {
-    ++closed;
-    connect_failed = failed;
-  }
-  int connected = 0;
-  int readable = 0;
-  int drained = 0;
-  int closed = 0;
-  bool connect_failed = false;
-};
-
-std::string Contents(evbuffer* buffer) {
-  std::string out(evbuffer_get_length(buffer), '\0');
-  evbuffer_copyout(buffer, out.data(), out.size());
-  return out;
-}
 
 class TransportTest : public ::testing::Test {
  protected:
@@ -64,7 +45,7 @@ class TransportTest : public ::testing::Test {
 
   event::Dispatcher dispatcher_;
   int pair_[2] = {-1, -1};
-  Recorder recorder_;
+  TransportRecorder recorder_;
   std::unique_ptr<Transport> transport_;
 };
 
@@ -146,7 +127,7 @@ TEST_F(TransportTest, EmptyBuffersGoBackToTheSparesAndNextOwnersReuseThem) {
   transport_ = Transport::Accepted(dispatcher_, pair_[0], recorder_);
   int other[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, other), 0);
-  Recorder other_recorder;
+  TransportRecorder other_recorder;
   auto next = Transport::Accepted(dispatcher_, other[0], other_recorder);
 
   ASSERT_EQ(write(pair_[1], "GET", 3), 3);
@@ -194,13 +175,9 @@ class ConnectTest : public ::testing::Test {
     }
   }
   sockaddr_in Listen(bool listening) {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof(address);
-    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), length), 0);
-    EXPECT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    sockaddr_in address;
+    listener_ = BoundLoopbackSocket(address);
+    EXPECT_GE(listener_, 0);
     if (listening) {
       EXPECT_EQ(listen(listener_, 4), 0);
     }
@@ -214,7 +191,7 @@ class ConnectTest : public ::testing::Test {
 
   event::Dispatcher dispatcher_;
   int listener_ = -1;
-  Recorder recorder_;
+  TransportRecorder recorder_;
   std::unique_ptr<Transport> transport_;
 };
 
