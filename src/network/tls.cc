@@ -268,6 +268,8 @@ absl::StatusOr<std::shared_ptr<ClientTls>> ClientTls::Create(
   tls->context_ = SSL_CTX_new(TLS_client_method());
   tls->server_name_ = config.server_name;
   tls->verify_ = !config.insecure_skip_verify;
+  // An upstream that asks to renegotiate (TLS 1.2) is refused, as our listeners refuse clients.
+  SSL_CTX_set_options(tls->context_, SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_min_proto_version(tls->context_, TLS1_2_VERSION);
   SSL_CTX_set_cipher_list(tls->context_, kTls12Ciphers);
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};

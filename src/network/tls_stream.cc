@@ -74,8 +74,11 @@ long TlsStream::BioControl(BIO*, int command, long, void*) {
 
 TlsStream::TlsStream(SSL* ssl, Role role) : ssl_(ssl), wire_(evbuffer_new()) {
   BIO* bio = BIO_new(BioMethod());
-  BIO_set_data(bio, this);
-  SSL_set_bio(ssl_, bio, bio);
+  if (bio != nullptr) {
+    BIO_set_data(bio, this);
+    SSL_set_bio(ssl_, bio, bio);
+    bio_ready_ = true;
+  }
   // An idle keep-alive connection gives its 17 KiB read buffer and its write buffer back.
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
   if (role == Role::kServer) {
@@ -87,7 +90,9 @@ TlsStream::TlsStream(SSL* ssl, Role role) : ssl_(ssl), wire_(evbuffer_new()) {
 
 TlsStream::~TlsStream() {
   SSL_free(ssl_);  // and the BIO
-  evbuffer_free(wire_);
+  if (wire_ != nullptr) {
+    evbuffer_free(wire_);
+  }
 }
 
 TlsStream::Result TlsStream::Fail() {
@@ -95,6 +100,15 @@ TlsStream::Result TlsStream::Fail() {
   received_ = {};
   ERR_clear_error();
   return Result::kFailed;
+}
+
+// OpenSSL asks for more only once the BIO has handed over every received byte; anything left
+// would be lost with the transport's receive area, so it is a failure, never a silent drop.
+TlsStream::Result TlsStream::TookEverything(Result result) {
+  if (!received_.empty()) {
+    return Fail();
+  }
+  return result;
 }
 
 TlsStream::Result TlsStream::FinishHandshakeStep(int result) {
@@ -123,13 +137,14 @@ TlsStream::Result TlsStream::Receive(absl::string_view ciphertext, evbuffer* pla
   if (!established_) {
     Result result = FinishHandshakeStep(SSL_do_handshake(ssl_));
     if (result != Result::kOk || !established_) {
-      return result;  // still in the handshake: OpenSSL took everything (it asks for more)
+      return TookEverything(result);  // still in the handshake: OpenSSL asks for more
     }
   }
   // Until OpenSSL asks for more: every byte received must be taken now, since the transport
   // reuses its receive area for the next read.
   thread_local char clear[kReadSize];
   for (;;) {
+    ClearStaleErrors();  // a successful call can leave an entry that would change the verdict
     int n = SSL_read(ssl_, clear, sizeof(clear));
     if (n > 0) {
       if (evbuffer_add(plaintext, clear, static_cast<size_t>(n)) != 0) {
@@ -139,10 +154,10 @@ TlsStream::Result TlsStream::Receive(absl::string_view ciphertext, evbuffer* pla
     }
     int error = SSL_get_error(ssl_, n);
     if (error == SSL_ERROR_WANT_READ) {
-      return Result::kOk;
+      return TookEverything(Result::kOk);
     }
     if (error == SSL_ERROR_ZERO_RETURN) {
-      received_ = {};
+      received_ = {};  // nothing counts after close_notify
       return Result::kPeerClosed;
     }
     return Fail();
@@ -158,7 +173,8 @@ bool TlsStream::Send(evbuffer* plaintext) {
   size_t left = evbuffer_get_length(plaintext);
   while (left > 0) {
     evbuffer_iovec pieces[kMaxGatheredPieces];
-    int count = evbuffer_peek(plaintext, -1, nullptr, pieces, kMaxGatheredPieces);
+    int count = evbuffer_peek(plaintext, static_cast<ev_ssize_t>(kRecordSize), nullptr, pieces,
+                              kMaxGatheredPieces);
     const char* data = static_cast<const char*>(pieces[0].iov_base);
     size_t size = pieces[0].iov_len;
     if (count > 1 && size < kRecordSize) {
@@ -167,6 +183,7 @@ bool TlsStream::Send(evbuffer* plaintext) {
       evbuffer_copyout(plaintext, gathered, size);
       data = gathered;
     }
+    ClearStaleErrors();
     int n = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(size, INT_MAX)));
     if (n <= 0) {
       Fail();

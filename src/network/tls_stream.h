@@ -33,6 +33,8 @@ class TlsStream {
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
+  // False when the session could not be set up (out of memory): do not use it.
+  bool usable() const { return wire_ != nullptr && bio_ready_; }
   bool established() const { return established_; }
 
   // Client: writes the ClientHello into wire().
@@ -55,11 +57,13 @@ class TlsStream {
   static int BioRead(bio_st* bio, char* data, int length);
   static long BioControl(bio_st* bio, int command, long number, void* pointer);
   Result FinishHandshakeStep(int result);
+  Result TookEverything(Result result);
   Result Fail();
 
   ssl_st* ssl_;
   evbuffer* wire_;
   absl::string_view received_;  // ciphertext the BIO has not yet handed to OpenSSL
+  bool bio_ready_ = false;
   bool established_ = false;
   bool failed_ = false;
 };

@@ -54,12 +54,12 @@ void ReturnBuffer(evbuffer* buffer) {
 class SocketTransport final : public Transport, private event::PassWork {
  public:
   SocketTransport(event::Dispatcher& dispatcher, int fd, bool connecting,
-                  TransportCallbacks& callbacks, ssl_st* tls_session = nullptr)
-      : dispatcher_(dispatcher), fd_(fd), callbacks_(&callbacks), connecting_(connecting) {
-    if (tls_session != nullptr) {
-      tls_ = std::make_unique<TlsStream>(
-          tls_session, connecting ? TlsStream::Role::kClient : TlsStream::Role::kServer);
-    }
+                  TransportCallbacks& callbacks, std::unique_ptr<TlsStream> tls = nullptr)
+      : dispatcher_(dispatcher),
+        fd_(fd),
+        callbacks_(&callbacks),
+        connecting_(connecting),
+        tls_(std::move(tls)) {
     read_event_ = event_new(dispatcher_.base(), fd_, EV_READ | EV_PERSIST,
                             &SocketTransport::OnReadEvent, this);
     if (connecting_) {
@@ -89,9 +89,10 @@ class SocketTransport final : public Transport, private event::PassWork {
       }
     }
     if (fd_ >= 0) {
-      if (tls_ != nullptr && !closed_) {
-        // close_notify (or a pending alert), once and without waiting: the peer learns the
-        // session ended on purpose, and nothing is left to a kernel buffer that is full.
+      if (tls_ != nullptr && !closed_ && !aborted_ && wire_length() == 0) {
+        // close_notify, once and without waiting: the peer learns the session ended on
+        // purpose. Not after Abort() (a cut message must not look complete), nor behind
+        // ciphertext the kernel has not taken (it would not get there).
         tls_->Shutdown();
         SendOnce(tls_->wire());
       }
@@ -102,6 +103,12 @@ class SocketTransport final : public Transport, private event::PassWork {
   // Reports a connect that failed before it started (from the loop, like any other outcome).
   void FailSoon() {
     failed_ = true;
+    connecting_ = true;
+    if (write_event_ == nullptr) {
+      write_event_ = MakeWriteEvent();
+    }
+    event_del(read_event_);
+    reading_ = false;
     event_del(write_event_);
     event_active(write_event_, EV_WRITE, 0);
   }
@@ -149,6 +156,8 @@ class SocketTransport final : public Transport, private event::PassWork {
     UpdateReading();
   }
   void SetReadLimit(size_t bytes) override { read_limit_ = bytes; }
+
+  void Abort() override { aborted_ = true; }
 
   void Silence() override {
     silenced_ = true;
@@ -206,8 +215,16 @@ class SocketTransport final : public Transport, private event::PassWork {
     self->Write();
   }
 
-  // event::PassWork: the owner's callbacks are done; send what they added.
-  void RunPassWork() override { Write(); }
+  // event::PassWork: the owner's callbacks are done; send what they added (or end a TLS
+  // session whose peer sent close_notify after its last data).
+  void RunPassWork() override {
+    if (close_pending_) {
+      close_pending_ = false;
+      Close(false);
+      return;
+    }
+    Write();
+  }
 
   ::event* MakeWriteEvent() {
     return event_new(dispatcher_.base(), fd_, EV_WRITE | EV_PERSIST, &SocketTransport::OnWriteEvent,
@@ -230,7 +247,9 @@ class SocketTransport final : public Transport, private event::PassWork {
 
   void ReleaseOutputIfEmpty() {
     if (output_ != nullptr && !write_armed_ && evbuffer_get_length(output_) == 0) {
-      dispatcher_.Cancel(*this);
+      if (wire_length() == 0 && !close_pending_) {
+        dispatcher_.Cancel(*this);
+      }
       ReturnBuffer(output_);
       output_ = nullptr;
     }
@@ -244,25 +263,35 @@ class SocketTransport final : public Transport, private event::PassWork {
     bool was_handshaking = handshaking();
     size_t had = input_length();
     TlsStream::Result result = tls_->Receive(ciphertext, input());
-    if (wire_length() > 0) {
-      dispatcher_.Schedule(*this);  // OpenSSL's answer: handshake messages, tickets, alerts
-    }
     if (result == TlsStream::Result::kFailed) {
+      SendOnce(tls_->wire());  // the alert that says why, if OpenSSL wrote one
       Close(was_handshaking);
       return;
     }
-    if (result == TlsStream::Result::kPeerClosed && input_length() == had) {
-      Close(was_handshaking);
-      return;
+    if (wire_length() > 0) {
+      dispatcher_.Schedule(*this);  // OpenSSL's answer: handshake messages, tickets
     }
-    // (A close_notify after data: the data first; the peer's FIN follows.)
+    if (input_ != nullptr && !watching_input_ && input_length() == 0) {
+      ReturnBuffer(input_);  // handshake records only: an idle connection holds no buffer
+      input_ = nullptr;
+    }
+    if (result == TlsStream::Result::kPeerClosed) {
+      if (input_length() == had) {
+        Close(was_handshaking);
+        return;
+      }
+      // close_notify came with data: the data first, then the close, from the loop (a peer
+      // that waits for our close_notify sends no FIN).
+      close_pending_ = true;
+      dispatcher_.Schedule(*this);
+    }
     if (was_handshaking && !handshaking()) {
       if (output_length() > 0) {
         dispatcher_.Schedule(*this);
       }
       if (connecting_side_) {
-        // An upstream's session is up and its certificate verified: connected. (A server
-        // sends nothing before the request, so no plaintext is waiting to be reported.)
+        // An upstream's session is up and its certificate verified: connected. (Should the
+        // server have sent data already, the owner sees it with the next bytes.)
         UpdateReading();
         callbacks_->OnTransportConnected();  // last: the owner may destroy us
         return;
@@ -284,7 +313,7 @@ class SocketTransport final : public Transport, private event::PassWork {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
         return;
       }
-      Close(false);
+      Close(handshaking());
       return;
     }
     if (n == 0) {
@@ -308,15 +337,18 @@ class SocketTransport final : public Transport, private event::PassWork {
       return;
     }
     evbuffer* out = output_;
+    bool owner_bytes = output_ != nullptr && evbuffer_get_length(output_) > 0;
     if (tls_ != nullptr) {
       // Plaintext waits in the output while the handshake runs; the wire carries ciphertext.
-      if (!handshaking() && output_ != nullptr && evbuffer_get_length(output_) > 0 &&
-          !tls_->Send(output_)) {
+      owner_bytes = owner_bytes && !handshaking();
+      if (owner_bytes && !tls_->Send(output_)) {
+        SendOnce(tls_->wire());
         Close(false);
         return;
       }
       out = tls_->wire();
     }
+    owner_output_in_flight_ = owner_output_in_flight_ || owner_bytes;
     // The length is read once and kept up to date here: nothing else adds to the buffer while
     // this runs.
     size_t remaining = out != nullptr ? evbuffer_get_length(out) : 0;
@@ -345,7 +377,7 @@ class SocketTransport final : public Transport, private event::PassWork {
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
           break;
         }
-        Close(false);
+        Close(handshaking());
         return;
       }
       evbuffer_drain(out, static_cast<size_t>(n));
@@ -362,7 +394,10 @@ class SocketTransport final : public Transport, private event::PassWork {
     }
     if (!pending) {
       ReleaseOutputIfEmpty();
-      if (output_length() == 0) {  // (plaintext held back by a TLS handshake is not drained)
+      // Only the owner's bytes are reported drained: not handshake records alone, nor while
+      // plaintext waits for the handshake.
+      if (owner_output_in_flight_ && output_length() == 0) {
+        owner_output_in_flight_ = false;
         callbacks_->OnTransportDrained();  // last: the owner may destroy us
       }
     }
@@ -432,9 +467,26 @@ class SocketTransport final : public Transport, private event::PassWork {
   bool reading_ = false;
   bool watching_input_ = false;
   bool write_armed_ = false;
-  std::unique_ptr<TlsStream> tls_;  // TLS connections only
-  bool connecting_side_ = false;    // a TLS client: OnTransportConnected waits for the handshake
+  bool owner_output_in_flight_ = false;  // the owner's bytes were sent or wait for room
+  std::unique_ptr<TlsStream> tls_;       // TLS connections only
+  bool connecting_side_ = false;  // a TLS client: OnTransportConnected waits for the handshake
+  bool close_pending_ = false;    // the peer's close_notify, reported after its data
+  bool aborted_ = false;          // Abort(): no close_notify
 };
+
+std::unique_ptr<SocketTransport> ConnectSocket(event::Dispatcher& dispatcher,
+                                               const sockaddr* address, socklen_t length,
+                                               TransportCallbacks& callbacks,
+                                               std::unique_ptr<TlsStream> tls) {
+  // Without a descriptor (EMFILE) the transport still reports the failure from the loop.
+  int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  auto transport = std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/true, callbacks,
+                                                     std::move(tls));
+  if (fd < 0 || (connect(fd, address, length) != 0 && errno != EINPROGRESS)) {
+    transport->FailSoon();
+  }
+  return transport;
+}
 
 }  // namespace
 
@@ -443,23 +495,41 @@ std::unique_ptr<Transport> Transport::Accepted(event::Dispatcher& dispatcher, in
   return std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/false, callbacks);
 }
 
-std::unique_ptr<Transport> Transport::Connect(event::Dispatcher& dispatcher,
-                                              const sockaddr* address, socklen_t length,
-                                              TransportCallbacks& callbacks, ssl_st* tls_session) {
-  // Without a descriptor (EMFILE) the transport still reports the failure from the loop.
-  int fd = socket(address->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  auto transport = std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/true, callbacks,
-                                                     tls_session);
-  if (fd < 0 || (connect(fd, address, length) != 0 && errno != EINPROGRESS)) {
-    transport->FailSoon();
-  }
-  return transport;
-}
-
 std::unique_ptr<Transport> Transport::AcceptedTls(event::Dispatcher& dispatcher, int fd,
                                                   ssl_st* session, TransportCallbacks& callbacks) {
+  auto tls =
+      session != nullptr ? std::make_unique<TlsStream>(session, TlsStream::Role::kServer) : nullptr;
+  if (tls == nullptr || !tls->usable()) {
+    // No session (out of memory): the connection closes; it is never served in the clear.
+    close(fd);
+    auto transport =
+        std::make_unique<SocketTransport>(dispatcher, -1, /*connecting=*/true, callbacks);
+    transport->FailSoon();
+    return transport;
+  }
   return std::make_unique<SocketTransport>(dispatcher, fd, /*connecting=*/false, callbacks,
-                                           session);
+                                           std::move(tls));
+}
+
+std::unique_ptr<Transport> Transport::Connect(event::Dispatcher& dispatcher,
+                                              const sockaddr* address, socklen_t length,
+                                              TransportCallbacks& callbacks) {
+  return ConnectSocket(dispatcher, address, length, callbacks, nullptr);
+}
+
+std::unique_ptr<Transport> Transport::ConnectTls(event::Dispatcher& dispatcher,
+                                                 const sockaddr* address, socklen_t length,
+                                                 ssl_st* session, TransportCallbacks& callbacks) {
+  auto tls =
+      session != nullptr ? std::make_unique<TlsStream>(session, TlsStream::Role::kClient) : nullptr;
+  if (tls == nullptr || !tls->usable()) {
+    // No session (out of memory): a failed connect, never a request in the clear.
+    auto transport =
+        std::make_unique<SocketTransport>(dispatcher, -1, /*connecting=*/true, callbacks);
+    transport->FailSoon();
+    return transport;
+  }
+  return ConnectSocket(dispatcher, address, length, callbacks, std::move(tls));
 }
 
 }  // namespace confgate::network

@@ -404,6 +404,7 @@ void DownstreamConnection::Abort() {
     ReleaseLogEntry();
     request_active_ = false;
   }
+  transport_->Abort();  // a cut response must not end with TLS's "this was all"
   Close();
 }
 

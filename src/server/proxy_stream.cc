@@ -578,9 +578,9 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   }
   evbuffer* out = connection_->transport().output();
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
-  if (evbuffer_get_length(out) > kHighWatermark) {
+  if (connection_->transport().output_length() > kHighWatermark) {
     // The upstream reads slower than the client sends: stop reading the client until the
-    // upstream's buffer drains (OnUpstreamWritable).
+    // upstream's buffer drains (OnUpstreamWritable). (The length counts TLS ciphertext too.)
     downstream_.PauseReading();
   }
 }

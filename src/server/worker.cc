@@ -177,8 +177,15 @@ void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int l
       tls = self->snapshot_->ListenerTls(configured);  // the current certificates
     }
   }
-  auto connection = std::make_unique<DownstreamConnection>(
-      *self, fd, tls != nullptr ? tls->NewSession() : nullptr, std::move(client_ip));
+  ssl_st* session = tls != nullptr ? tls->NewSession() : nullptr;
+  if (tls != nullptr && session == nullptr) {
+    // No TLS session (out of memory): the connection closes, never served in the clear.
+    self->shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+    close(fd);
+    return;
+  }
+  auto connection =
+      std::make_unique<DownstreamConnection>(*self, fd, session, std::move(client_ip));
   DownstreamConnection* raw = connection.get();
   self->connections_.emplace(raw, std::move(connection));
   self->open_connections_.fetch_add(1, std::memory_order_relaxed);

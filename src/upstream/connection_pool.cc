@@ -12,9 +12,12 @@ UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher,
                                                   UpstreamConnectionHandler& handler,
                                                   const network::ClientTls* tls) {
   UpstreamConnectionPtr connection(new UpstreamConnection(host, handler));
-  connection->transport_ = network::Transport::Connect(
-      dispatcher, host.sockaddr_ptr(), static_cast<socklen_t>(host.sockaddr_len()), *connection,
-      tls != nullptr ? tls->NewSession(host.host_name()) : nullptr);
+  auto length = static_cast<socklen_t>(host.sockaddr_len());
+  connection->transport_ =
+      tls != nullptr
+          ? network::Transport::ConnectTls(dispatcher, host.sockaddr_ptr(), length,
+                                           tls->NewSession(host.host_name()), *connection)
+          : network::Transport::Connect(dispatcher, host.sockaddr_ptr(), length, *connection);
   return connection;
 }
 

@@ -46,16 +46,20 @@ class Transport {
   static std::unique_ptr<Transport> Accepted(event::Dispatcher& dispatcher, int fd,
                                              TransportCallbacks& callbacks);
   // The same for TLS: the transport owns `session` (from ServerTls) and runs the server side
-  // of the handshake on the first bytes; input() holds plaintext.
+  // of the handshake on the first bytes; input() holds plaintext. Without a session the
+  // connection is closed (OnTransportClosed from the loop), never served in the clear.
   static std::unique_ptr<Transport> AcceptedTls(event::Dispatcher& dispatcher, int fd,
                                                 ssl_st* session, TransportCallbacks& callbacks);
   // A non-blocking connect to `address`; the outcome arrives as OnTransportConnected or
   // OnTransportClosed(true). Output added before the connection opens is sent when it does.
-  // With `tls_session` (from ClientTls, owned by the transport) the connection opens once the
-  // handshake is done and the peer verified; a failed handshake is a failed connect.
   static std::unique_ptr<Transport> Connect(event::Dispatcher& dispatcher, const sockaddr* address,
-                                            socklen_t length, TransportCallbacks& callbacks,
-                                            ssl_st* tls_session = nullptr);
+                                            socklen_t length, TransportCallbacks& callbacks);
+  // The same over TLS with `session` (from ClientTls, owned by the transport): open once the
+  // handshake is done and the peer verified; a failed handshake, or no session, is a failed
+  // connect.
+  static std::unique_ptr<Transport> ConnectTls(event::Dispatcher& dispatcher,
+                                               const sockaddr* address, socklen_t length,
+                                               ssl_st* session, TransportCallbacks& callbacks);
 
   // Whoever owns the connection now gets its events (a pooled connection changes hands).
   virtual void set_callbacks(TransportCallbacks& callbacks) = 0;
@@ -77,6 +81,9 @@ class Transport {
   virtual void SetReadLimit(size_t bytes) = 0;
   // No more events: reading and writing stop (the transport is about to be destroyed).
   virtual void Silence() = 0;
+  // The connection is being cut short (a response broke off): a TLS session ends without
+  // close_notify, so the peer cannot take a truncated message for a complete one.
+  virtual void Abort() = 0;
 };
 
 }  // namespace confgate::network

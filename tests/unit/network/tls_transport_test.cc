@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <functional>
 #include <memory>
 #include <string>
@@ -77,6 +78,9 @@ SSL_CTX* ClientContext(bool trusting) {
 class TlsTransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // OpenSSL on the test's side answers a bare close with an alert: a write to a closed
+    // socket, which must not kill the test (confgate itself ignores SIGPIPE).
+    signal(SIGPIPE, SIG_IGN);
     server_context_ = ServerContext();
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair_), 0);
   }
@@ -176,6 +180,56 @@ TEST_F(TlsTransportTest, PlaintextToATlsListenerClosesItWithoutInput) {
   EXPECT_EQ(transport_->input_length(), 0u);
 }
 
+TEST_F(TlsTransportTest, CloseNotifyThatComesWithDataClosesAfterTheData) {
+  StartServerWithPeerClient();
+  // The peer waits for our close_notify after its own: no FIN comes.
+  ASSERT_EQ(SSL_write(peer_, "last", 4), 4);
+  SSL_shutdown(peer_);
+  ASSERT_TRUE(RunUntil([&] { return recorder_.closed == 1; }));
+  EXPECT_EQ(recorder_.readable, 1);
+  EXPECT_EQ(Drain(transport_->input()), "last");
+}
+
+TEST_F(TlsTransportTest, AnAbortedConnectionEndsWithoutCloseNotify) {
+  StartServerWithPeerClient();
+  evbuffer_add(transport_->output(), "HTTP/1.0 200 OK\r\n\r\npart of a bo", 31);
+  std::string received;
+  char buffer[256];
+  ASSERT_TRUE(RunUntil([&] { return received.size() == 31; },
+                       [&] {
+                         int n = SSL_read(peer_, buffer, sizeof(buffer));
+                         if (n > 0) {
+                           received.append(buffer, static_cast<size_t>(n));
+                         }
+                       }));
+  // The body is cut short: the peer must see a truncation, not a clean end.
+  transport_->Abort();
+  transport_.reset();
+  ERR_clear_error();
+  int n = SSL_read(peer_, buffer, sizeof(buffer));
+  EXPECT_LE(n, 0);
+  EXPECT_NE(SSL_get_error(peer_, n), SSL_ERROR_ZERO_RETURN);
+}
+
+TEST_F(TlsTransportTest, AFailedHandshakeSendsTheAlertThatSaysWhy) {
+  SSL_CTX_set_min_proto_version(server_context_, TLS1_3_VERSION);
+  transport_ = Transport::AcceptedTls(dispatcher_, pair_[0], SSL_new(server_context_), recorder_);
+  client_context_ = ClientContext(/*trusting=*/true);
+  SSL_CTX_set_max_proto_version(client_context_, TLS1_2_VERSION);
+  peer_ = SSL_new(client_context_);
+  SSL_set_fd(peer_, pair_[1]);
+  SSL_set_connect_state(peer_);
+  int result = 0;
+  ASSERT_TRUE(RunUntil([&] {
+    ERR_clear_error();
+    result = SSL_do_handshake(peer_);
+    return result == 1 || SSL_get_error(peer_, result) != SSL_ERROR_WANT_READ;
+  }));
+  EXPECT_NE(result, 1);
+  EXPECT_EQ(ERR_GET_REASON(ERR_peek_error()), SSL_R_TLSV1_ALERT_PROTOCOL_VERSION);
+  EXPECT_EQ(recorder_.closed, 1);
+}
+
 // Client transports connect over loopback to a server transport in the same loop.
 class TlsConnectTest : public TlsTransportTest {
  protected:
@@ -196,8 +250,8 @@ class TlsConnectTest : public TlsTransportTest {
     client_context_ = ClientContext(trusting);
     SSL* session = SSL_new(client_context_);
     SSL_set1_host(session, "tls.test");
-    client_ = Transport::Connect(dispatcher_, reinterpret_cast<sockaddr*>(&address),
-                                 sizeof(address), client_recorder_, session);
+    client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
+                                    sizeof(address), session, client_recorder_);
     int accepted = -1;
     ASSERT_TRUE(RunUntil([&] {
       accepted = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK);
@@ -226,6 +280,9 @@ TEST_F(TlsConnectTest, ConnectedOnlyOnceTheHandshakeIsDoneAndQueuedOutputFollows
       << transport_->output_length() << " " << client_->input_length();
   EXPECT_EQ(Drain(client_->input()), "PONG");
   EXPECT_EQ(client_recorder_.closed, 0);
+  // Drained means the owner's bytes went out: handshake records alone do not count.
+  EXPECT_EQ(client_recorder_.drained, 1);
+  EXPECT_EQ(recorder_.drained, 1);
   // The server end goes away: close_notify, then the client transport reports a close.
   transport_.reset();
   ASSERT_TRUE(RunUntil([&] { return client_recorder_.closed == 1; }));
@@ -240,6 +297,42 @@ TEST_F(TlsConnectTest, AnUntrustedCertificateIsAFailedConnect) {
   EXPECT_EQ(client_recorder_.connected, 0);
   RunUntil([&] { return recorder_.closed == 1; });
   EXPECT_EQ(transport_->input_length(), 0u);  // nothing was sent in the clear or otherwise
+}
+
+TEST_F(TlsConnectTest, AResetDuringTheHandshakeIsAFailedConnect) {
+  sockaddr_in address;
+  listener_ = BoundLoopbackSocket(address, SOCK_NONBLOCK);
+  ASSERT_GE(listener_, 0);
+  ASSERT_EQ(listen(listener_, 4), 0);
+  client_context_ = ClientContext(/*trusting=*/true);
+  client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
+                                  sizeof(address), SSL_new(client_context_), client_recorder_);
+  int accepted = -1;
+  ASSERT_TRUE(RunUntil([&] {
+    accepted = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK);
+    return accepted >= 0;
+  }));
+  char hello[4096];
+  ASSERT_TRUE(RunUntil([&] { return read(accepted, hello, sizeof(hello)) > 0; }));
+  linger reset = {1, 0};  // close with RST: an upstream that died with our ClientHello
+  setsockopt(accepted, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  close(accepted);
+  ASSERT_TRUE(RunUntil([&] { return client_recorder_.closed == 1; }));
+  EXPECT_TRUE(client_recorder_.connect_failed);
+  EXPECT_EQ(client_recorder_.connected, 0);
+}
+
+TEST_F(TlsConnectTest, NoSessionIsAFailedConnectNotPlaintext) {
+  sockaddr_in address;
+  listener_ = BoundLoopbackSocket(address, SOCK_NONBLOCK);
+  ASSERT_GE(listener_, 0);
+  ASSERT_EQ(listen(listener_, 4), 0);
+  client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
+                                  sizeof(address), nullptr, client_recorder_);
+  EXPECT_EQ(client_recorder_.closed, 0);  // reported from the loop
+  ASSERT_TRUE(RunUntil([&] { return client_recorder_.closed == 1; }));
+  EXPECT_TRUE(client_recorder_.connect_failed);
+  EXPECT_LT(accept(listener_, nullptr, nullptr), 0);  // nothing was even connected
 }
 
 }  // namespace
