@@ -56,10 +56,10 @@ class SocketTransport final : public Transport, private event::PassWork {
   SocketTransport(event::Dispatcher& dispatcher, int fd, bool connecting,
                   TransportCallbacks& callbacks, std::unique_ptr<TlsStream> tls = nullptr)
       : dispatcher_(dispatcher),
-        fd_(fd),
         callbacks_(&callbacks),
-        connecting_(connecting),
-        tls_(std::move(tls)) {
+        tls_(std::move(tls)),
+        fd_(fd),
+        connecting_(connecting) {
     read_event_ = event_new(dispatcher_.base(), fd_, EV_READ | EV_PERSIST,
                             &SocketTransport::OnReadEvent, this);
     if (connecting_) {
@@ -451,14 +451,17 @@ class SocketTransport final : public Transport, private event::PassWork {
     callbacks_->OnTransportClosed(connect_failed);  // last: the owner may destroy us
   }
 
+  // Pointers first and the descriptor with the flags: every idle client connection holds one
+  // transport, and this order keeps it in malloc's 128-byte class.
   event::Dispatcher& dispatcher_;
-  int fd_;
   TransportCallbacks* callbacks_;
-  evbuffer* input_ = nullptr;   // taken from the spares when bytes arrive
-  evbuffer* output_ = nullptr;  // taken from the spares when the owner writes
+  std::unique_ptr<TlsStream> tls_;  // TLS connections only
+  evbuffer* input_ = nullptr;       // taken from the spares when bytes arrive
+  evbuffer* output_ = nullptr;      // taken from the spares when the owner writes
   ::event* read_event_ = nullptr;
   ::event* write_event_ = nullptr;
   size_t read_limit_ = 0;
+  int fd_;
   bool connecting_;
   bool failed_ = false;
   bool closed_ = false;
@@ -468,11 +471,13 @@ class SocketTransport final : public Transport, private event::PassWork {
   bool watching_input_ = false;
   bool write_armed_ = false;
   bool owner_output_in_flight_ = false;  // the owner's bytes were sent or wait for room
-  std::unique_ptr<TlsStream> tls_;       // TLS connections only
   bool connecting_side_ = false;  // a TLS client: OnTransportConnected waits for the handshake
   bool close_pending_ = false;    // the peer's close_notify, reported after its data
   bool aborted_ = false;          // Abort(): no close_notify
 };
+
+// glibc's chunks: 120 bytes of object in a 128-byte chunk (see the member order).
+static_assert(sizeof(SocketTransport) <= 120);
 
 std::unique_ptr<SocketTransport> ConnectSocket(event::Dispatcher& dispatcher,
                                                const sockaddr* address, socklen_t length,
