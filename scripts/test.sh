@@ -26,5 +26,5 @@ cmake --build "$build_dir" -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # A report does not stop the process; the harness fails the test that saw one.
-export TSAN_OPTIONS=second_deadlock_stack=1:history_size=4
+export TSAN_OPTIONS="second_deadlock_stack=1:history_size=4:suppressions=$PWD/tests/support/tsan.supp"
 ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
