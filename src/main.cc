@@ -85,8 +85,8 @@ int main(int argc, char** argv) {
     // Certificates and keys are checked like the rest of the file: unreadable, malformed,
     // mismatched or expired ones are reported with their field and line.
     loaded.errors = confgate::network::CheckTlsFiles(loaded.config);
-    // So is the admin token file, which start-up would otherwise be the first to read.
-    if (!loaded.config.admin.token_file.empty()) {
+    // --check reads the admin token file too (start-up reads it as it opens the admin port).
+    if (check_only && !loaded.config.admin.token_file.empty()) {
       absl::StatusOr<std::string> token =
           confgate::admin::ReadAdminToken(loaded.config.admin.token_file);
       if (!token.ok()) {

@@ -88,6 +88,8 @@ TlsStream::TlsStream(SSL* ssl, Role role) : ssl_(ssl), wire_(evbuffer_new()) {
   }
 }
 
+bool TlsStream::client() const { return SSL_is_server(ssl_) == 0; }
+
 TlsStream::~TlsStream() {
   SSL_free(ssl_);  // and the BIO
   if (wire_ != nullptr) {

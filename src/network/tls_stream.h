@@ -36,6 +36,7 @@ class TlsStream {
   // False when the session could not be set up (out of memory): do not use it.
   bool usable() const { return wire_ != nullptr && bio_ready_; }
   bool established() const { return established_; }
+  bool client() const;
 
   // Client: writes the ClientHello into wire().
   Result StartHandshake();

@@ -289,7 +289,7 @@ class SocketTransport final : public Transport, private event::PassWork {
       if (output_length() > 0) {
         dispatcher_.Schedule(*this);
       }
-      if (connecting_side_) {
+      if (tls_->client()) {
         // An upstream's session is up and its certificate verified: connected. (Should the
         // server have sent data already, the owner sees it with the next bytes.)
         UpdateReading();
@@ -428,7 +428,6 @@ class SocketTransport final : public Transport, private event::PassWork {
     UpdateReading();
     if (tls_ != nullptr) {
       // Connected once the handshake is done (ReceiveTls); the ClientHello goes out now.
-      connecting_side_ = true;
       if (tls_->StartHandshake() == TlsStream::Result::kFailed) {
         Close(true);
         return;
@@ -471,9 +470,8 @@ class SocketTransport final : public Transport, private event::PassWork {
   bool watching_input_ = false;
   bool write_armed_ = false;
   bool owner_output_in_flight_ = false;  // the owner's bytes were sent or wait for room
-  bool connecting_side_ = false;  // a TLS client: OnTransportConnected waits for the handshake
-  bool close_pending_ = false;    // the peer's close_notify, reported after its data
-  bool aborted_ = false;          // Abort(): no close_notify
+  bool close_pending_ = false;           // the peer's close_notify, reported after its data
+  bool aborted_ = false;                 // Abort(): no close_notify
 };
 
 // glibc's chunks: 120 bytes of object in a 128-byte chunk (see the member order).

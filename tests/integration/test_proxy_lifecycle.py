@@ -203,8 +203,8 @@ routes:
         config_path = os.path.join(directory, "confgate.yaml")
         with open(config_path, "w") as handle:
             handle.write("""listeners:
-  - address: 127.0.0.1:8080
-admin: {address: 127.0.0.1:9901, token_file: %s}
+  - address: 127.0.0.1:0
+admin: {address: 127.0.0.1:0, token_file: %s}
 upstreams:
   config-service:
     servers:

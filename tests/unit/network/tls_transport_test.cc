@@ -240,25 +240,35 @@ class TlsConnectTest : public TlsTransportTest {
       close(listener_);
     }
   }
-  // Connects a client transport (verifying against `trusting`) and accepts its connection
-  // into a server transport.
-  void Connect(bool trusting) {
+  // A client transport with `session` connecting to a fresh loopback listener.
+  void ConnectClient(SSL* session) {
     sockaddr_in address;
     listener_ = BoundLoopbackSocket(address, SOCK_NONBLOCK);
     ASSERT_GE(listener_, 0);
     ASSERT_EQ(listen(listener_, 4), 0);
-    client_context_ = ClientContext(trusting);
-    SSL* session = SSL_new(client_context_);
-    SSL_set1_host(session, "tls.test");
     client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
                                     sizeof(address), session, client_recorder_);
+  }
+  // The client's connection, accepted as confgate's listeners accept it (TCP_NODELAY).
+  int AcceptClient() {
     int accepted = -1;
-    ASSERT_TRUE(RunUntil([&] {
+    EXPECT_TRUE(RunUntil([&] {
       accepted = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK);
       return accepted >= 0;
     }));
-    int one = 1;  // as confgate's listeners set on every accepted connection
+    int one = 1;
     setsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return accepted;
+  }
+  // Connects a client transport (verifying against `trusting`) and accepts its connection
+  // into a server transport.
+  void Connect(bool trusting) {
+    client_context_ = ClientContext(trusting);
+    SSL* session = SSL_new(client_context_);
+    SSL_set1_host(session, "tls.test");
+    ConnectClient(session);
+    int accepted = AcceptClient();
+    ASSERT_GE(accepted, 0);
     transport_ = Transport::AcceptedTls(dispatcher_, accepted, SSL_new(server_context_), recorder_);
   }
 
@@ -274,10 +284,7 @@ TEST_F(TlsConnectTest, ConnectedOnlyOnceTheHandshakeIsDoneAndQueuedOutputFollows
   EXPECT_EQ(client_recorder_.connected, 1);
   EXPECT_EQ(Drain(transport_->input()), "PING");
   evbuffer_add(transport_->output(), "PONG", 4);
-  ASSERT_TRUE(RunUntil([&] { return client_->input_length() == 4; }))
-      << client_recorder_.readable << " " << client_recorder_.closed << " "
-      << client_recorder_.connected << " " << recorder_.drained << " "
-      << transport_->output_length() << " " << client_->input_length();
+  ASSERT_TRUE(RunUntil([&] { return client_->input_length() == 4; }));
   EXPECT_EQ(Drain(client_->input()), "PONG");
   EXPECT_EQ(client_recorder_.closed, 0);
   // Drained means the owner's bytes went out: handshake records alone do not count.
@@ -300,18 +307,10 @@ TEST_F(TlsConnectTest, AnUntrustedCertificateIsAFailedConnect) {
 }
 
 TEST_F(TlsConnectTest, AResetDuringTheHandshakeIsAFailedConnect) {
-  sockaddr_in address;
-  listener_ = BoundLoopbackSocket(address, SOCK_NONBLOCK);
-  ASSERT_GE(listener_, 0);
-  ASSERT_EQ(listen(listener_, 4), 0);
   client_context_ = ClientContext(/*trusting=*/true);
-  client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
-                                  sizeof(address), SSL_new(client_context_), client_recorder_);
-  int accepted = -1;
-  ASSERT_TRUE(RunUntil([&] {
-    accepted = accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK);
-    return accepted >= 0;
-  }));
+  ConnectClient(SSL_new(client_context_));
+  int accepted = AcceptClient();
+  ASSERT_GE(accepted, 0);
   char hello[4096];
   ASSERT_TRUE(RunUntil([&] { return read(accepted, hello, sizeof(hello)) > 0; }));
   linger reset = {1, 0};  // close with RST: an upstream that died with our ClientHello
@@ -323,12 +322,7 @@ TEST_F(TlsConnectTest, AResetDuringTheHandshakeIsAFailedConnect) {
 }
 
 TEST_F(TlsConnectTest, NoSessionIsAFailedConnectNotPlaintext) {
-  sockaddr_in address;
-  listener_ = BoundLoopbackSocket(address, SOCK_NONBLOCK);
-  ASSERT_GE(listener_, 0);
-  ASSERT_EQ(listen(listener_, 4), 0);
-  client_ = Transport::ConnectTls(dispatcher_, reinterpret_cast<sockaddr*>(&address),
-                                  sizeof(address), nullptr, client_recorder_);
+  ConnectClient(nullptr);
   EXPECT_EQ(client_recorder_.closed, 0);  // reported from the loop
   ASSERT_TRUE(RunUntil([&] { return client_recorder_.closed == 1; }));
   EXPECT_TRUE(client_recorder_.connect_failed);
