@@ -14,7 +14,7 @@
 namespace confgate::http {
 namespace {
 
-constexpr ForwardingContext kContext{"198.51.100.23", "http", "1.1 confgate"};
+constexpr ForwardingContext kContext{"198.51.100.23", "http", "1.1 confgate", ""};
 
 // The head the decoder produces for codec_benchmark's request; with or without a usable
 // X-Request-Id (without one, the proxy generates a UUID).

@@ -15,6 +15,23 @@ namespace confgate::http {
 
 namespace {
 
+// End-to-end fields a Connection header must not take away: the upstream needs Host, and
+// this proxy sets the others itself (a client naming X-Forwarded-For would otherwise drop what
+// a proxy in front of us added).
+bool IsForwardingField(FieldId id) {
+  switch (id) {
+    case FieldId::kHost:
+    case FieldId::kVia:
+    case FieldId::kXForwardedFor:
+    case FieldId::kXForwardedProto:
+    case FieldId::kXRealIp:
+    case FieldId::kXRequestId:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // The extra fields a Connection header names (usually just "close", or none: a field named
 // "keep-alive" goes anyway).
 using ConnectionNamed = absl::InlinedVector<std::string, 2>;
@@ -32,7 +49,8 @@ ConnectionNamed FieldsNamedByConnection(const HeaderMap& headers) {
       size_t comma = rest.find(',');
       absl::string_view token = absl::StripAsciiWhitespace(rest.substr(0, comma));
       rest = comma == absl::string_view::npos ? absl::string_view() : rest.substr(comma + 1);
-      if (!token.empty() && !IsHopByHop(ClassifyFieldName(token))) {
+      FieldId id = ClassifyFieldName(token);
+      if (!token.empty() && !IsHopByHop(id) && !IsForwardingField(id)) {
         named.emplace_back(token);
       }
     }
@@ -168,11 +186,15 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
   // (The incoming id stays a view into the head's text: removing its field leaves the bytes.)
   std::optional<std::string> forwarded_for, via;
   std::optional<absl::string_view> incoming_id;
+  bool has_host = false;
   head.headers.RemoveIf([&](const HeaderMap::Entry& entry) {
     if (IsHopByHop(entry.id) || (!named.empty() && IsNamed(named, entry.name))) {
       return true;
     }
     switch (entry.id) {
+      case FieldId::kHost:
+        has_host = true;
+        return false;
       case FieldId::kXForwardedFor:
         Combine(entry, forwarded_for);
         return true;
@@ -190,7 +212,9 @@ absl::string_view PrepareUpstreamRequest(RequestHead& head, const ForwardingCont
         return false;
     }
   });
-
+  if (!has_host) {
+    head.headers.Add(FieldId::kHost, "Host", context.authority);
+  }
   if (forwarded_for.has_value()) {
     absl::StrAppend(&*forwarded_for, ", ", context.client_address);
     head.headers.Add(FieldId::kXForwardedFor, "X-Forwarded-For", *forwarded_for);

@@ -76,10 +76,29 @@ char* HeaderMap::AllocateBlock(size_t size) {
 }
 
 absl::string_view HeaderMap::Concatenate(absl::string_view first, absl::string_view second) {
-  char* to = AllocateText(first.size() + second.size());
+  size_t size = first.size() + second.size();
+  char* to;
+  if (text_ != nullptr && text_->capacity - text_->used >= size) {
+    to = AllocateText(size);
+  } else {
+    // A field that keeps growing (a long value arriving a few bytes at a time) gets room to
+    // grow into, twice its size: with blocks of just its size, every piece would copy the
+    // whole field into a new block and keep the old one, quadratic in time and memory.
+    TextBlock* block = NewBlock(std::max(2 * size, kTextBlockBytes - sizeof(TextBlock)));
+    block->used = size;
+    to = block->bytes();
+  }
   std::memcpy(to, first.data(), first.size());  // `first` stays where it was: blocks never move
   std::memcpy(to + first.size(), second.data(), second.size());
   return absl::string_view(to, first.size() + second.size());
+}
+
+size_t HeaderMap::TextCapacityForTest() const {
+  size_t total = 0;
+  for (const TextBlock* block = text_; block != nullptr; block = block->previous) {
+    total += block->capacity;
+  }
+  return total;
 }
 
 void HeaderMap::Release() {

@@ -79,4 +79,21 @@ std::string PeerIp(const sockaddr* addr, socklen_t len) {
   return buffer;
 }
 
+std::string LocalAuthority(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return "";
+  }
+  std::string ip = PeerIp(reinterpret_cast<const sockaddr*>(&address), length);
+  if (ip.empty()) {
+    return "";
+  }
+  uint16_t port = address.ss_family == AF_INET6
+                      ? ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port)
+                      : ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  return address.ss_family == AF_INET6 ? absl::StrCat("[", ip, "]:", port)
+                                       : absl::StrCat(ip, ":", port);
+}
+
 }  // namespace confgate::network

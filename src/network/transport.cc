@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "confgate/common/recycling.h"
+#include "confgate/network/socket.h"
 #include "network/tls_stream.h"
 
 namespace confgate::network {
@@ -158,6 +159,7 @@ class SocketTransport final : public Transport, private event::PassWork {
   void SetReadLimit(size_t bytes) override { read_limit_ = bytes; }
 
   void Abort() override { aborted_ = true; }
+  std::string LocalAuthority() const override { return network::LocalAuthority(fd_); }
 
   void Silence() override {
     silenced_ = true;

@@ -61,6 +61,8 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void SetUpstreamForLog(const std::string& upstream, const std::string& host);
   const std::string& client_ip() const { return client_ip_; }
   bool tls() const { return tls_; }
+  // The address the client reached, as a Host value (for HTTP/1.0 requests without Host).
+  std::string local_authority() const { return transport_->LocalAuthority(); }
 
  private:
   enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };

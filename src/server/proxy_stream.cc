@@ -179,8 +179,13 @@ void ProxyStream::Start() {
   response_timeout_ = ResponseTimeout();
   retries_left_ = cluster_.config().retries.attempts;
   hash_ = HashKey();
+  // Only HTTP/1.0 requests may come without Host; the upstream gets the address they reached.
+  std::string authority;
+  if (head_.version_minor == 0 && head_.headers.Get(http::FieldId::kHost) == nullptr) {
+    authority = downstream_.local_authority();
+  }
   http::ForwardingContext context{downstream_.client_ip(), downstream_.tls() ? "https" : "http",
-                                  kVia};
+                                  kVia, authority};
   http::PrepareUpstreamRequest(head_, context, worker_.random());
   request_id_set_ = true;
   http::SetFramingHeader(head_.headers, head_.framing, head_.content_length);

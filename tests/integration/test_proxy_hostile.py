@@ -39,6 +39,24 @@ SMUGGLING_ATTEMPTS = {
     "missing_host": b"GET /health HTTP/1.1\r\n\r\n",
     "two_hosts": b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "connect": b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n",
+    "http10_te": b"POST /echo HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    "target_tab": b"GET /health\tx HTTP/1.1\r\nHost: x\r\n\r\n",
+    "target_form_feed": b"GET /health\x0cx HTTP/1.1\r\nHost: x\r\n\r\n",
+    "target_fragment": b"GET /v1/kv/app/..#x HTTP/1.1\r\nHost: x\r\n\r\n",
+    "target_encoded_fragment": b"GET /v1/kv/%2e%2e#x HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+# Trailer sections that would end the message somewhere else for a lenient parser: the bytes
+# after them must never reach the replica as a request of their own. (The request's head and
+# body are streamed before its trailers arrive, so only the smuggled request is checked.)
+TRAILER_ATTEMPTS = {
+    "obs_fold": b"X-T: a\r\n b\r\n\r\n",
+    "leading_space": b" X-T: a\r\n\r\n",
+    "bare_lf": b"X-T: a\n\r\n",
+    "bare_lf_end": b"X-T: a\r\n\n",
+    "nul": b"X-T: a\x00b\r\n\r\n",
+    "no_colon": b"GET /smuggled HTTP/1.1\r\n\r\n",
 }
 
 
@@ -80,6 +98,32 @@ class HostileRequestTest(ProxyTestCase, unittest.TestCase):
         uris = [entry["uri"] for entry in self.replicas[0].debug_requests()]
         self.assertNotIn("/smuggled", uris)
         self.assertNotIn("/echo", uris)
+
+    def test_hostile_trailers_are_rejected(self):
+        for name, trailer in TRAILER_ATTEMPTS.items():
+            with self.subTest(name):
+                self.assert_rejected(b"POST /trailer HTTP/1.1\r\nHost: x\r\n"
+                                     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" +
+                                     trailer + b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400)
+                self.assert_still_serving()
+        uris = [entry["uri"] for entry in self.replicas[0].debug_requests()]
+        self.assertNotIn("/smuggled", uris)
+
+    def test_trailer_flood_gets_431(self):
+        # Trailers count against max_request_header_bytes (4 KiB here) like a head.
+        flood = b"".join(b"X-T%d: %s\r\n" % (i, b"a" * 60) for i in range(200))
+        self.assert_rejected(b"POST /v1/kv/flood HTTP/1.1\r\nHost: x\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" +
+                             flood + b"\r\n", 431)
+        self.assert_still_serving()
+
+    def test_valid_trailers_and_chunk_extensions_are_accepted(self):
+        reply = raw_exchange(self.proxy.port,
+                             b"PUT /v1/kv/ext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                             b"\r\n5;a=b;c=d\r\nhello\r\n0;e=f\r\nX-Checksum: 1\r\n\r\n"
+                             b"GET /v1/kv/ext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(reply.count(b"HTTP/1.1 200 OK"), 2, reply)
+        self.assertTrue(reply.endswith(b"hello"), reply)
 
     def test_absolute_form_matching_host_is_accepted(self):
         reply = raw_exchange(self.proxy.port, b"GET http://x/health HTTP/1.1\r\nHost: x\r\n"
@@ -149,6 +193,11 @@ class BrokenUpstreamTest(ProxyTestCase, unittest.TestCase):
             "bare_lf": b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
             "bad_header": b"HTTP/1.1 200 OK\r\nX-A : b\r\nContent-Length: 2\r\n\r\nok",
             "upgrade": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+            "status_20": b"HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok",
+            "status_99": b"HTTP/1.1 99 OK\r\nContent-Length: 2\r\n\r\nok",
+            "status_600": b"HTTP/1.1 600 OK\r\nContent-Length: 2\r\n\r\nok",
+            "status_999": b"HTTP/1.1 999 OK\r\nContent-Length: 2\r\n\r\nok",
+            "http10_te": b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
         }
         for name, reply in replies.items():
             with self.subTest(name):
@@ -157,6 +206,64 @@ class BrokenUpstreamTest(ProxyTestCase, unittest.TestCase):
                 status, headers, _ = self.request(proxy, "GET", "/x")
                 self.assertEqual(status, 502)
                 self.assertEqual(headers["Cache-Control"], "no-store")
+
+    def test_hostile_upstream_trailers_never_make_a_complete_answer(self):
+        # The head and body are streamed before the trailers come: the client sees the answer
+        # cut off (or none), never one that looks complete.
+        for trailer in (b"X-T: a\r\n b\r\n\r\n", b"X-T: a\n\r\n",
+                        b"X-T: " + b"a" * 70000 + b"\r\n\r\n"):
+            with self.subTest(trailer[:12]):
+                upstream = self.start_scripted(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n" +
+                    trailer)
+                proxy = self.start_proxy([upstream])
+                reply = raw_exchange(proxy.port, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n",
+                                     read_timeout=3)
+                self.assertFalse(reply.endswith(b"0\r\n\r\n"), reply)
+                self.assertNotIn(b"X-T", reply)
+
+    def test_interim_response_with_a_body_is_one_502_not_two_answers(self):
+        upstream = self.start_scripted(
+            b"HTTP/1.1 100 Continue\r\nContent-Length: 8\r\n\r\ninjected"
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal", close=False)
+        proxy = self.start_proxy([upstream])
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
+            sock.sendall(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            # Everything the client gets within 2 s: one answer, never a second one after it.
+            reply = b""
+            deadline = time.time() + 2
+            while time.time() < deadline:
+                sock.settimeout(max(0.05, deadline - time.time()))
+                try:
+                    chunk = sock.recv(65536)
+                except (socket.timeout, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 502 "), reply)
+        self.assertEqual(reply.count(b"HTTP/1.1 "), 1, reply)
+        self.assertNotIn(b"injected", reply)
+        self.assertNotIn(b"real", reply.partition(b"\r\n\r\n")[2])
+
+    def test_connection_cannot_strip_host_and_http10_gets_one(self):
+        seen = []
+
+        def script(connection):
+            while True:
+                request = connection.read_request(timeout=5)
+                if request is None:
+                    return
+                seen.append(request)
+                connection.respond_ok(request[1])
+        upstream = self.start_scripted_upstream(default=script)
+        proxy = self.start_proxy([upstream])
+        raw_exchange(proxy.port, b"GET /a HTTP/1.1\r\nHost: cfg.example\r\n"
+                     b"Connection: Host, close\r\n\r\n")
+        raw_exchange(proxy.port, b"GET /b HTTP/1.0\r\n\r\n")
+        self.assertEqual(len(seen), 2, seen)
+        self.assertEqual(seen[0][2].get("host"), "cfg.example")
+        self.assertEqual(seen[1][2].get("host"), "127.0.0.1:%d" % proxy.port)
 
     def test_truncated_response_is_cut_not_hung(self):
         upstream = self.start_scripted(

@@ -35,9 +35,13 @@ struct ForwardingContext {
   absl::string_view client_address;  // the peer's IP, without port
   absl::string_view protocol;        // "http" or "https"
   absl::string_view via;             // e.g. "1.1 confgate"
+  // The Host to send when the request has none (HTTP/1.0): the address the client reached.
+  absl::string_view authority;
 };
 
-// Rewrites a client request for the upstream: hop-by-hop fields and Expect out; the peer's
+// Rewrites a client request for the upstream: hop-by-hop fields and Expect out (a Connection
+// field never takes Host or the fields set here with it); Host added from `authority` when the
+// request has none, as every HTTP/1.1 request must carry one; the peer's
 // address appended to X-Forwarded-For (every incoming X-Forwarded-For field combined first, so
 // the last element is always the peer); X-Forwarded-Proto and X-Real-IP replaced by what this
 // hop saw; an acceptable incoming X-Request-Id kept, else a new one; Via appended. Returns the

@@ -164,6 +164,8 @@ class HeaderMap {
     entry.value =
         entry.value.empty() && InNewestBlock(bytes) ? bytes : ExtendText(entry.value, bytes);
   }
+  // Bytes of text blocks the map holds (used or not).
+  size_t TextCapacityForTest() const;
   // The last field, for the codec to name it and trim its value (views may only narrow).
   Entry& last() { return entries_.back(); }
   // Room for `fields` fields. Every message's head reserves room, so the lists of heads gone

@@ -20,4 +20,8 @@ absl::StatusOr<uint16_t> BoundPort(int fd);
 // "1.2.3.4" or "::1" for a peer address; empty when unknown.
 std::string PeerIp(const sockaddr* addr, socklen_t len);
 
+// The local address of a connected socket as a Host value: "1.2.3.4:8080" or "[::1]:8080";
+// empty when unknown.
+std::string LocalAuthority(int fd);
+
 }  // namespace confgate::network

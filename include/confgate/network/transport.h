@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "confgate/event/dispatcher.h"
 
@@ -84,6 +85,8 @@ class Transport {
   // The connection is being cut short (a response broke off): a TLS session ends without
   // close_notify, so the peer cannot take a truncated message for a complete one.
   virtual void Abort() = 0;
+  // The socket's local address as a Host value ("1.2.3.4:8080"; empty when unknown).
+  virtual std::string LocalAuthority() const = 0;
 };
 
 }  // namespace confgate::network

@@ -429,6 +429,104 @@ INSTANTIATE_TEST_SUITE_P(
         HostileCase{"AbsoluteForm", "GET http://h/v1/kv/../acl HTTP/1.1\r\nHost: h\r\n\r\n", 400}),
     [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
 
+// Issue 17, round two: trailers parsed as strictly as heads, HTTP/1.0 with
+// Transfer-Encoding, control bytes and fragments in targets.
+constexpr char kChunkedPost[] =
+    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n";
+INSTANTIATE_TEST_SUITE_P(
+    RoundTwo, HostileRequest,
+    ::testing::Values(
+        HostileCase{"TrailerObsFold",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T: a\r\n b\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"TrailerLeadingSpace",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\n X-T: a\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"TrailerBareLf",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T: a\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"TrailerBareLfEnd",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T: a\r\n\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"TrailerBareCr",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T: a\rX: b\r\n\r\n",
+                    400},
+        HostileCase{"TrailerControlByte",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T: a\x01z\r\n\r\n",
+                    400},
+        HostileCase{"TrailerSpaceBeforeColon",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nX-T : a\r\n\r\n",
+                    400},
+        HostileCase{"TrailerNoColon",
+                    "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+                    "0\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+                    400},
+        HostileCase{"Http10WithTransferEncoding",
+                    "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"TabInTarget", "GET /v1/kv/a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"FormFeedInTarget",
+                    "GET /v1/kv/a\x0c"
+                    "b HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"FormFeedInQuery", "GET /v1/kv/a?x=\x0c HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"DelInTarget", "GET /v1/kv/a\x7f HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"FragmentInTarget", "GET /v1/kv/a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"DotDotFragment", "GET /v1/kv/app/..#x HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        HostileCase{"EncodedDotDotFragment", "GET /v1/kv/%2e%2e#x HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400},
+        HostileCase{"FragmentInAbsoluteForm", "GET http://h/v1/kv/..#x HTTP/1.1\r\nHost: h\r\n\r\n",
+                    400}),
+    [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
+
+TEST(RequestDecoder, TrailersAreAcceptedCheckedAndDropped) {
+  Transcript t = DecodeAllSplits(std::string(kChunkedPost) +
+                                 "X-Checksum: abc\r\nX-Other: 1\r\n\r\n"
+                                 "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_FALSE(t.error);
+  ASSERT_EQ(t.events.size(), 5u);
+  EXPECT_EQ(t.events[1], "body hello");
+  EXPECT_EQ(t.events[2], "complete");
+  EXPECT_EQ(t.events[3].rfind("head GET /next", 0), 0u) << t.events[3];
+  EXPECT_EQ(t.events[3].find("X-Checksum"), std::string::npos) << "trailers are not a head";
+}
+
+// A trailer section counts against the header limit like a head: a flood is a 431, however
+// it is cut into pieces, and the decoder keeps nothing of it.
+TEST(RequestDecoder, TrailerFloodGets431) {
+  DecoderLimits limits;
+  limits.max_header_bytes = 1024;
+  std::string flood = kChunkedPost;
+  for (int i = 0; i < 64; ++i) {
+    flood += "X-T" + std::to_string(i) + ": " + std::string(40, 'a') + "\r\n";
+  }
+  flood += "\r\n";
+  Transcript t = DecodeAllSplits(flood, limits);
+  EXPECT_TRUE(t.error);
+  EXPECT_EQ(t.error_status, 431);
+  // Trailers that fit pass.
+  std::string fits = std::string(kChunkedPost) + "X-T: " + std::string(900, 'a') + "\r\n\r\n";
+  EXPECT_FALSE(DecodeAllSplits(fits, limits).error);
+}
+
+// RFC 9112 section 7.1.1 allows any number of chunk extensions; they are dropped.
+TEST(RequestDecoder, ChunkWithSeveralExtensionsIsAccepted) {
+  Transcript t = DecodeAllSplits(
+      "POST /k HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;a=b;c=d\r\nhello\r\n6;x;y=\"q\";z=1\r\n world\r\n0;last=1;end\r\n\r\n");
+  ASSERT_FALSE(t.error) << t.error_status;
+  ASSERT_EQ(t.events.size(), 3u);
+  EXPECT_EQ(t.events[1], "body hello world");
+}
+
 TEST(RequestDecoder, DotsThatAreNotSegmentsPass) {
   for (const char* path : {"/v1/kv/app.yaml", "/v1/kv/a..b", "/v1/kv/...", "/v1/kv/.hidden/x",
                            "/v1/kv/..hidden", "/.well-known/x", "/v1/kv/%2e%2e%2e", "/v1/kv//x",
@@ -628,6 +726,67 @@ TEST(ResponseDecoder, MalformedResponsesAre502) {
     auto r = DecodeResponseAllSplits(input);
     EXPECT_TRUE(r.transcript.error) << input;
     EXPECT_EQ(r.transcript.error_status, 502) << input;
+  }
+}
+
+// An interim response has no body: one that claims one is a broken upstream (502), never a
+// second answer to the client.
+TEST(ResponseDecoder, InterimResponseWithFramingIs502) {
+  for (const char* input :
+       {"HTTP/1.1 100 Continue\r\nContent-Length: 8\r\n\r\ninjectedHTTP/1.1 200 OK\r\n"
+        "Content-Length: 4\r\n\r\nreal",
+        "HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal",
+        "HTTP/1.1 100 Continue\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n"
+        "Content-Length: 4\r\n\r\nreal"}) {
+    auto r = DecodeResponseAllSplits(input);
+    EXPECT_TRUE(r.transcript.error) << input;
+    EXPECT_EQ(r.transcript.error_status, 502) << input;
+    for (const std::string& event : r.transcript.events) {
+      EXPECT_EQ(event.find("injected"), std::string::npos) << input;
+    }
+  }
+  // Several interim responses without framing, then the final one.
+  auto ok = DecodeResponseAllSplits(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+  ASSERT_FALSE(ok.transcript.error);
+  ASSERT_EQ(ok.transcript.events.size(), 3u);
+  EXPECT_EQ(ok.transcript.events[0].rfind("head 200", 0), 0u);
+  EXPECT_EQ(ok.transcript.events[1], "body real");
+}
+
+TEST(ResponseDecoder, StatusOutside100To599Is502) {
+  for (const char* input :
+       {"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 99 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 600 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 000 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 2000 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}) {
+    auto r = DecodeResponseAllSplits(input);
+    EXPECT_TRUE(r.transcript.error) << input;
+    EXPECT_EQ(r.transcript.error_status, 502) << input;
+  }
+  for (const char* input :
+       {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"}) {
+    EXPECT_FALSE(DecodeResponseAllSplits(input).transcript.error) << input;
+  }
+}
+
+TEST(ResponseDecoder, TrailersAreCheckedAndBounded) {
+  auto ok = DecodeResponseAllSplits(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-T: 1\r\n\r\n");
+  ASSERT_FALSE(ok.transcript.error);
+  ASSERT_EQ(ok.transcript.events.size(), 3u);
+  EXPECT_EQ(ok.transcript.events[2], "complete");
+  for (std::string trailer : {std::string("X-T: a\r\n b\r\n"), std::string("X-T: a\n"),
+                              std::string("X-T: ") + std::string(40000, 'a') + "\r\n"}) {
+    auto r = DecodeResponseAllSplits(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n" + trailer + "\r\n");
+    EXPECT_TRUE(r.transcript.error) << trailer.substr(0, 20);
+    EXPECT_EQ(r.transcript.error_status, 502);
   }
 }
 
@@ -899,6 +1058,20 @@ TEST(HeaderMap, TextAcrossBlocksLargeFieldsAndViewsIntoTheMapItself) {
   EXPECT_EQ(*headers.Get("x-copy"), std::string(10000, 'v'));
   EXPECT_EQ(*headers.Get(FieldId::kVia), std::string(100, 'b'));
   EXPECT_GT(headers.MemoryBytes(), 20000u + 200 * 110);
+}
+
+// A long value that arrives a byte at a time (one TCP segment each) grows in place: the text
+// the map holds stays within a small multiple of the value, not its square.
+TEST(HeaderMap, AValueGrownByteByByteTakesLinearMemory) {
+  HeaderMap headers;
+  headers.AddEmpty();
+  headers.AppendToLastName("X-Big");
+  std::string value(64 * 1024, 'v');
+  for (char c : value) {
+    headers.AppendToLastValue(absl::string_view(&c, 1));
+  }
+  EXPECT_EQ(headers.last().value, value);
+  EXPECT_LT(headers.TextCapacityForTest(), 6 * value.size());
 }
 
 TEST(HeaderMap, ARecycledListAndTextStartEmpty) {

@@ -45,7 +45,7 @@ TEST(RemoveHopByHopHeaders, RemovesStandardAndConnectionNamedHeaders) {
 TEST(PrepareUpstreamRequest, AddsForwardingHeaders) {
   RequestHead head = MakeHead();
   RequestIdRandom random;
-  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random));
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
   EXPECT_EQ(*head.headers.Get("via"), "1.1 confgate");
@@ -61,7 +61,7 @@ TEST(PrepareUpstreamRequest, AppendsToExistingChainsAndKeepsValidRequestId) {
   head.headers.Add("Via", "1.0 edge");
   head.headers.Add("X-Request-Id", "abc-123");
   RequestIdRandom random;
-  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random));
   EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "203.0.113.9, 10.1.2.3");
   EXPECT_EQ(*head.headers.Get("x-forwarded-proto"), "http");
   EXPECT_EQ(*head.headers.Get("via"), "1.0 edge, 1.1 confgate");
@@ -72,7 +72,7 @@ TEST(PrepareUpstreamRequest, ReplacesUnsafeRequestId) {
   RequestHead head = MakeHead();
   head.headers.Add("X-Request-Id", "bad id\"<script>");
   RequestIdRandom random;
-  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random));
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random));
   EXPECT_NE(id, "bad id\"<script>");
   EXPECT_TRUE(IsAcceptableRequestId(id));
   // Host + XFF + XFP + X-Real-IP + X-Request-Id + Via
@@ -85,7 +85,7 @@ TEST(PrepareUpstreamRequest, ProxyCredentialsAndHttpoxyAreNotForwarded) {
   head.headers.Add("Proxy", "http://evil.example:3128");
   head.headers.Add("Authorization", "Bearer end-to-end");
   RequestIdRandom random;
-  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random);
   EXPECT_FALSE(head.headers.Has("proxy-authorization"));
   EXPECT_FALSE(head.headers.Has("proxy"));
   EXPECT_EQ(*head.headers.Get("authorization"), "Bearer end-to-end");
@@ -100,7 +100,7 @@ TEST(PrepareUpstreamRequest, CombinesEveryForwardedForAndViaField) {
   head.headers.Add("Via", "1.1 client-side");
   head.headers.Add("Via", "1.1 haproxy");
   RequestIdRandom random;
-  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random);
   int forwarded_for = 0;
   for (const HeaderMap::Entry& entry : head.headers.entries()) {
     forwarded_for += entry.name == "X-Forwarded-For" ? 1 : 0;
@@ -116,7 +116,7 @@ TEST(PrepareUpstreamRequest, RealIpIsThePeerAndForwardedPassesThrough) {
   head.headers.Add("x-real-ip", "7.7.7.7");
   head.headers.Add("Forwarded", "for=6.6.6.6;proto=https");
   RequestIdRandom random;
-  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random);
   int real_ip = 0;
   for (const HeaderMap::Entry& entry : head.headers.entries()) {
     real_ip += absl::EqualsIgnoreCase(entry.name, "x-real-ip") ? 1 : 0;
@@ -131,8 +131,48 @@ TEST(PrepareUpstreamRequest, DropsExpectBecauseTheProxyAnswersIt) {
   RequestHead head = MakeHead();
   head.headers.Add("Expect", "100-continue");
   RequestIdRandom random;
-  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate"}, random);
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random);
   EXPECT_FALSE(head.headers.Has("expect"));
+}
+
+// A Connection field may name only what belongs to the hop: naming Host must not leave the
+// upstream without one, nor naming the forwarding fields drop what a proxy in front added.
+TEST(PrepareUpstreamRequest, ConnectionCannotTakeHostOrForwardingFields) {
+  RequestHead head = MakeHead();
+  head.headers.Add("Connection", "Host, X-Forwarded-For, Via, X-Request-Id, X-Secret");
+  head.headers.Add("X-Forwarded-For", "203.0.113.9");
+  head.headers.Add("Via", "1.0 edge");
+  head.headers.Add("X-Request-Id", "abc-123");
+  head.headers.Add("X-Secret", "s");
+  RequestIdRandom random;
+  std::string id(PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", ""}, random));
+  ASSERT_NE(head.headers.Get("host"), nullptr);
+  EXPECT_EQ(*head.headers.Get("host"), "config.example");
+  EXPECT_EQ(*head.headers.Get("x-forwarded-for"), "203.0.113.9, 10.1.2.3");
+  EXPECT_EQ(*head.headers.Get("via"), "1.0 edge, 1.1 confgate");
+  EXPECT_EQ(id, "abc-123");
+  EXPECT_EQ(head.headers.Get("x-secret"), nullptr);
+  EXPECT_EQ(head.headers.Get("connection"), nullptr);
+}
+
+TEST(PrepareUpstreamRequest, RequestWithoutHostGetsTheAddressTheClientReached) {
+  RequestHead head;
+  head.method = "GET";
+  head.version_minor = 0;
+  head.SetTarget("/v1/kv/app");
+  RequestIdRandom random;
+  PrepareUpstreamRequest(head, {"10.1.2.3", "http", "1.1 confgate", "127.0.0.1:8080"}, random);
+  ASSERT_NE(head.headers.Get("host"), nullptr);
+  EXPECT_EQ(*head.headers.Get("host"), "127.0.0.1:8080");
+  // One Host only, where the request had its own.
+  RequestHead with_host = MakeHead();
+  PrepareUpstreamRequest(with_host, {"10.1.2.3", "http", "1.1 confgate", "127.0.0.1:8080"}, random);
+  int hosts = 0;
+  for (const HeaderMap::Entry& entry : with_host.headers.entries()) {
+    hosts += entry.id == FieldId::kHost;
+  }
+  EXPECT_EQ(hosts, 1);
+  EXPECT_EQ(*with_host.headers.Get("host"), "config.example");
 }
 
 TEST(IsAcceptableRequestId, Bounds) {
