@@ -73,6 +73,10 @@ void DownstreamConnection::OnTransportDrained() {
   if (stream_ != nullptr) {
     stream_->OnDownstreamDrained();
   }
+  if (output_blocked_) {
+    output_blocked_ = false;
+    ProcessInput();  // the next pipelined request
+  }
 }
 
 void DownstreamConnection::OnTransportClosed(bool) {
@@ -92,6 +96,12 @@ void DownstreamConnection::ProcessInput() {
   in_process_input_ = true;
   while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_failed() &&
          transport_->input_length() > 0) {
+    if (!request_active_ && output_length() > kOutputHighWatermark) {
+      // Between two exchanges, with the client behind on reading: the next request waits
+      // until the output has drained (and the input stops at its read limit meanwhile).
+      output_blocked_ = true;
+      break;
+    }
     evbuffer* input = transport_->input();
     http::RequestDecoder& decoder = this->decoder();
     if (decoder.paused()) {

@@ -22,6 +22,11 @@ namespace confgate::server {
 class ProxyStream;
 class Worker;
 
+// Output buffered for a slow peer before we stop adding to it: reading a response body from
+// the upstream, reading a request body for it, and answering the client's next pipelined
+// request wait until the buffer has drained.
+inline constexpr size_t kOutputHighWatermark = 1024 * 1024;
+
 class DownstreamConnection final : public event::DeferredDeletable,
                                    private http::RequestDecoderCallbacks,
                                    private network::TransportCallbacks {
@@ -116,6 +121,9 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool client_keep_alive_ = true;
   bool close_after_exchange_ = false;
   bool reading_paused_ = false;
+  // The next pipelined request waits until the output drains (kOutputHighWatermark): answers
+  // from the cache, or local ones, are made at once, however slowly the client reads them.
+  bool output_blocked_ = false;
   int request_version_minor_ = 1;
   std::unique_ptr<AccessLogEntry> log_entry_;
 

@@ -21,8 +21,6 @@
 namespace confgate::server {
 namespace {
 
-// Output buffered for a slow peer before we stop reading from the other side.
-constexpr size_t kHighWatermark = 1024 * 1024;
 // A watch may be held this much longer than the client asked for before we call it late.
 constexpr absl::Duration kWatchMargin = absl::Seconds(5);
 // Consul's default blocking-query wait.
@@ -578,7 +576,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   }
   evbuffer* out = connection_->transport().output();
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
-  if (connection_->transport().output_length() > kHighWatermark) {
+  if (connection_->transport().output_length() > kOutputHighWatermark) {
     // The upstream reads slower than the client sends: stop reading the client until the
     // upstream's buffer drains (OnUpstreamWritable). (The length counts TLS ciphertext too.)
     downstream_.PauseReading();
@@ -641,7 +639,7 @@ void ProxyStream::ReadUpstream() {
     if (consumed == 0) {
       break;
     }
-    if (downstream_.output_length() > kHighWatermark) {
+    if (downstream_.output_length() > kOutputHighWatermark) {
       // The client reads slower than the upstream sends: stop reading the upstream until the
       // client's buffer drains (OnDownstreamDrained). Only this stream stalls.
       connection_->transport().DisableReading();

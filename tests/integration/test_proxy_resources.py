@@ -1,5 +1,6 @@
-"""Resources under pressure: request-body back-pressure, file-descriptor exhaustion, connection
-limits, and a pooled connection the upstream closed as we reused it."""
+"""Resources under pressure: request-body back-pressure, pipelined answers a client does not
+read, file-descriptor exhaustion, connection limits, and a pooled connection the upstream closed
+as we reused it."""
 
 import os
 import resource
@@ -33,6 +34,14 @@ class TcpUpstream:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+CACHED_ROUTES = """routes:
+  - match: {prefix: /}
+    upstream: config-service
+    kind: auto
+    cache: {enabled: true, default_ttl: 1h}
+"""
 
 
 def read_head(sock):
@@ -90,6 +99,74 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
         self.assertLess(growth, 32 * 1024, "proxy RSS grew %d KiB" % growth)
         uploader.join(30)
         self.assertEqual(sent[0], size, "the upload did not resume after the upstream read")
+
+    def test_pipelined_cache_hits_wait_for_the_client_to_read(self):
+        # Answers from the cache are made at once: a client that pipelines requests for them
+        # and never reads must not make confgate buffer every answer.
+        replica = self.start_replicas(1)[0]
+        proxy = self.start_proxy([replica], workers=1, routes=CACHED_ROUTES)
+        sizes = [4096, 4097, 4098, 4099]  # each answer names its request by its length
+        for size in sizes:
+            for _ in range(2):
+                status, headers, body = self.request(proxy, "GET", "/large?bytes=%d" % size)
+                self.assertEqual((status, len(body)), (200, size))
+        self.assertEqual(headers.get("Cache-Status"), "confgate; hit")
+        baseline = proxy.rss_kib()
+        count = 50000  # about 2 MiB of requests for about 210 MiB of answers
+        order = [sizes[i % len(sizes)] for i in range(count)]
+        requests = b"".join(b"GET /large?bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size
+                            for size in order)
+        sent = [0]
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+        self.addCleanup(sock.close)
+
+        def send():
+            try:
+                for start in range(0, len(requests), 16384):
+                    sock.sendall(requests[start:start + 16384])
+                    sent[0] = start + len(requests[start:start + 16384])
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        # Until the client has sent nothing more for a second (everything, or what it could).
+        last, stalled_since = -1, time.time()
+        deadline = time.time() + 10 * SLOW
+        while time.time() < deadline and time.time() - stalled_since < 1.0:
+            if sent[0] != last:
+                last, stalled_since = sent[0], time.time()
+            time.sleep(0.05)
+        growth = proxy.rss_kib() - baseline
+        # (The kernel's socket buffers may take all the requests: then confgate holds them.)
+        self.assertLess(growth, 64 * 1024, "confgate RSS grew %d KiB" % growth)
+
+        # Now the client reads: every answer comes, whole and in order.
+        received = bytearray()
+        answered = []
+        position = 0
+        while len(answered) < count:
+            chunk = sock.recv(1 << 20)
+            self.assertTrue(chunk, "closed after %d answers" % len(answered))
+            received += chunk
+            while True:
+                end = received.find(b"\r\n\r\n", position)
+                if end < 0:
+                    break
+                head = bytes(received[position:end])
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                if len(received) < end + 4 + length:
+                    break
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head[:40])
+                answered.append(length)
+                position = end + 4 + length
+            del received[:position]
+            position = 0
+        sender.join(10)
+        self.assertEqual(sent[0], len(requests))
+        self.assertEqual(answered, order)
+        self.assertEqual(len(received), 0, "more answers than requests")
+        self.assertIsNone(proxy.process.poll())
 
     def test_stale_pooled_connection_is_retried_once(self):
         def one_answer_per_connection(sock):
