@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -66,15 +68,22 @@ class DownstreamConnection final : public event::DeferredDeletable,
   void SetUpstreamForLog(const std::string& upstream, const std::string& host);
   const std::string& client_ip() const { return client_ip_; }
   bool tls() const { return tls_; }
+  // An allocation failed in one of this connection's events (std::bad_alloc, caught where the
+  // event came in: see GuardAllocation): the connection closes at once, the process goes on.
+  // Allocates nothing that must succeed.
+  void OnAllocationFailure();
 
  private:
   enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };
 
   // confgate::network::TransportCallbacks
   void OnTransportConnected() override {}
-  void OnTransportReadable() override { ProcessInput(); }
+  void OnTransportReadable() override;
   void OnTransportDrained() override;
   void OnTransportClosed(bool connect_failed) override;
+
+  void OnOutputDrained();
+  void OnPeerClosed();
 
   // http::RequestDecoderCallbacks
   void OnRequestHead(http::RequestHead&& head) override;
@@ -134,5 +143,17 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool close_pending_ = false;   // Close() was called inside ProcessInput()
   bool resume_pending_ = false;  // the exchange finished inside ProcessInput()
 };
+
+// Runs one event of `connection` or of its exchange, a callback from the loop. An allocation
+// that fails in it closes that connection, not the process: the stack unwinds to here, and no
+// step it cut short is resumed.
+template <typename Work>
+void GuardAllocation(DownstreamConnection& connection, Work&& work) {
+  try {
+    std::forward<Work>(work)();
+  } catch (const std::bad_alloc&) {
+    connection.OnAllocationFailure();
+  }
+}
 
 }  // namespace confgate::server

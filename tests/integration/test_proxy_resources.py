@@ -1,6 +1,6 @@
 """Resources under pressure: request-body back-pressure, pipelined answers a client does not
-read, file-descriptor exhaustion, connection limits, and a pooled connection the upstream closed
-as we reused it."""
+read, file-descriptor exhaustion, connection limits, a pooled connection the upstream closed as
+we reused it, and allocations that fail."""
 
 import os
 import resource
@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from confgate_harness import (CONFGATE_BIN, SLOW, Proxy, ProxyTestCase,  # noqa: E402
-                              wait_until, write_confgate_config)
+                              admin_call, wait_until, write_confgate_config)
 
 
 class TcpUpstream:
@@ -293,6 +293,71 @@ class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
         kept.close()
         time.sleep(0.5)
         self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+        self.assertIsNone(proxy.process.poll())
+
+
+def vm_size_kib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1])
+    return 0
+
+
+class AllocationFailureTest(ProxyTestCase, unittest.TestCase):
+    # ASan and TSan reserve terabytes of address space: a limit on it means nothing there.
+    @unittest.skipIf(os.environ.get("CONFGATE_SANITIZED"),
+                     "sanitizers reserve huge address space; RLIMIT_AS cannot be tested")
+    def test_failed_allocations_close_connections_not_the_process(self):
+        replica = self.start_replicas(1)[0]
+        proxy = self.start_proxy([replica], workers=1, limits={
+            "max_request_header_bytes": "1MiB", "header_timeout": "60s"})
+        self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+        # Room for 128 MiB more than confgate holds now: the heads below need more.
+        limit = (vm_size_kib(proxy.process.pid) + 128 * 1024) * 1024
+        resource.prlimit(proxy.process.pid, resource.RLIMIT_AS, (limit, limit))
+        value = b"a" * (1024 * 1024 - 1024)
+        clients = []
+        self.addCleanup(lambda: [sock.close() for sock in clients])
+
+        def flood():
+            # Heads that never end, each buffered whole until its limit: confgate must keep them
+            # all, and runs out of address space first.
+            for _ in range(192):
+                try:
+                    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+                    clients.append(sock)
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + value)
+                except OSError:
+                    pass  # closed by confgate: that is the point
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        flooder.join(60 * SLOW)
+
+        def failed():
+            return any("allocation failed" in line for line in proxy.stderr_lines())
+
+        wait_until(lambda: failed() or proxy.process.poll() is not None, 10 * SLOW)
+        self.assertIsNone(proxy.process.poll(), "confgate died:\n" +
+                          "\n".join(proxy.stderr_lines()[-5:]))
+        self.assertTrue(failed(), "no allocation failed: the limit was not reached")
+        for sock in clients:
+            sock.close()
+
+        def serving():
+            try:
+                return self.request(proxy, "GET", "/health", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        self.assertTrue(wait_until(serving, 10 * SLOW), "no request succeeds after the flood")
+        self.assertEqual(admin_call(proxy, "GET", "/healthz"), (200, "ok\n"))
+        status, metrics = admin_call(proxy, "GET", "/metrics")
+        counted = [line for line in metrics.splitlines()
+                   if line.startswith("confgate_allocation_failures_total ")]
+        self.assertEqual(len(counted), 1, metrics[-300:])
+        self.assertGreater(float(counted[0].split()[1]), 0)
         self.assertIsNone(proxy.process.poll())
 
 
