@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <new>
 #include <utility>
 
 namespace confgate::event {
@@ -153,8 +154,16 @@ void Dispatcher::RunPassWork() {
   }
 }
 
-void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
-  deferred_.push_back(std::move(object));
+void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) noexcept {
+  try {
+    deferred_.push_back(std::move(object));  // (unmoved when the list cannot grow)
+  } catch (const std::bad_alloc&) {
+    // No room to remember it: the object is leaked. Destroying it now could pull it from
+    // under the callback that is running it, and this is called while closing for want of
+    // memory, where nothing may throw.
+    static_cast<void>(object.release());
+    return;
+  }
   if (deferred_.size() == 1) {
     event_active(deferred_event_, 0, 0);
   }

@@ -326,7 +326,9 @@ class SocketTransport final : public Transport, private event::PassWork {
       ReceiveTls(absl::string_view(landing, static_cast<size_t>(n)));
       return;
     }
-    if (evbuffer_add(input(), landing, static_cast<size_t>(n)) != 0) {
+    // Out of memory (no buffer, or no room in it): this connection closes, not the process.
+    evbuffer* in = input();
+    if (in == nullptr || evbuffer_add(in, landing, static_cast<size_t>(n)) != 0) {
       Close(false);
       return;
     }
@@ -506,9 +508,10 @@ std::unique_ptr<Transport> Transport::AcceptedTls(event::Dispatcher& dispatcher,
       session != nullptr ? std::make_unique<TlsStream>(session, TlsStream::Role::kServer) : nullptr;
   if (tls == nullptr || !tls->usable()) {
     // No session (out of memory): the connection closes; it is never served in the clear.
-    close(fd);
+    // (The socket is closed only once nothing can throw: until then it is the caller's.)
     auto transport =
         std::make_unique<SocketTransport>(dispatcher, -1, /*connecting=*/true, callbacks);
+    close(fd);
     transport->FailSoon();
     return transport;
   }

@@ -41,6 +41,7 @@ std::string ProcessAdminBackend::Metrics() {
   process.downstream_connections = shared_.downstream_connections.load();
   process.reloads_succeeded = reloads_succeeded_;
   process.reloads_failed = reloads_failed_;
+  process.allocation_failures = shared_.allocation_failures.load();
   return stats::RenderMetrics(snapshot_->clusters, caches, process);
 }
 

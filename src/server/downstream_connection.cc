@@ -24,17 +24,17 @@ DownstreamConnection::DownstreamConnection(Worker& worker, int fd, ssl_st* tls_s
       snapshot_(worker.snapshot()),
       client_ip_(std::move(client_ip)),
       tls_(tls_session != nullptr),
-      timer_(worker.timers(), [this] { OnTimer(); }) {
+      timer_(worker.timers(), [this] { GuardAllocation(*this, [this] { OnTimer(); }); }) {
   const config::LimitsConfig& limits = snapshot_->config.limits;
-
+  // A client must send a complete request head within header_timeout of connecting; for TLS
+  // the handshake counts, so a stalled handshake is cut off too.
+  ArmTimer(TimerMode::kHeader, limits.header_timeout);
+  // Last: what may throw (std::bad_alloc) comes before the transport takes the socket.
   transport_ = tls_session != nullptr
                    ? network::Transport::AcceptedTls(worker.dispatcher(), fd, tls_session, *this)
                    : network::Transport::Accepted(worker.dispatcher(), fd, *this);
   transport_->SetReadLimit(
       std::max<size_t>(kMinReadHighWatermark, limits.max_request_header_bytes + 4096));
-  // A client must send a complete request head within header_timeout of connecting; for TLS
-  // the handshake counts, so a stalled handshake is cut off too.
-  ArmTimer(TimerMode::kHeader, limits.header_timeout);
 }
 
 DownstreamConnection::~DownstreamConnection() = default;
@@ -62,7 +62,36 @@ void DownstreamConnection::ResumeReading() {
   }
 }
 
+void DownstreamConnection::OnTransportReadable() {
+  GuardAllocation(*this, [this] { ProcessInput(); });
+}
+
 void DownstreamConnection::OnTransportDrained() {
+  GuardAllocation(*this, [this] { OnOutputDrained(); });
+}
+
+void DownstreamConnection::OnTransportClosed(bool) {
+  GuardAllocation(*this, [this] { OnPeerClosed(); });
+}
+
+void DownstreamConnection::OnAllocationFailure() {
+  worker_.NoteAllocationFailure("connection");
+  if (closed_) {
+    return;
+  }
+  // The exception may have cut any step short (the decoder inside a message, the flags of a
+  // callback it unwound): nothing of this exchange goes on, and it gets no access-log line
+  // (that would need memory). A response cut short must not look complete (TLS: no
+  // close_notify).
+  in_process_input_ = false;
+  close_pending_ = false;
+  request_active_ = false;
+  ReleaseLogEntry();
+  transport_->Abort();
+  Close();
+}
+
+void DownstreamConnection::OnOutputDrained() {
   if (closed_) {
     return;
   }
@@ -73,9 +102,13 @@ void DownstreamConnection::OnTransportDrained() {
   if (stream_ != nullptr) {
     stream_->OnDownstreamDrained();
   }
+  if (output_blocked_) {
+    output_blocked_ = false;
+    ProcessInput();  // the next pipelined request
+  }
 }
 
-void DownstreamConnection::OnTransportClosed(bool) {
+void DownstreamConnection::OnPeerClosed() {
   // Half-closed clients are treated as gone, like Envoy: a parked watch must not outlive
   // the client that asked for it.
   if (request_active_ && !response_complete_) {
@@ -92,6 +125,12 @@ void DownstreamConnection::ProcessInput() {
   in_process_input_ = true;
   while (!close_pending_ && !reading_paused_ && !closing_after_flush_ && !decoder_failed() &&
          transport_->input_length() > 0) {
+    if (!request_active_ && output_length() > kOutputHighWatermark) {
+      // Between two exchanges, with the client behind on reading: the next request waits
+      // until the output has drained (and the input stops at its read limit meanwhile).
+      output_blocked_ = true;
+      break;
+    }
     evbuffer* input = transport_->input();
     http::RequestDecoder& decoder = this->decoder();
     if (decoder.paused()) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <new>
 #include <string>
+#include <utility>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -21,6 +23,11 @@ namespace confgate::server {
 
 class ProxyStream;
 class Worker;
+
+// Output buffered for a slow peer before we stop adding to it: reading a response body from
+// the upstream, reading a request body for it, and answering the client's next pipelined
+// request wait until the buffer has drained.
+inline constexpr size_t kOutputHighWatermark = 1024 * 1024;
 
 class DownstreamConnection final : public event::DeferredDeletable,
                                    private http::RequestDecoderCallbacks,
@@ -63,15 +70,22 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool tls() const { return tls_; }
   // The address the client reached, as a Host value (for HTTP/1.0 requests without Host).
   std::string local_authority() const { return transport_->LocalAuthority(); }
+  // An allocation failed in one of this connection's events (std::bad_alloc, caught where the
+  // event came in: see GuardAllocation): the connection closes at once, the process goes on.
+  // Allocates nothing that must succeed.
+  void OnAllocationFailure();
 
  private:
   enum class TimerMode { kNone, kHeader, kIdle, kBody, kCloseFlush };
 
   // confgate::network::TransportCallbacks
   void OnTransportConnected() override {}
-  void OnTransportReadable() override { ProcessInput(); }
+  void OnTransportReadable() override;
   void OnTransportDrained() override;
   void OnTransportClosed(bool connect_failed) override;
+
+  void OnOutputDrained();
+  void OnPeerClosed();
 
   // http::RequestDecoderCallbacks
   void OnRequestHead(http::RequestHead&& head) override;
@@ -118,6 +132,9 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool client_keep_alive_ = true;
   bool close_after_exchange_ = false;
   bool reading_paused_ = false;
+  // The next pipelined request waits until the output drains (kOutputHighWatermark): answers
+  // from the cache, or local ones, are made at once, however slowly the client reads them.
+  bool output_blocked_ = false;
   int request_version_minor_ = 1;
   std::unique_ptr<AccessLogEntry> log_entry_;
 
@@ -128,5 +145,17 @@ class DownstreamConnection final : public event::DeferredDeletable,
   bool close_pending_ = false;   // Close() was called inside ProcessInput()
   bool resume_pending_ = false;  // the exchange finished inside ProcessInput()
 };
+
+// Runs one event of `connection` or of its exchange, a callback from the loop. An allocation
+// that fails in it closes that connection, not the process: the stack unwinds to here, and no
+// step it cut short is resumed.
+template <typename Work>
+void GuardAllocation(DownstreamConnection& connection, Work&& work) {
+  try {
+    std::forward<Work>(work)();
+  } catch (const std::bad_alloc&) {
+    connection.OnAllocationFailure();
+  }
+}
 
 }  // namespace confgate::server

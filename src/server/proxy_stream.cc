@@ -4,6 +4,7 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <new>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -21,8 +22,6 @@
 namespace confgate::server {
 namespace {
 
-// Output buffered for a slow peer before we stop reading from the other side.
-constexpr size_t kHighWatermark = 1024 * 1024;
 // A watch may be held this much longer than the client asked for before we call it late.
 constexpr absl::Duration kWatchMargin = absl::Seconds(5);
 // Consul's default blocking-query wait.
@@ -111,7 +110,7 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       kind_(route.KindFor(head.method)),
       head_(std::move(head)),
       method_(head_.method),
-      timer_(worker.timers(), [this] { OnTimeout(); }) {
+      timer_(worker.timers(), [this] { GuardAllocation(downstream_, [this] { OnTimeout(); }); }) {
   cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
   if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
     cache_ = snapshot_->route_caches[route_.index].get();
@@ -254,7 +253,7 @@ void ProxyStream::BeginCachedRead() {
         primary_key_, [dispatcher, alive, this](cache::CachedResponsePtr response) {
           dispatcher->Post([alive, this, response] {
             if (!alive.expired()) {
-              OnCoalescedResponse(response);
+              GuardAllocation(downstream_, [this, &response] { OnCoalescedResponse(response); });
             }
           });
         });
@@ -461,9 +460,6 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
   if (attempt_active_) {
     attempt_active_ = false;
     host_->outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
-    if (worker_.shared().outcome_reporter != nullptr) {
-      worker_.shared().outcome_reporter->Report(*host_, outcome);
-    }
     host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
     if (kind_ == router::RequestKind::kWatch) {
       host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
@@ -471,6 +467,10 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
     if (attempt_is_retry_) {
       cluster_.active_retries().fetch_sub(1, std::memory_order_relaxed);
       attempt_is_retry_ = false;
+    }
+    // Last: the report may allocate (and so throw) without leaving the counts wrong.
+    if (worker_.shared().outcome_reporter != nullptr) {
+      worker_.shared().outcome_reporter->Report(*host_, outcome);
     }
   }
   timer_.Disable();
@@ -486,9 +486,13 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
     struct ConnectionHolder : event::DeferredDeletable {
       upstream::UpstreamConnectionPtr connection;
     };
-    auto holder = std::make_unique<ConnectionHolder>();
+    connection_->transport().Silence();
+    std::unique_ptr<ConnectionHolder> holder(new (std::nothrow) ConnectionHolder);
+    if (holder == nullptr) {
+      connection_.reset();  // out of memory: destroyed now, which its transport allows
+      return;
+    }
     holder->connection = std::move(connection_);
-    holder->connection->transport().Silence();
     worker_.dispatcher().DeferredDelete(std::move(holder));
   }
 }
@@ -583,7 +587,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   }
   evbuffer* out = connection_->transport().output();
   AddBodyPiece(out, data, head_.framing == http::BodyFraming::kChunked);
-  if (connection_->transport().output_length() > kHighWatermark) {
+  if (connection_->transport().output_length() > kOutputHighWatermark) {
     // The upstream reads slower than the client sends: stop reading the client until the
     // upstream's buffer drains (OnUpstreamWritable). (The length counts TLS ciphertext too.)
     downstream_.PauseReading();
@@ -606,25 +610,27 @@ void ProxyStream::OnRequestComplete() {
   }
 }
 
+// The upstream's events (and the timer's, and a coalesced answer) come from the loop: an
+// allocation that fails while they run closes the client's connection (GuardAllocation).
 void ProxyStream::OnUpstreamConnected(upstream::UpstreamConnection&) {
   if (finished_) {
     return;
   }
-  timer_.Enable(response_timeout_);
+  GuardAllocation(downstream_, [this] { timer_.Enable(response_timeout_); });
 }
 
 void ProxyStream::OnUpstreamWritable(upstream::UpstreamConnection&) {
   if (finished_) {
     return;
   }
-  downstream_.ResumeReading();
+  GuardAllocation(downstream_, [this] { downstream_.ResumeReading(); });
 }
 
 void ProxyStream::OnUpstreamReadable(upstream::UpstreamConnection&) {
   if (finished_) {
     return;
   }
-  ReadUpstream();
+  GuardAllocation(downstream_, [this] { ReadUpstream(); });
 }
 
 void ProxyStream::ReadUpstream() {
@@ -646,7 +652,7 @@ void ProxyStream::ReadUpstream() {
     if (consumed == 0) {
       break;
     }
-    if (downstream_.output_length() > kHighWatermark) {
+    if (downstream_.output_length() > kOutputHighWatermark) {
       // The client reads slower than the upstream sends: stop reading the upstream until the
       // client's buffer drains (OnDownstreamDrained). Only this stream stalls.
       connection_->transport().DisableReading();
@@ -847,6 +853,12 @@ void ProxyStream::OnUpstreamClosed(upstream::UpstreamConnection& connection, boo
   if (finished_) {
     return;
   }
+  GuardAllocation(downstream_, [this, &connection, connect_failed] {
+    UpstreamClosed(connection, connect_failed);
+  });
+}
+
+void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) {
   // Read whatever arrived before the close.
   ReadUpstream();
   if (finished_ || connection_ == nullptr || &connection != connection_.get()) {
@@ -937,11 +949,20 @@ void ProxyStream::ServeStaleAfterFailure() {
 }
 
 void ProxyStream::Cancel() {
-  if (coalesce_leader_) {
-    CompleteCoalescing(nullptr);
-  }
-  EndAttempt(/*reusable=*/false, upstream::Outcome::kNeutral);
+  // Runs in the destructor, and when closing for want of memory: nothing here may throw.
   finished_ = true;
+  if (coalesce_leader_) {
+    try {
+      CompleteCoalescing(nullptr);
+    } catch (const std::bad_alloc&) {
+      // Waiters not told wait for their response timeout instead.
+    }
+  }
+  try {
+    EndAttempt(/*reusable=*/false, upstream::Outcome::kNeutral);
+  } catch (const std::bad_alloc&) {
+    connection_.reset();  // destroyed now, which its transport allows in its callbacks
+  }
 }
 
 }  // namespace confgate::server

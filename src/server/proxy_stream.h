@@ -46,7 +46,8 @@ class ProxyStream final : public event::DeferredDeletable,
   void OnRequestComplete();
   // The client's output buffer drained: resume reading the upstream response.
   void OnDownstreamDrained();
-  // The client went away or the connection is closing: drop the upstream connection.
+  // The client went away or the connection is closing: drop the upstream connection. Never
+  // throws (it runs in the destructor and when closing for want of memory).
   void Cancel();
   // The id the request carries upstream (empty until the stream started): its X-Request-Id.
   absl::string_view request_id() const;
@@ -61,6 +62,7 @@ class ProxyStream final : public event::DeferredDeletable,
   void OnUpstreamReadable(upstream::UpstreamConnection& connection) override;
   void OnUpstreamWritable(upstream::UpstreamConnection& connection) override;
   void OnUpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed) override;
+  void UpstreamClosed(upstream::UpstreamConnection& connection, bool connect_failed);
 
   // http::ResponseDecoderCallbacks
   void OnResponseHead(http::ResponseHead&& head) override;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "absl/strings/str_cat.h"
 #include "confgate/common/log.h"
@@ -170,7 +171,6 @@ void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int l
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  std::string client_ip = network::PeerIp(address, static_cast<socklen_t>(length));
   const network::ServerTls* tls = nullptr;
   for (const auto& [configured, candidate] : self->listeners_) {
     if (candidate == listener) {
@@ -184,10 +184,24 @@ void Worker::OnAccept(evconnlistener* listener, int fd, sockaddr* address, int l
     close(fd);
     return;
   }
-  auto connection =
-      std::make_unique<DownstreamConnection>(*self, fd, session, std::move(client_ip));
-  DownstreamConnection* raw = connection.get();
-  self->connections_.emplace(raw, std::move(connection));
+  // The connection owns the socket once it is made (its transport is made last), so a failed
+  // allocation closes the socket here before, and by destroying the connection after.
+  bool socket_owned = false;
+  try {
+    std::string client_ip = network::PeerIp(address, static_cast<socklen_t>(length));
+    auto connection =
+        std::make_unique<DownstreamConnection>(*self, fd, session, std::move(client_ip));
+    socket_owned = true;
+    DownstreamConnection* raw = connection.get();
+    self->connections_.emplace(raw, std::move(connection));
+  } catch (const std::bad_alloc&) {
+    if (!socket_owned) {
+      close(fd);  // (a TLS session not yet taken is lost: memory ran out making its stream)
+    }
+    self->shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
+    self->NoteAllocationFailure("accept");
+    return;
+  }
   self->open_connections_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -219,6 +233,23 @@ void Worker::RemoveConnection(DownstreamConnection& connection) {
   shared_.downstream_connections.fetch_sub(1, std::memory_order_relaxed);
   open_connections_.fetch_sub(1, std::memory_order_relaxed);
   dispatcher_.DeferredDelete(std::move(owned));
+}
+
+void Worker::NoteAllocationFailure(const char* where) {
+  uint64_t total = shared_.allocation_failures.fetch_add(1, std::memory_order_relaxed) + 1;
+  absl::Time now = time_source_.SystemTime();
+  if (now - last_allocation_failure_log_ < absl::Seconds(1)) {
+    return;
+  }
+  last_allocation_failure_log_ = now;
+  try {
+    Log(LogLevel::kWarn, "allocation failed; connection closed",
+        {{"worker", absl::StrCat(index_)},
+         {"where", where},
+         {"failures_total", absl::StrCat(total)}});
+  } catch (const std::bad_alloc&) {
+    // Not even the log line: the counter has it.
+  }
 }
 
 }  // namespace confgate::server

@@ -60,6 +60,7 @@ struct SharedState {
   AccessLog* access_log = nullptr;
   std::atomic<uint64_t> downstream_connections{0};        // open client connections, all workers
   std::atomic<uint64_t> accept_errors{0};                 // EMFILE and friends
+  std::atomic<uint64_t> allocation_failures{0};           // connections closed for want of memory
   upstream::OutcomeReporter* outcome_reporter = nullptr;  // the control plane
 };
 
@@ -106,6 +107,9 @@ class Worker {
   TimeSource& time_source() { return time_source_; }
   bool draining() const { return draining_; }
   void RemoveConnection(DownstreamConnection& connection);
+  // A connection is closed because an allocation for it failed: counted, and logged at most
+  // once a second. Allocates nothing that must succeed.
+  void NoteAllocationFailure(const char* where);
 
  private:
   static void OnAccept(evconnlistener* listener, int fd, struct sockaddr* address, int length,
@@ -137,6 +141,7 @@ class Worker {
   absl::flat_hash_set<const upstream::Host*> current_hosts_;
   bool draining_ = false;
   absl::Time last_accept_error_log_ = absl::InfinitePast();
+  absl::Time last_allocation_failure_log_ = absl::InfinitePast();
   std::thread thread_;
 };
 

@@ -78,6 +78,9 @@ std::string RenderMetrics(const std::vector<upstream::ClusterSharedPtr>& cluster
       Family("downstream_connections_active", "Open client connections.", MetricType::Gauge);
   MetricFamily reloads =
       Family("config_reloads_total", "Configuration reloads, by result.", MetricType::Counter);
+  MetricFamily no_memory = Family(
+      "allocation_failures_total",
+      "Client connections closed because an allocation for them failed.", MetricType::Counter);
 
   for (const upstream::ClusterSharedPtr& cluster : clusters) {
     const std::string& name = cluster->name();
@@ -159,11 +162,12 @@ std::string RenderMetrics(const std::vector<upstream::ClusterSharedPtr>& cluster
   AddGauge(connections, {}, static_cast<double>(process.downstream_connections));
   AddCounter(reloads, {{"result", "success"}}, static_cast<double>(process.reloads_succeeded));
   AddCounter(reloads, {{"result", "failure"}}, static_cast<double>(process.reloads_failed));
+  AddCounter(no_memory, {}, static_cast<double>(process.allocation_failures));
 
   std::vector<MetricFamily> families = {
-      requests,  duration, upstream_requests, available,   ejected,
-      ejections, active,   watches,           checks,      retries,
-      mode,      lookups,  cache_bytes,       connections, reloads};
+      requests, duration, upstream_requests, available, ejected, ejections,   active,
+      watches,  checks,   retries,           mode,      lookups, cache_bytes, connections,
+      reloads,  no_memory};
   try {
     std::ostringstream out;
     prometheus::TextSerializer().Serialize(out, families);

@@ -4,6 +4,7 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <new>
 #include <optional>
 
 namespace confgate::upstream {
@@ -103,13 +104,17 @@ void ConnectionPool::Remove(UpstreamConnection& connection) {
   for (auto entry = list.begin(); entry != list.end(); ++entry) {
     if (entry->connection.get() == &connection) {
       // The connection's own event is the caller; destroy it after the callback stack unwinds.
+      // Without the memory for that, now: its transport allows it in its callbacks.
       struct Graveyard : event::DeferredDeletable {
         UpstreamConnectionPtr connection;
       };
-      auto grave = std::make_unique<Graveyard>();
-      grave->connection = std::move(entry->connection);
+      std::unique_ptr<Graveyard> grave(new (std::nothrow) Graveyard);
+      UpstreamConnectionPtr closing = std::move(entry->connection);
       list.erase(entry);
-      dispatcher_.DeferredDelete(std::move(grave));
+      if (grave != nullptr) {
+        grave->connection = std::move(closing);
+        dispatcher_.DeferredDelete(std::move(grave));
+      }
       return;
     }
   }

@@ -20,6 +20,7 @@ METRIC_NAMES = [
     "confgate_health_checks_total", "confgate_retries_total", "confgate_upstream_mode",
     "confgate_cache_lookups_total", "confgate_cache_bytes",
     "confgate_downstream_connections_active", "confgate_config_reloads_total",
+    "confgate_allocation_failures_total",
 ]
 
 

@@ -1,5 +1,6 @@
-"""Resources under pressure: request-body back-pressure, file-descriptor exhaustion, connection
-limits, and a pooled connection the upstream closed as we reused it."""
+"""Resources under pressure: request-body back-pressure, pipelined answers a client does not
+read, file-descriptor exhaustion, connection limits, a pooled connection the upstream closed as
+we reused it, and allocations that fail."""
 
 import os
 import resource
@@ -14,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 from confgate_harness import (CONFGATE_BIN, SLOW, Proxy, ProxyTestCase,  # noqa: E402
-                              wait_until, write_confgate_config)
+                              admin_call, wait_until, write_confgate_config)
 
 
 class TcpUpstream:
@@ -33,6 +34,14 @@ class TcpUpstream:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+CACHED_ROUTES = """routes:
+  - match: {prefix: /}
+    upstream: config-service
+    kind: auto
+    cache: {enabled: true, default_ttl: 1h}
+"""
 
 
 def read_head(sock):
@@ -90,6 +99,74 @@ class ResourceTest(ProxyTestCase, unittest.TestCase):
         self.assertLess(growth, 32 * 1024, "proxy RSS grew %d KiB" % growth)
         uploader.join(30)
         self.assertEqual(sent[0], size, "the upload did not resume after the upstream read")
+
+    def test_pipelined_cache_hits_wait_for_the_client_to_read(self):
+        # Answers from the cache are made at once: a client that pipelines requests for them
+        # and never reads must not make confgate buffer every answer.
+        replica = self.start_replicas(1)[0]
+        proxy = self.start_proxy([replica], workers=1, routes=CACHED_ROUTES)
+        sizes = [4096, 4097, 4098, 4099]  # each answer names its request by its length
+        for size in sizes:
+            for _ in range(2):
+                status, headers, body = self.request(proxy, "GET", "/large?bytes=%d" % size)
+                self.assertEqual((status, len(body)), (200, size))
+        self.assertEqual(headers.get("Cache-Status"), "confgate; hit")
+        baseline = proxy.rss_kib()
+        count = 50000  # about 2 MiB of requests for about 210 MiB of answers
+        order = [sizes[i % len(sizes)] for i in range(count)]
+        requests = b"".join(b"GET /large?bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size
+                            for size in order)
+        sent = [0]
+        sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+        self.addCleanup(sock.close)
+
+        def send():
+            try:
+                for start in range(0, len(requests), 16384):
+                    sock.sendall(requests[start:start + 16384])
+                    sent[0] = start + len(requests[start:start + 16384])
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        # Until the client has sent nothing more for a second (everything, or what it could).
+        last, stalled_since = -1, time.time()
+        deadline = time.time() + 10 * SLOW
+        while time.time() < deadline and time.time() - stalled_since < 1.0:
+            if sent[0] != last:
+                last, stalled_since = sent[0], time.time()
+            time.sleep(0.05)
+        growth = proxy.rss_kib() - baseline
+        # (The kernel's socket buffers may take all the requests: then confgate holds them.)
+        self.assertLess(growth, 64 * 1024, "confgate RSS grew %d KiB" % growth)
+
+        # Now the client reads: every answer comes, whole and in order.
+        received = bytearray()
+        answered = []
+        position = 0
+        while len(answered) < count:
+            chunk = sock.recv(1 << 20)
+            self.assertTrue(chunk, "closed after %d answers" % len(answered))
+            received += chunk
+            while True:
+                end = received.find(b"\r\n\r\n", position)
+                if end < 0:
+                    break
+                head = bytes(received[position:end])
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                if len(received) < end + 4 + length:
+                    break
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head[:40])
+                answered.append(length)
+                position = end + 4 + length
+            del received[:position]
+            position = 0
+        sender.join(10)
+        self.assertEqual(sent[0], len(requests))
+        self.assertEqual(answered, order)
+        self.assertEqual(len(received), 0, "more answers than requests")
+        self.assertIsNone(proxy.process.poll())
 
     def test_stale_pooled_connection_is_retried_once(self):
         def one_answer_per_connection(sock):
@@ -216,6 +293,71 @@ class DescriptorExhaustionTest(ProxyTestCase, unittest.TestCase):
         kept.close()
         time.sleep(0.5)
         self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+        self.assertIsNone(proxy.process.poll())
+
+
+def vm_size_kib(pid):
+    with open("/proc/%d/status" % pid) as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1])
+    return 0
+
+
+class AllocationFailureTest(ProxyTestCase, unittest.TestCase):
+    # ASan and TSan reserve terabytes of address space: a limit on it means nothing there.
+    @unittest.skipIf(os.environ.get("CONFGATE_SANITIZED"),
+                     "sanitizers reserve huge address space; RLIMIT_AS cannot be tested")
+    def test_failed_allocations_close_connections_not_the_process(self):
+        replica = self.start_replicas(1)[0]
+        proxy = self.start_proxy([replica], workers=1, limits={
+            "max_request_header_bytes": "1MiB", "header_timeout": "60s"})
+        self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)
+        # Room for 128 MiB more than confgate holds now: the heads below need more.
+        limit = (vm_size_kib(proxy.process.pid) + 128 * 1024) * 1024
+        resource.prlimit(proxy.process.pid, resource.RLIMIT_AS, (limit, limit))
+        value = b"a" * (1024 * 1024 - 1024)
+        clients = []
+        self.addCleanup(lambda: [sock.close() for sock in clients])
+
+        def flood():
+            # Heads that never end, each buffered whole until its limit: confgate must keep them
+            # all, and runs out of address space first.
+            for _ in range(192):
+                try:
+                    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+                    clients.append(sock)
+                    sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + value)
+                except OSError:
+                    pass  # closed by confgate: that is the point
+
+        flooder = threading.Thread(target=flood, daemon=True)
+        flooder.start()
+        flooder.join(60 * SLOW)
+
+        def failed():
+            return any("allocation failed" in line for line in proxy.stderr_lines())
+
+        wait_until(lambda: failed() or proxy.process.poll() is not None, 10 * SLOW)
+        self.assertIsNone(proxy.process.poll(), "confgate died:\n" +
+                          "\n".join(proxy.stderr_lines()[-5:]))
+        self.assertTrue(failed(), "no allocation failed: the limit was not reached")
+        for sock in clients:
+            sock.close()
+
+        def serving():
+            try:
+                return self.request(proxy, "GET", "/health", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        self.assertTrue(wait_until(serving, 10 * SLOW), "no request succeeds after the flood")
+        self.assertEqual(admin_call(proxy, "GET", "/healthz"), (200, "ok\n"))
+        status, metrics = admin_call(proxy, "GET", "/metrics")
+        counted = [line for line in metrics.splitlines()
+                   if line.startswith("confgate_allocation_failures_total ")]
+        self.assertEqual(len(counted), 1, metrics[-300:])
+        self.assertGreater(float(counted[0].split()[1]), 0)
         self.assertIsNone(proxy.process.poll())
 
 

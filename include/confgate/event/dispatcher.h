@@ -76,8 +76,9 @@ class Dispatcher {
   // Runs `work` after the current callbacks (once, however often it is scheduled before).
   void Schedule(PassWork& work);
   void Cancel(PassWork& work);
-  // Destroys `object` after the current callback returns.
-  void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
+  // Destroys `object` after the current callback returns. Never throws: when memory runs out
+  // the object is leaked instead.
+  void DeferredDelete(std::unique_ptr<DeferredDeletable> object) noexcept;
   // Destroys what DeferredDelete() holds now, outside any callback (at shutdown, before the
   // objects those destructors use are gone). The loop does it on its own otherwise.
   void ClearDeferred();

@@ -44,6 +44,7 @@ class Transport {
   virtual ~Transport() = default;
 
   // An accepted, non-blocking socket; the transport owns and closes it. Reading starts at once.
+  // Should making the transport throw (std::bad_alloc), the socket is still the caller's.
   static std::unique_ptr<Transport> Accepted(event::Dispatcher& dispatcher, int fd,
                                              TransportCallbacks& callbacks);
   // The same for TLS: the transport owns `session` (from ServerTls) and runs the server side

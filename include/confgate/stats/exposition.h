@@ -15,6 +15,7 @@ struct ProcessCounters {
   uint64_t downstream_connections = 0;
   uint64_t reloads_succeeded = 0;
   uint64_t reloads_failed = 0;
+  uint64_t allocation_failures = 0;
 };
 
 struct RouteCache {
