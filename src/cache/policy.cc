@@ -76,9 +76,7 @@ bool RequestAllowsCachedAnswer(const http::RequestHead& request) {
   return !request.headers.HasToken("pragma", "no-cache");
 }
 
-std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
-                                          const http::ResponseHead& response,
-                                          const config::CacheConfig& config) {
+std::optional<std::string> WhyResponseNotStorable(const http::ResponseHead& response) {
   if (response.status != 200) {
     return "status is not 200";
   }
@@ -89,9 +87,6 @@ std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
   if (response_control.is_private) {
     return "response is private";
   }
-  if (ParseCacheControl(request.headers).no_store) {
-    return "request says no-store";
-  }
   if (response.headers.Has("set-cookie")) {
     return "response sets a cookie";
   }
@@ -99,6 +94,18 @@ std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
     if (name == "*") {
       return "response varies on everything";
     }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
+                                          const http::ResponseHead& response,
+                                          const config::CacheConfig& config) {
+  if (std::optional<std::string> why_not = WhyResponseNotStorable(response)) {
+    return why_not;
+  }
+  if (ParseCacheControl(request.headers).no_store) {
+    return "request says no-store";
   }
   // One client's config must never reach another: a credential must be part of the key.
   for (const http::HeaderMap::Entry& entry : request.headers.entries()) {
@@ -230,6 +237,19 @@ bool KeptOn304(absl::string_view name) {
     }
   }
   return false;
+}
+
+void AddServedFields(const CachedResponse& response, bool not_modified, http::HeaderMap& out) {
+  for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
+    if (!http::IsHopByHop(entry.id) && (!not_modified || KeptOn304(entry.name))) {
+      out.AddCopy(entry);
+    }
+  }
+}
+
+std::string AgeValue(absl::Duration age) {
+  constexpr int64_t kMaxAgeSeconds = int64_t{1} << 31;
+  return absl::StrCat(std::clamp<int64_t>(absl::ToInt64Seconds(age), 0, kMaxAgeSeconds));
 }
 
 std::optional<absl::Time> ParseHttpDate(absl::string_view text) {

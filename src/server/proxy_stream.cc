@@ -313,13 +313,8 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   if (not_modified) {
     out.status = 304;
   }
-  for (const http::HeaderMap::Entry& entry : response.headers.entries()) {
-    if (!not_modified || cache::KeptOn304(entry.name)) {
-      out.headers.AddCopy(entry);
-    }
-  }
-  out.headers.Set(http::FieldId::kAge, "Age",
-                  absl::StrCat(absl::ToInt64Seconds(response.Age(now))));
+  cache::AddServedFields(response, not_modified, out.headers);
+  out.headers.Set(http::FieldId::kAge, "Age", cache::AgeValue(response.Age(now)));
   bool stale = !response.Fresh(now);
   switch (how) {
     case CacheServe::kHit:

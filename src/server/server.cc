@@ -77,17 +77,31 @@ void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
       continue;
     }
     const std::string& path = route.cache->persist->path;
-    absl::StatusOr<std::vector<cache::CacheItem>> items = cache::ReadSnapshotFile(path);
-    if (!items.ok()) {
-      Log(items.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo : LogLevel::kWarn,
+    // What a writer killed mid-write left behind; no write has started yet.
+    if (int removed = cache::RemoveStaleSnapshotTemps(path); removed > 0) {
+      Log(LogLevel::kInfo, "stale cache snapshot temp files removed",
+          {{"path", path}, {"files", absl::StrCat(removed)}});
+    }
+    absl::StatusOr<cache::DecodedSnapshot> snapshot = cache::ReadSnapshotFile(path);
+    if (!snapshot.ok()) {
+      Log(snapshot.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo
+                                                                  : LogLevel::kWarn,
           "cache snapshot not loaded",
-          {{"path", path}, {"reason", std::string(items.status().message())}});
+          {{"path", path}, {"reason", std::string(snapshot.status().message())}});
       continue;
     }
+    if (!snapshot->dropped.empty()) {
+      Log(LogLevel::kWarn, "cache snapshot entries dropped",
+          {{"path", path},
+           {"dropped", absl::StrCat(snapshot->dropped.size())},
+           {"first_reason", snapshot->dropped.front()}});
+    }
     size_t loaded = 0;
-    for (cache::CacheItem& item : *items) {
+    for (cache::CacheItem& item : snapshot->items) {
       loaded += runtime.route_caches[route.index]->Insert(std::move(item)) ? 1 : 0;
     }
+    // Loaded entries are stale until an upstream answer replaces them: their times came from
+    // disk. They still answer in read-only mode and on upstream errors (within max_stale).
     Log(LogLevel::kInfo, "cache snapshot loaded",
         {{"path", path}, {"entries", absl::StrCat(loaded)}});
   }

@@ -258,6 +258,42 @@ class ReadOnlyServingTest(ProxyTestCase, unittest.TestCase):
         self.wait_for(second, '"to":"read_only"')
         self.assert_served_read_only(second)
 
+    def test_snapshot_entries_are_stale_until_revalidated(self):
+        # A snapshot's times come from disk and a wall clock that may have moved: with the
+        # replicas up, a loaded entry is fetched again (then cached fresh), never a fresh hit.
+        # And a writer killed mid-write left temp files behind, which start-up removes.
+        directory = tempfile.mkdtemp(prefix="confgate-cache-")
+        replicas = self.start_seeded(directory)
+        snapshot = os.path.join(directory, "cache.snapshot")
+        config = write_confgate_config(
+            directory, replicas, upstream_extra=CHECKS,
+            routes=cached_routes(
+                ttl="1h", persist=",\n            persist: {path: %s, interval: 10s}" % snapshot))
+        proxy = Proxy(config)
+        self.addCleanup(proxy.kill)
+        self.warm(proxy)
+        self.assertEqual(proxy.terminate(), 0)
+        self.assertTrue(os.path.exists(snapshot))
+        stale_temps = [snapshot + ".tmp", snapshot + ".tmp.4242"]
+        for path in stale_temps:
+            with open(path, "wb") as handle:
+                handle.write(b"CONFGATE-CACHE\n half written")
+
+        second = Proxy(config)
+        self.addCleanup(second.kill)
+        self.assertTrue(any("cache snapshot loaded" in line for line in second.stderr_lines()))
+        self.assertEqual([path for path in stale_temps if os.path.exists(path)], [])
+        status, headers, body = self.request(second, "GET", "/v1/kv/app/key-1",
+                                             headers={"Host": "config.example"})
+        self.assertEqual((status, body), (200, b"value-1"))
+        self.assertEqual(headers["Cache-Status"], "confgate; fwd=stale")
+        self.assertIn("X-Replica-Id", headers)
+        status, headers, body = self.request(second, "GET", "/v1/kv/app/key-1",
+                                             headers={"Host": "config.example"})
+        self.assertEqual((status, body), (200, b"value-1"))
+        self.assertEqual(headers["Cache-Status"], "confgate; hit")
+        self.assertGreaterEqual(int(headers["Age"]), 0)
+
     def test_a_corrupt_snapshot_is_ignored(self):
         directory = tempfile.mkdtemp(prefix="confgate-cache-")
         replicas = self.start_seeded(directory)

@@ -32,6 +32,9 @@ bool IsCredentialHeader(absl::string_view name);
 // `max-age=0` or `Pragma: no-cache`).
 bool RequestAllowsCachedAnswer(const http::RequestHead& request);
 
+// Why a response is not stored whatever request it answers (its status and its own fields);
+// nullopt when it may be. Also the check a snapshot entry passes again on load.
+std::optional<std::string> WhyResponseNotStorable(const http::ResponseHead& response);
 // Why a response is not stored; nullopt when it may be.
 std::optional<std::string> WhyNotStorable(const http::RequestHead& request,
                                           const http::ResponseHead& response,
@@ -57,6 +60,13 @@ std::string VaryKey(const http::RequestHead& request, const std::vector<std::str
 bool MatchesConditional(const http::RequestHead& request, const CachedResponse& response);
 // The headers a 304 carries over from the stored response (RFC 9110 section 15.4.5).
 bool KeptOn304(absl::string_view name);
+
+// Adds the stored fields a cached answer carries to `out`: end-to-end fields only, never
+// framing or other hop-by-hop fields whatever was stored (the serving path sets framing from
+// the body it sends), and for a 304 only those KeptOn304.
+void AddServedFields(const CachedResponse& response, bool not_modified, http::HeaderMap& out);
+// The Age field's value: whole seconds, never negative, at most 2^31 (RFC 9111 section 1.2.2).
+std::string AgeValue(absl::Duration age);
 
 // HTTP-date (RFC 9110 IMF-fixdate) for Date/Expires/Last-Modified handling.
 std::optional<absl::Time> ParseHttpDate(absl::string_view text);

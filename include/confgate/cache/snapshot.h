@@ -1,8 +1,11 @@
 // The cache on disk, so a confgate restarted during a full outage still serves the last good
-// config: written atomically (temp file, fsync, rename) with a version and a checksum; a
-// truncated, corrupt or foreign file is rejected whole, never half-loaded.
+// config: written atomically (one temp file per snapshot path, fsync, rename) with a version
+// and a checksum; a truncated, corrupt or foreign file is rejected whole, never half-loaded.
+// The file is untrusted input all the same: each entry is checked again like an upstream
+// response, and an invalid one is dropped while the rest load.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,10 +14,24 @@
 
 namespace confgate::cache {
 
-std::string EncodeSnapshot(const std::vector<CacheItem>& items);
-absl::StatusOr<std::vector<CacheItem>> DecodeSnapshot(absl::string_view data);
+struct DecodedSnapshot {
+  std::vector<CacheItem> items;      // the valid entries, in file order, all `from_snapshot`
+  std::vector<std::string> dropped;  // why each invalid entry was dropped, in file order
+};
 
+std::string EncodeSnapshot(const std::vector<CacheItem>& items);
+absl::StatusOr<DecodedSnapshot> DecodeSnapshot(absl::string_view data);
+
+// Why a decoded entry may not be served; nullopt when it may.
+std::optional<std::string> WhySnapshotEntryInvalid(const CacheItem& item);
+
+// The one temp file a write to `path` uses: `<path>.tmp`.
+std::string SnapshotTempPath(const std::string& path);
 absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheItem>& items);
-absl::StatusOr<std::vector<CacheItem>> ReadSnapshotFile(const std::string& path);
+absl::StatusOr<DecodedSnapshot> ReadSnapshotFile(const std::string& path);
+// Removes what a writer killed mid-write left next to `path` (its temp file, and the
+// `<path>.tmp.<pid>` files of earlier versions); for start-up, before any write. Returns how
+// many files were removed.
+int RemoveStaleSnapshotTemps(const std::string& path);
 
 }  // namespace confgate::cache

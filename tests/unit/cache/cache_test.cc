@@ -1,12 +1,6 @@
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <iterator>
-
 #include "confgate/cache/policy.h"
-#include "confgate/cache/snapshot.h"
 #include "confgate/cache/store.h"
+#include "confgate/common/time_source.h"
 #include "gtest/gtest.h"
 
 namespace confgate::cache {
@@ -224,102 +218,45 @@ TEST(CachedResponse, AgeAndFreshness) {
   EXPECT_EQ(*response->Header("etag"), "\"1\"");
 }
 
-TEST(Snapshot, RoundTrip) {
-  std::vector<CacheItem> items = {{"a", {}, "", MakeResponse("first")},
-                                  {"b", {"x-tenant"}, "x-tenant=z\n", MakeResponse("second")}};
-  absl::StatusOr<std::vector<CacheItem>> decoded = DecodeSnapshot(EncodeSnapshot(items));
-  ASSERT_TRUE(decoded.ok()) << decoded.status();
-  ASSERT_EQ(decoded->size(), 2u);
-  EXPECT_EQ((*decoded)[1].primary_key, "b");
-  EXPECT_EQ((*decoded)[1].vary_names, std::vector<std::string>{"x-tenant"});
-  EXPECT_EQ((*decoded)[1].vary_key, "x-tenant=z\n");
-  EXPECT_EQ((*decoded)[1].response->body, "second");
-  EXPECT_EQ((*decoded)[1].response->headers.size(), 2u);
-  EXPECT_EQ((*decoded)[0].response->stored_at, items[0].response->stored_at);
-  EXPECT_EQ((*decoded)[0].response->fresh_for, absl::Seconds(60));
+// A wall clock stepped back (or a time stored "in the future") must not give a negative Age
+// (`Age: -315359999` was served) nor stretch age below what the upstream said.
+TEST(CachedResponse, AgeIsNeverNegative) {
+  SimulatedTimeSource clock;
+  auto response = std::make_shared<CachedResponse>(*MakeResponse("v", absl::Seconds(10)));
+  response->stored_at = clock.SystemTime() + absl::Hours(24 * 3650);
+  EXPECT_EQ(response->Age(clock.SystemTime()), absl::ZeroDuration());
+  EXPECT_EQ(AgeValue(response->Age(clock.SystemTime())), "0");
+  response->initial_age = absl::Seconds(5);
+  EXPECT_EQ(response->Age(clock.SystemTime()), absl::Seconds(5));
+  response->stored_at = clock.SystemTime();
+  clock.Advance(absl::Seconds(3));
+  EXPECT_EQ(response->Age(clock.SystemTime()), absl::Seconds(8));
+  EXPECT_EQ(AgeValue(absl::Seconds(-7)), "0");
+  EXPECT_EQ(AgeValue(absl::Seconds(12)), "12");
+  EXPECT_EQ(AgeValue(absl::InfiniteDuration()), "2147483648");  // RFC 9111 section 1.2.2
 }
 
-TEST(Snapshot, TruncatedCorruptAndForeignFilesAreRejected) {
-  std::string good = EncodeSnapshot({{"a", {}, "", MakeResponse("body")}});
-  for (size_t cut = 0; cut < good.size(); cut += 7) {
-    EXPECT_FALSE(DecodeSnapshot(good.substr(0, cut)).ok()) << "cut at " << cut;
-  }
-  for (size_t i = 15; i < good.size(); i += 5) {
-    std::string corrupt = good;
-    corrupt[i] ^= 0x20;
-    EXPECT_FALSE(DecodeSnapshot(corrupt).ok()) << "flip at " << i;
-  }
-  EXPECT_FALSE(DecodeSnapshot("GIF89a....").ok());
-  EXPECT_FALSE(DecodeSnapshot(good + "x").ok());
-}
-
-TEST(Snapshot, FileWriteIsAtomicAndReadable) {
-  std::string path = ::testing::TempDir() + "/confgate-cache.snapshot";
-  ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("on disk")}}).ok());
-  absl::StatusOr<std::vector<CacheItem>> read = ReadSnapshotFile(path);
-  ASSERT_TRUE(read.ok());
-  EXPECT_EQ((*read)[0].response->body, "on disk");
-  EXPECT_EQ(ReadSnapshotFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
-}
-
-// A snapshot's header fields go to clients verbatim: one that could split a response (or is
-// no field at all) makes the whole file unusable, however it got its checksum.
-TEST(Snapshot, HeaderFieldsThatCouldSplitAResponseAreRejected) {
-  const std::pair<std::string, std::string> bad_fields[] = {
-      {"X-A", "a\r\nSet-Cookie: session=forged"},
-      {"X-A", "a\nb"},
-      {"X-A", std::string("a\0b", 3)},
-      {"X-A\r\nSet-Cookie", "x"},
-      {"X A", "x"},
-      {"", "x"},
-  };
-  for (const auto& [name, value] : bad_fields) {
-    CachedResponsePtr response = MakeResponse("body");
-    auto tampered = std::make_shared<CachedResponse>(*response);
-    tampered->headers.Add(name, value);
-    EXPECT_FALSE(DecodeSnapshot(EncodeSnapshot({{"a", {}, "", tampered}})).ok())
-        << name << ": " << value;
-  }
-}
-
-TEST(Snapshot, FileIsPrivateToTheProcessUser) {
-  std::string path = ::testing::TempDir() + "/confgate-private.snapshot";
-  unlink(path.c_str());
-  mode_t previous = umask(0);  // the mode must come from confgate, not from a lucky umask
-  absl::Status written = WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("private")}});
-  umask(previous);
-  ASSERT_TRUE(written.ok()) << written;
-  struct stat info {};
-  ASSERT_EQ(lstat(path.c_str(), &info), 0);
-  EXPECT_TRUE(S_ISREG(info.st_mode));
-  EXPECT_EQ(info.st_mode & 0777, 0600u);
-}
-
-// The temp name (path.tmp.<pid>) is predictable; in a directory others can write, a link
-// planted there must not make confgate overwrite the file it points to.
-TEST(Snapshot, WriteDoesNotFollowALinkAtTheTempName) {
-  std::string directory = ::testing::TempDir() + "/confgate-snapshot-link";
-  mkdir(directory.c_str(), 0700);
-  std::string path = directory + "/cache.snapshot";
-  std::string victim = directory + "/victim";
-  std::string temp = path + ".tmp." + std::to_string(getpid());
-  unlink(path.c_str());
-  unlink(temp.c_str());
-  {
-    std::ofstream out(victim, std::ios::trunc);
-    out << "precious";
-  }
-  ASSERT_EQ(symlink(victim.c_str(), temp.c_str()), 0);
-  ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("cached")}}).ok());
-  std::ifstream in(victim);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_EQ(content, "precious");
-  struct stat info {};
-  ASSERT_EQ(lstat(path.c_str(), &info), 0);
-  EXPECT_TRUE(S_ISREG(info.st_mode)) << "the snapshot must be a file of its own, not the link";
-  absl::StatusOr<std::vector<CacheItem>> read = ReadSnapshotFile(path);
-  ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ((*read)[0].response->body, "cached");
+// Framing is the serving path's to set from the body it sends: no stored framing or hop-by-hop
+// field is ever copied into a cached answer, however it got into the entry.
+TEST(AddServedFields, NeverCopiesFramingOrHopByHopFields) {
+  auto response = std::make_shared<CachedResponse>();
+  response->headers = Fields({{"ETag", "\"1\""},
+                              {"Transfer-Encoding", "chunked"},
+                              {"Content-Length", "999"},
+                              {"Connection", "close"},
+                              {"Keep-Alive", "timeout=5"},
+                              {"Trailer", "X-A"},
+                              {"Upgrade", "h2c"},
+                              {"Content-Type", "text/plain"}});
+  http::HeaderMap served;
+  AddServedFields(*response, /*not_modified=*/false, served);
+  ASSERT_EQ(served.size(), 2u);
+  EXPECT_EQ(served.entries()[0].name, "ETag");
+  EXPECT_EQ(served.entries()[1].name, "Content-Type");
+  http::HeaderMap on_304;
+  AddServedFields(*response, /*not_modified=*/true, on_304);
+  ASSERT_EQ(on_304.size(), 1u);
+  EXPECT_EQ(on_304.entries()[0].name, "ETag");
 }
 
 TEST(MatchesConditional, EtagsDatesAndMethods) {
