@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-60}"
 scripts/setup.sh
-CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFGATE_WERROR=ON \
   -DCONFGATE_FUZZ=ON -DCONFGATE_TESTS=OFF -DCONFGATE_BENCH=OFF
 cmake --build build-fuzz -j "$(nproc)" --target request_codec_fuzzer response_codec_fuzzer \
   config_fuzzer cache_snapshot_fuzzer router_fuzzer llhttp_sse42_fuzzer

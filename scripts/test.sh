@@ -7,14 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_dir=build
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFGATE_WERROR=ON)
 if [[ "${1:-}" == "--sanitize" ]]; then
   build_dir=build-asan
-  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCONFGATE_SANITIZE=ON)
+  cmake_args=(-DCMAKE_BUILD_TYPE=Debug -DCONFGATE_SANITIZE=ON -DCONFGATE_WERROR=ON)
   export CONFGATE_SANITIZED=1
 elif [[ "${1:-}" == "--tsan" ]]; then
   build_dir=build-tsan
-  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFGATE_TSAN=ON -DCONFGATE_BENCH=OFF
+  cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONFGATE_TSAN=ON -DCONFGATE_BENCH=OFF -DCONFGATE_WERROR=ON
               -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++)
   export CONFGATE_SANITIZED=1
 fi
