@@ -1,5 +1,9 @@
 #include "http/request_target.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
@@ -56,8 +60,26 @@ bool HasDotSegment(absl::string_view path) {
 // DEL, and no fragment. llhttp lets HTAB and form feed through; a '#' would end the path for
 // the upstream's parser while the dot-segment check and the routes saw more ("/a/..#").
 bool HasForbiddenTargetByte(absl::string_view target) {
-  for (char c : target) {
-    unsigned char byte = static_cast<unsigned char>(c);
+  const char* bytes = target.data();
+  size_t size = target.size();
+  size_t i = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time (every request's target passes here): a byte is forbidden when it is
+  // below 0x21 (unsigned), DEL or '#'.
+  const __m128i first_allowed = _mm_set1_epi8(0x21);
+  const __m128i del = _mm_set1_epi8(0x7f);
+  const __m128i hash = _mm_set1_epi8('#');
+  for (; i + 16 <= size; i += 16) {
+    __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+    __m128i at_least_allowed = _mm_cmpeq_epi8(_mm_max_epu8(chunk, first_allowed), chunk);
+    __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(chunk, del), _mm_cmpeq_epi8(chunk, hash));
+    if (_mm_movemask_epi8(bad) != 0 || _mm_movemask_epi8(at_least_allowed) != 0xffff) {
+      return true;
+    }
+  }
+#endif
+  for (; i < size; ++i) {
+    unsigned char byte = static_cast<unsigned char>(bytes[i]);
     if (byte <= 0x20 || byte == 0x7f || byte == '#') {
       return true;
     }

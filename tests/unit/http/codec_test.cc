@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "confgate/common/recycling.h"
 #include "gtest/gtest.h"
+#include "http/request_target.h"
 
 namespace confgate::http {
 namespace {
@@ -525,6 +526,19 @@ TEST(RequestDecoder, ChunkWithSeveralExtensionsIsAccepted) {
   ASSERT_FALSE(t.error) << t.error_status;
   ASSERT_EQ(t.events.size(), 3u);
   EXPECT_EQ(t.events[1], "body hello world");
+}
+
+// Every byte value, at offsets that fall in the 16-byte steps and in the tail: control bytes,
+// SP, DEL and '#' are refused wherever they are; the rest (obs-text included) pass.
+TEST(RequestDecoder, TargetBytesAreCheckedAtEveryOffset) {
+  for (int byte = 0; byte < 256; ++byte) {
+    bool forbidden = byte <= 0x20 || byte == 0x7f || byte == '#';
+    for (size_t offset : {1u, 7u, 15u, 16u, 31u, 40u}) {
+      std::string target = "/" + std::string(40, 'a');
+      target[offset] = static_cast<char>(byte);
+      EXPECT_EQ(HasForbiddenTargetByte(target), forbidden) << byte << " at " << offset;
+    }
+  }
 }
 
 TEST(RequestDecoder, DotsThatAreNotSegmentsPass) {
