@@ -1,6 +1,7 @@
 #include "confgate/admin/admin_server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -55,6 +56,16 @@ constexpr size_t kMaxAdminHeaderBytes = 16 * 1024;
 // a head) would be held for ever, and enough of them take the descriptors the data plane
 // needs. Admin calls are short, and a scraper simply reconnects.
 constexpr int kAdminTimeoutSeconds = 10;
+
+// A connection's socket, closed by its bufferevent once libevent has deleted the socket's
+// events. evhttp's own bufferevent leaves the close to evhttp_connection_free, which runs inside
+// the bufferevent's callbacks (after a reply with "Connection: close", say): the socket was
+// closed there while its read event was still registered, and libevent's epoll_ctl(DEL) for it
+// came once the callback returned, on a number that a worker thread may have been given for an
+// upstream socket in between.
+bufferevent* NewConnectionBuffer(event_base* base, void*) {
+  return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
 
 bool IsLoopback(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET) {
@@ -171,6 +182,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base
   evhttp_set_max_headers_size(server->http_, kMaxAdminHeaderBytes);
   evhttp_set_timeout(server->http_, kAdminTimeoutSeconds);
   evhttp_set_gencb(server->http_, &AdminServer::OnRequest, server.get());
+  evhttp_set_bevcb(server->http_, &NewConnectionBuffer, nullptr);
   evhttp_bound_socket* bound = evhttp_bind_socket_with_handle(
       server->http_, config.address.host.c_str(), config.address.port);
   if (bound == nullptr) {
