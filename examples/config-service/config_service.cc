@@ -5,7 +5,7 @@
 //
 // Prints {"event":"listening","id":NAME,"port":N} on stdout once it accepts connections.
 // Endpoints: GET/HEAD/PUT/DELETE /v1/kv/<key> (X-Config-Index, ETag, blocking ?index=&wait=),
-// GET /health, POST /fault?mode=none|error|hang|delay|reset[&delay_ms=N], GET /stats,
+// GET /health, POST /fault?mode=none|error|hang|delay|reset|unhealthy[&delay_ms=N], GET /stats,
 // GET /debug/requests, /echo, GET /large?bytes=N[&chunked=1], POST /sink.
 // Every response carries X-Replica-Id.
 #include <event2/buffer.h>
@@ -34,7 +34,8 @@
 
 namespace {
 
-enum class Fault { kNone, kError, kHang, kDelay, kReset };
+// kUnhealthy: /health answers 503 while every other request is served (an election).
+enum class Fault { kNone, kError, kHang, kDelay, kReset, kUnhealthy };
 
 struct Entry {
   std::string value;
@@ -400,14 +401,12 @@ void OnRequest(evhttp_request* request, void*) {
   // Control endpoints are never faulted and not recorded.
   if (path == "/fault") {
     std::string mode = QueryValue(request, "mode");
-    std::map<std::string, Fault> modes = {{"none", Fault::kNone},
-                                          {"error", Fault::kError},
-                                          {"hang", Fault::kHang},
-                                          {"delay", Fault::kDelay},
-                                          {"reset", Fault::kReset}};
+    std::map<std::string, Fault> modes = {
+        {"none", Fault::kNone},   {"error", Fault::kError}, {"hang", Fault::kHang},
+        {"delay", Fault::kDelay}, {"reset", Fault::kReset}, {"unhealthy", Fault::kUnhealthy}};
     auto it = modes.find(mode);
     if (it == modes.end()) {
-      Reply(request, 400, "mode must be none, error, hang, delay or reset\n");
+      Reply(request, 400, "mode must be none, error, hang, delay, reset or unhealthy\n");
       return;
     }
     service.fault = it->second;
@@ -439,6 +438,13 @@ void OnRequest(evhttp_request* request, void*) {
       return;
     case Fault::kError:
       Reply(request, 500, "fault\n");
+      return;
+    case Fault::kUnhealthy:
+      if (path == "/health") {
+        Reply(request, 503, "unhealthy\n");
+      } else {
+        Dispatch(request);
+      }
       return;
     case Fault::kHang:
       return;  // never answered

@@ -597,7 +597,8 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
   v.ForEachKey(
       node, path,
       {"balancer", "hash_key", "servers", "health_check", "outlier_detection", "slow_start",
-       "retries", "timeouts", "keepalive", "dns_refresh", "tls"},
+       "retries", "timeouts", "keepalive", "dns_refresh", "panic_threshold", "read_only_after",
+       "tls"},
       [&](const std::string& key, const YAML::Node& value) {
         std::string field = path + "." + key;
         if (key == "balancer") {
@@ -657,6 +658,17 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
                        });
         } else if (key == "dns_refresh") {
           if (auto d = v.Duration(value, field)) upstream.dns_refresh = *d;
+        } else if (key == "panic_threshold") {
+          if (auto t = v.String(value, field)) {
+            std::string error;
+            if (auto p = ParsePercent(*t, &error)) {
+              upstream.panic_threshold = *p;
+            } else {
+              v.Error(field, value, error);
+            }
+          }
+        } else if (key == "read_only_after") {
+          if (auto d = v.Duration(value, field, true)) upstream.read_only_after = *d;
         } else if (key == "tls") {
           upstream.tls = ParseUpstreamTls(v, value, field);
         }
@@ -744,6 +756,50 @@ void ParseCache(Validator& v, const YAML::Node& node, const std::string& path, R
   route.cache = cache;
 }
 
+// `query: NAME` (present) or `query: {NAME: VALUE}` (present with that raw value).
+void ParseQueryMatch(Validator& v, const YAML::Node& node, const std::string& path,
+                     RouteMatch& match) {
+  if (!node.IsMap()) {
+    if (auto q = v.String(node, path)) match.query = *q;
+    return;
+  }
+  if (node.size() != 1) {
+    v.Error(path, node, "must name one parameter: NAME or {NAME: VALUE}");
+    return;
+  }
+  auto entry = node.begin();
+  std::optional<std::string> name = v.String(entry->first, path);
+  std::optional<std::string> value = v.String(entry->second, path + "." + entry->first.Scalar());
+  if (!name || !value) {
+    return;
+  }
+  if (name->empty()) {
+    v.Error(path, node, "parameter name must not be empty");
+    return;
+  }
+  match.query = *name;
+  match.query_value = *value;
+}
+
+void ParseWatch(Validator& v, const YAML::Node& node, const std::string& path, WatchConfig& watch) {
+  v.ForEachKey(
+      node, path, {"protocol", "max_hold"}, [&](const std::string& key, const YAML::Node& value) {
+        std::string field = path + "." + key;
+        if (key == "protocol") {
+          if (auto p = v.String(value, field)) {
+            if (*p == "none") {
+              watch.protocol = *p;
+            } else {
+              v.Error(field, value,
+                      absl::StrCat("unknown watch protocol ", Quote(*p), " (only none for now)"));
+            }
+          }
+        } else if (auto d = v.Duration(value, field, true)) {
+          watch.max_hold = *d;
+        }
+      });
+}
+
 void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
   if (!node.IsSequence() || node.size() == 0) {
     v.Error("routes", node, "must be a non-empty list of routes");
@@ -755,8 +811,9 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
     route.line = LineOf(node[i]);
     bool has_match = false;
     bool has_upstream = false;
+    bool has_watch = false;
     v.ForEachKey(
-        node[i], path, {"match", "upstream", "kind", "timeouts", "cache"},
+        node[i], path, {"match", "upstream", "kind", "timeouts", "cache", "watch"},
         [&](const std::string& key, const YAML::Node& value) {
           std::string field = path + "." + key;
           if (key == "match") {
@@ -774,7 +831,7 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
                       }
                     }
                   } else if (k == "query") {
-                    if (auto q = v.String(m, mfield)) route.match.query = *q;
+                    ParseQueryMatch(v, m, mfield, route.match);
                   } else if (k == "methods") {
                     if (!m.IsSequence() || m.size() == 0) {
                       v.Error(mfield, m, "must be a non-empty list of methods");
@@ -821,8 +878,14 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
             });
           } else if (key == "cache") {
             ParseCache(v, value, field, route);
+          } else if (key == "watch") {
+            has_watch = true;
+            ParseWatch(v, value, field, route.watch);
           }
         });
+    if (has_watch && route.kind != RouteKind::kWatch) {
+      v.Error(path + ".watch", node[i]["watch"], "is used only by kind: watch routes");
+    }
     if (node[i].IsMap()) {
       if (!has_match) {
         v.Error(path + ".match", node[i], "is required");

@@ -44,6 +44,7 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes,
     route.upstream_index = static_cast<size_t>(it - upstream_names.begin());
     route.kind = config.kind;
     route.response_timeout = config.response_timeout;
+    route.watch = config.watch;
     if (config.cache.has_value() && config.cache->enabled) {
       route.cache = config.cache;
     }
@@ -64,8 +65,12 @@ const Route* RouteTable::Match(absl::string_view method, absl::string_view path,
             route.match.methods.end()) {
       continue;
     }
-    if (!route.match.query.empty() && !QueryHasParam(query, route.match.query)) {
-      continue;
+    if (!route.match.query.empty()) {
+      std::optional<absl::string_view> value = QueryParam(query, route.match.query);
+      if (!value.has_value() ||
+          (route.match.query_value.has_value() && *value != *route.match.query_value)) {
+        continue;
+      }
     }
     return &route;
   }

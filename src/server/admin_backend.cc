@@ -109,8 +109,11 @@ std::string ProcessAdminBackend::ConfigJson() {
   for (size_t r = 0; r < config.routes.size(); ++r) {
     const config::RouteConfig& route = config.routes[r];
     absl::StrAppend(
-        &out, r > 0 ? "," : "", "{\"prefix\":", Quoted(route.match.prefix),
-        ",\"query\":", Quoted(route.match.query), ",\"upstream\":", Quoted(route.upstream),
+        &out, r > 0 ? "," : "", "{\"prefix\":", Quoted(route.match.prefix), ",\"query\":",
+        Quoted(route.match.query_value.has_value()
+                   ? route.match.query + "=" + *route.match.query_value
+                   : route.match.query),
+        ",\"upstream\":", Quoted(route.upstream),
         ",\"kind\":", Quoted(config::RouteKindName(route.kind)),
         ",\"cache\":", route.cache.has_value() && route.cache->enabled ? "true" : "false", "}");
   }

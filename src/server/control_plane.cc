@@ -21,7 +21,7 @@ void ControlPlane::AdoptSnapshot(
     RuntimeSnapshotPtr snapshot,
     std::unordered_map<const upstream::Host*, std::unique_ptr<HostControl>> kept,
     const std::vector<std::pair<std::string, std::optional<bool>>>& overrides,
-    const std::vector<std::pair<std::string, mode::UpstreamMode>>& modes) {
+    const std::vector<std::pair<std::string, mode::ModeController>>& modes) {
   snapshot_ = std::move(snapshot);
   clusters_.clear();
   hosts_.clear();
@@ -39,11 +39,15 @@ void ControlPlane::AdoptSnapshot(
         cluster_control.read_only_override = read_only;
       }
     }
-    for (const auto& [name, mode] : modes) {
+    for (const auto& [name, controller] : modes) {
       if (name == cluster->name()) {
-        cluster_control.mode = mode;
+        cluster_control.controller = controller;
+        cluster_control.mode = controller.mode();
       }
     }
+    cluster_control.controller.set_read_only_after(config.read_only_after);
+    cluster_control.read_only_timer = dispatcher_.CreateTimer(
+        [this, c] { UpdateMode(clusters_[c], "no host available for read_only_after"); });
     clusters_.push_back(std::move(cluster_control));
     for (const upstream::HostSharedPtr& host : cluster->hosts()) {
       host->SetOutlierThresholds(
@@ -86,10 +90,10 @@ void ControlPlane::Reload(RuntimeSnapshotPtr snapshot) {
     kept[control->host.get()] = std::move(control);
   }
   std::vector<std::pair<std::string, std::optional<bool>>> overrides;
-  std::vector<std::pair<std::string, mode::UpstreamMode>> modes;
+  std::vector<std::pair<std::string, mode::ModeController>> modes;
   for (const ClusterControl& cluster : clusters_) {
     overrides.emplace_back(cluster.cluster->name(), cluster.read_only_override);
-    modes.emplace_back(cluster.cluster->name(), cluster.mode);
+    modes.emplace_back(cluster.cluster->name(), cluster.controller);
   }
   // Controls of removed hosts are destroyed once the new set is built; their probes and
   // timers go with them. New hosts are checked at once.
@@ -341,14 +345,27 @@ void ControlPlane::UpdateAvailability(HostControl& control) {
 }
 
 void ControlPlane::UpdateMode(ClusterControl& cluster, const std::string& reason) {
-  bool primary = false;
-  bool backup = false;
+  mode::HostAvailability hosts;
+  hosts.undrained = false;
   for (const upstream::HostSharedPtr& host : cluster.cluster->hosts()) {
     if (host->available()) {
-      (host->backup() ? backup : primary) = true;
+      (host->backup() ? hosts.backup : hosts.primary) = true;
     }
+    hosts.undrained = hosts.undrained || !host->drained().load();
   }
-  mode::UpstreamMode next = mode::ComputeMode(primary, backup, cluster.read_only_override);
+  mode::UpstreamMode next =
+      cluster.controller.Update(hosts, cluster.read_only_override, time_.Monotonic());
+  if (std::optional<absl::Duration> recheck = cluster.controller.recheck_in()) {
+    if (!cluster.read_only_timer->enabled()) {
+      Log(LogLevel::kWarn, "no host available: requests go to every host until read_only_after",
+          {{"upstream", cluster.cluster->name()},
+           {"read_only_in_ms", absl::StrCat(absl::ToInt64Milliseconds(*recheck))},
+           {"reason", reason}});
+    }
+    cluster.read_only_timer->Enable(*recheck);
+  } else {
+    cluster.read_only_timer->Disable();
+  }
   if (next == cluster.mode) {
     return;
   }

@@ -70,6 +70,8 @@ class ControlPlane final : public upstream::OutcomeReporter {
     std::optional<upstream::OutlierPolicy> outlier;
     std::optional<bool> read_only_override;
     mode::UpstreamMode mode = mode::UpstreamMode::kNormal;
+    mode::ModeController controller;
+    event::TimerPtr read_only_timer;  // ends the read_only_after dwell
   };
 
   void ScheduleCheck(HostControl& control, absl::Duration delay);
@@ -79,7 +81,7 @@ class ControlPlane final : public upstream::OutcomeReporter {
   void AdoptSnapshot(RuntimeSnapshotPtr snapshot,
                      std::unordered_map<const upstream::Host*, std::unique_ptr<HostControl>> kept,
                      const std::vector<std::pair<std::string, std::optional<bool>>>& overrides,
-                     const std::vector<std::pair<std::string, mode::UpstreamMode>>& modes);
+                     const std::vector<std::pair<std::string, mode::ModeController>>& modes);
   void Eject(HostControl& control, upstream::EjectionReason why);
   void OnCooldownOver(HostControl& control);
   void Readmit(HostControl& control, const char* reason);

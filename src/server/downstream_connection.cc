@@ -451,7 +451,28 @@ void DownstreamConnection::Drain() {
   draining_ = true;
   if (!request_active_ && !decoder_in_message()) {
     Close();
+    return;
   }
+  // Other exchanges finish; a watch could outlast the drain timeout, so it ends now, cleanly.
+  if (stream_ != nullptr) {
+    GuardAllocation(*this, [this] { stream_->EndWatch("draining"); });
+  }
+}
+
+void DownstreamConnection::OnReload(const RuntimeSnapshot& snapshot) {
+  if (stream_ == nullptr) {
+    return;
+  }
+  const router::Route& held = stream_->route();
+  for (const router::Route& route : snapshot.routes.routes()) {
+    if (route.match.prefix == held.match.prefix && route.match.methods == held.match.methods &&
+        route.match.query == held.match.query &&
+        route.match.query_value == held.match.query_value && route.upstream == held.upstream &&
+        route.kind == held.kind) {
+      return;  // kept: the watch goes on under the route it started with
+    }
+  }
+  GuardAllocation(*this, [this] { stream_->EndWatch("route removed by reload"); });
 }
 
 void DownstreamConnection::Close() {

@@ -39,6 +39,8 @@ class DownstreamConnection final : public event::DeferredDeletable,
 
   // Worker is draining: close now if idle, else after the current exchange.
   void Drain();
+  // A reload took effect: a watch whose route the new snapshot no longer has ends now.
+  void OnReload(const RuntimeSnapshot& snapshot);
   // Closes at once (the worker is stopping).
   void Close();
 

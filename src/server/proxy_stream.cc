@@ -24,13 +24,14 @@ namespace {
 
 // A watch may be held this much longer than the client asked for before we call it late.
 constexpr absl::Duration kWatchMargin = absl::Seconds(5);
-// Consul's default blocking-query wait.
-constexpr absl::Duration kDefaultWatchWait = absl::Minutes(5);
 // Request bodies up to this size are kept so the request can be retried on another host.
 constexpr size_t kMaxRetryBodyBytes = 64 * 1024;
 constexpr absl::string_view kVia = "1.1 confgate";
 // What a client is told to wait before trying again while an upstream is read-only.
 constexpr int kReadOnlyRetryAfterSeconds = 5;
+// What a client whose watch confgate ended (max_hold, drain) is told to wait: it may watch again
+// at once, on this proxy or another.
+constexpr int kWatchEndedRetryAfterSeconds = 1;
 
 // Appends body bytes, framed as one chunk when the body is sent chunked.
 void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
@@ -132,13 +133,15 @@ ProxyStream::~ProxyStream() {
 }
 
 absl::Duration ProxyStream::ResponseTimeout() const {
-  absl::Duration limit = route_.response_timeout.value_or(cluster_.config().timeouts.response);
-  if (kind_ != router::RequestKind::kWatch) {
-    return limit;
-  }
-  // A watch is held as long as the client asked (Consul wait=, Nacos Long-Pulling-Timeout in
-  // ms) plus a margin, never longer than the route allows.
-  absl::Duration wait = kDefaultWatchWait;
+  return route_.response_timeout.value_or(cluster_.config().timeouts.response);
+}
+
+void ProxyStream::StartWatchHold() {
+  watch_started_at_ = worker_.time_source().Monotonic();
+  // A long poll with a duration (Consul wait=, Nacos Long-Pulling-Timeout in ms) waits for its
+  // response that long plus a margin; one without (etcd's wait=true, a v3 watch stream) as long
+  // as the client wants. max_hold, when set, bounds both, and a started stream too.
+  std::optional<absl::Duration> wait;
   if (std::optional<absl::string_view> value = router::QueryParam(head_.query(), "wait")) {
     absl::Duration parsed;
     if (absl::ParseDuration(*value, &parsed) && parsed > absl::ZeroDuration()) {
@@ -150,9 +153,38 @@ absl::Duration ProxyStream::ResponseTimeout() const {
       wait = absl::Milliseconds(millis);
     }
   }
-  // Whole seconds: a client picks the wait, and watches that share a duration share one timer
-  // list (event::TimerQueue keeps a list per duration).
-  return std::min(absl::Ceil(wait + kWatchMargin, absl::Seconds(1)), limit);
+  if (wait.has_value()) {
+    watch_wait_limit_ = *wait + kWatchMargin;
+  }
+  absl::Duration max_hold = route_.watch.max_hold;
+  if (max_hold > absl::ZeroDuration() &&
+      (!watch_wait_limit_.has_value() || max_hold <= *watch_wait_limit_)) {
+    watch_wait_limit_ = max_hold;
+    watch_wait_is_max_hold_ = true;
+  }
+}
+
+void ProxyStream::ArmResponseTimer() {
+  if (kind_ != router::RequestKind::kWatch) {
+    timer_.Enable(response_timeout_);
+    return;
+  }
+  // A watch's limit counts from its start, not from its last silence.
+  std::optional<absl::Duration> limit = watch_wait_limit_;
+  if (response_started_) {
+    limit.reset();
+    if (route_.watch.max_hold > absl::ZeroDuration()) {
+      limit = route_.watch.max_hold;
+    }
+  }
+  if (!limit.has_value()) {
+    timer_.Disable();
+    return;
+  }
+  absl::Duration held = absl::FromChrono(worker_.time_source().Monotonic() - watch_started_at_);
+  // Whole seconds: watches that share a duration share one timer list (event::TimerQueue keeps
+  // a list per duration).
+  timer_.Enable(absl::Ceil(std::max(*limit - held, absl::ZeroDuration()), absl::Seconds(1)));
 }
 
 std::optional<uint64_t> ProxyStream::HashKey() const {
@@ -176,6 +208,9 @@ absl::string_view ProxyStream::request_id() const {
 void ProxyStream::Start() {
   request_has_body_ = head_.framing != http::BodyFraming::kNone;
   response_timeout_ = ResponseTimeout();
+  if (kind_ == router::RequestKind::kWatch) {
+    StartWatchHold();
+  }
   retries_left_ = cluster_.config().retries.attempts;
   hash_ = HashKey();
   // Only HTTP/1.0 requests may come without Host; the upstream gets the address they reached.
@@ -424,7 +459,7 @@ void ProxyStream::StartAttempt() {
         worker_.dispatcher(), *host_, *this, snapshot_->cluster_tls[route_.upstream_index].get());
     timer_.Enable(cluster_.config().timeouts.connect);
   } else {
-    timer_.Enable(response_timeout_);
+    ArmResponseTimer();
   }
   http::DecoderLimits limits;
   limits.max_header_bytes = 64 * 1024;
@@ -577,7 +612,7 @@ void ProxyStream::OnRequestBody(absl::string_view data) {
   if (connection_ == nullptr) {
     return;
   }
-  if (!response_started_ && connection_->connected()) {
+  if (!response_started_ && connection_->connected() && kind_ != router::RequestKind::kWatch) {
     timer_.Enable(response_timeout_);  // a long upload that makes progress is not a timeout
   }
   evbuffer* out = connection_->transport().output();
@@ -611,7 +646,7 @@ void ProxyStream::OnUpstreamConnected(upstream::UpstreamConnection&) {
   if (finished_) {
     return;
   }
-  GuardAllocation(downstream_, [this] { timer_.Enable(response_timeout_); });
+  GuardAllocation(downstream_, [this] { ArmResponseTimer(); });
 }
 
 void ProxyStream::OnUpstreamWritable(upstream::UpstreamConnection&) {
@@ -681,7 +716,7 @@ void ProxyStream::ReadUpstream() {
   }
   if (response_complete_) {
     FinishResponse();
-  } else if (response_started_) {
+  } else if (response_started_ && kind_ != router::RequestKind::kWatch) {
     timer_.Enable(response_timeout_);  // after the head, the timeout bounds each silence
   }
 }
@@ -708,7 +743,9 @@ void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
     pending_status_ = head.status;
     return;
   }
-  timer_.Enable(response_timeout_);
+  if (kind_ != router::RequestKind::kWatch) {
+    timer_.Enable(response_timeout_);
+  }
   response_status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;
   if (cache_ != nullptr && method_ != "HEAD") {
@@ -768,6 +805,9 @@ void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
   }
   WriteHead(downstream_.output(), response);
   response_started_ = true;
+  if (kind_ == router::RequestKind::kWatch) {
+    ArmResponseTimer();  // a started watch stream: only max_hold ends it
+  }
   downstream_.OnResponseStarted(response.status);
 }
 
@@ -905,6 +945,11 @@ void ProxyStream::OnTimeout() {
     return;
   }
   bool connecting = connection_ != nullptr && !connection_->connected();
+  if (kind_ == router::RequestKind::kWatch && !connecting &&
+      (response_started_ || watch_wait_is_max_hold_)) {
+    EndWatch("max_hold reached");
+    return;
+  }
   Log(LogLevel::kWarn, connecting ? "upstream connect timeout" : "upstream response timeout",
       {{"upstream", cluster_.name()}, {"host", host_ != nullptr ? host_->address() : ""}});
   // A watch whose hold ran out says nothing about the host.
@@ -923,6 +968,41 @@ void ProxyStream::OnTimeout() {
   }
   RetryOrFail(connecting ? Failure::kConnect : Failure::kTimeout, 0, 504,
               connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
+}
+
+void ProxyStream::EndWatch(absl::string_view reason) {
+  if (finished_ || kind_ != router::RequestKind::kWatch) {
+    return;
+  }
+  Log(LogLevel::kInfo, "watch ended by confgate",
+      {{"upstream", cluster_.name()},
+       {"reason", std::string(reason)},
+       {"response_started", response_started_ ? "true" : "false"},
+       {"request_id", std::string(request_id())}});
+  // The host did nothing wrong; its connection goes (the upstream's answer is left unread).
+  EndAttempt(/*reusable=*/false, upstream::Outcome::kNeutral);
+  finished_ = true;
+  timer_.Disable();
+  if (!response_started_) {
+    // The read-only 503's shape, so that clients parse one format.
+    std::string body = "{\"error\":\"watch_ended\",\"upstream\":";
+    AppendJsonString(cluster_.name(), body);
+    absl::StrAppend(&body, ",\"message\":");
+    AppendJsonString(absl::StrCat("confgate ended the watch (", reason, "); watch again"), body);
+    absl::StrAppend(&body, "}\n");
+    downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
+                               absl::StrCat("Retry-After: ", kWatchEndedRetryAfterSeconds, "\r\n"));
+    return;
+  }
+  if (chunked_to_client_) {
+    // A proper end: the client sees a complete (if short) stream, never a cut one.
+    evbuffer_add(downstream_.output(), http::kLastChunk.data(), http::kLastChunk.size());
+    downstream_.OnResponseComplete(false);
+  } else if (close_delimited_to_client_) {
+    downstream_.OnResponseComplete(true);  // the close is the end of such a body
+  } else {
+    downstream_.Abort();  // a Content-Length body cut short can only be told by closing
+  }
 }
 
 void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {

@@ -52,6 +52,11 @@ class ProxyStream final : public event::DeferredDeletable,
   // The id the request carries upstream (empty until the stream started): its X-Request-Id.
   absl::string_view request_id() const;
   const upstream::Cluster& cluster() const { return cluster_; }
+  const router::Route& route() const { return route_; }
+  // confgate ends a watch (max_hold, drain, a reload that removed its route): a long poll not
+  // yet answered gets a JSON 503 with Retry-After, a started chunked stream its last chunk.
+  // Does nothing for other requests or once the response is complete.
+  void EndWatch(absl::string_view reason);
 
  private:
   // Why an attempt failed before its response reached the client.
@@ -102,6 +107,10 @@ class ProxyStream final : public event::DeferredDeletable,
   void FailBeforeResponse(int status, absl::string_view body);
   void OnTimeout();
   absl::Duration ResponseTimeout() const;
+  // A watch's limits, from the request and the route's watch.max_hold.
+  void StartWatchHold();
+  // Arms the timer for the response (for a watch: what is left of its hold, if any).
+  void ArmResponseTimer();
   std::optional<uint64_t> HashKey() const;
 
   Worker& worker_;
@@ -127,6 +136,10 @@ class ProxyStream final : public event::DeferredDeletable,
   std::unique_ptr<http::ResponseDecoder> decoder_;
   event::QueuedTimer timer_;
   absl::Duration response_timeout_;
+  // A watch: when it started, and how long it may wait for its response (nullopt = no limit).
+  MonotonicTime watch_started_at_{};
+  std::optional<absl::Duration> watch_wait_limit_;
+  bool watch_wait_is_max_hold_ = false;  // the limit is max_hold, not the client's duration
 
   // The request body as received so far, kept for a retry while it stays small.
   std::string body_copy_;

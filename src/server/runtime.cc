@@ -7,8 +7,9 @@ namespace {
 
 bool SameCachedRoute(const router::Route& a, const router::Route& b) {
   return a.match.prefix == b.match.prefix && a.match.methods == b.match.methods &&
-         a.match.query == b.match.query && a.upstream == b.upstream && a.cache.has_value() &&
-         b.cache.has_value() && a.cache->max_bytes == b.cache->max_bytes &&
+         a.match.query == b.match.query && a.match.query_value == b.match.query_value &&
+         a.upstream == b.upstream && a.cache.has_value() && b.cache.has_value() &&
+         a.cache->max_bytes == b.cache->max_bytes &&
          a.cache->max_object_bytes == b.cache->max_object_bytes &&
          a.cache->key_headers == b.cache->key_headers;
 }

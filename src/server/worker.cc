@@ -62,6 +62,13 @@ void Worker::AdoptSnapshot(RuntimeSnapshotPtr snapshot) {
   }
   // Idle connections to hosts the new snapshot dropped are closed; in-flight ones finish.
   pool_->CloseIdleExcept(current_hosts_);
+  std::vector<DownstreamConnection*> open;
+  for (auto& [raw, connection] : connections_) {
+    open.push_back(raw);
+  }
+  for (DownstreamConnection* connection : open) {
+    connection->OnReload(*snapshot_);
+  }
 }
 
 upstream::LoadBalancer& Worker::balancer(const upstream::ClusterSharedPtr& cluster) {

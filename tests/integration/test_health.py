@@ -104,7 +104,8 @@ class ActiveCheckTest(ProxyTestCase, unittest.TestCase):
 
     def test_every_replica_down_means_read_only_and_back(self):
         replicas = self.start_replicas(2)
-        proxy = self.start_proxy(replicas, upstream_extra=FAST_CHECKS)
+        # Detection time alone: the read_only_after dwell has its own test (test_election.py).
+        proxy = self.start_proxy(replicas, upstream_extra=FAST_CHECKS + "    read_only_after: 0s\n")
         ports = [replica.port for replica in replicas]
         mark = len(proxy.stderr_lines())
         for replica in replicas:

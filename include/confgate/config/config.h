@@ -130,6 +130,11 @@ struct UpstreamConfig {
   UpstreamTimeouts timeouts;
   KeepaliveConfig keepalive;
   absl::Duration dns_refresh = absl::Seconds(5);
+  // Below this share of available hosts (in the tier in use), balance over all of them, as
+  // Envoy's panic threshold does.
+  double panic_threshold = 0.5;
+  // Read-only starts only once no host has been available this long.
+  absl::Duration read_only_after = absl::Seconds(3);
   std::optional<UpstreamTlsConfig> tls;
   int line = 0;
 };
@@ -138,8 +143,17 @@ enum class RouteKind { kRead, kWatch, kWrite, kAuto };
 
 struct RouteMatch {
   std::string prefix = "/";
-  std::vector<std::string> methods;  // empty = any method
-  std::string query;                 // a query parameter that must be present; empty = any
+  std::vector<std::string> methods;        // empty = any method
+  std::string query;                       // a query parameter that must be present; empty = any
+  std::optional<std::string> query_value;  // and the raw value it must have; nullopt = any
+};
+
+// A watch route's own settings (design.md "Round two").
+struct WatchConfig {
+  std::string protocol = "none";  // only "none" for now: the watch hub adds the others
+  // The longest a watch is held, from its start; zero = as long as the client wants (a long
+  // poll with a duration is held for that duration plus a margin).
+  absl::Duration max_hold = absl::ZeroDuration();
 };
 
 struct CachePersistConfig {
@@ -165,6 +179,7 @@ struct RouteConfig {
   // Overrides the upstream's response timeout; for watches, the upper bound of the hold.
   std::optional<absl::Duration> response_timeout;
   std::optional<CacheConfig> cache;
+  WatchConfig watch;
   int line = 0;
 };
 

@@ -24,7 +24,8 @@ struct Route {
   config::RouteKind kind = config::RouteKind::kAuto;
   std::optional<absl::Duration> response_timeout;
   std::optional<config::CacheConfig> cache;  // enabled caches only
-  size_t index = 0;                          // position in the route table
+  config::WatchConfig watch;
+  size_t index = 0;  // position in the route table
   int line = 0;
 
   // `auto`: GET and HEAD read, everything else writes.

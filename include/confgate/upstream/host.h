@@ -97,6 +97,7 @@ class Host {
 
   // --- state shown to operators (set by the main thread) ---
   std::atomic<bool>& drained() { return drained_; }
+  bool is_drained() const { return drained_.load(std::memory_order_relaxed); }
   std::atomic<bool>& ejected() { return ejected_; }
 
   // When the host last became available; the far past for hosts available from the start.

@@ -40,6 +40,8 @@ struct PickContext {
   absl::Span<const Host* const> tried;
   // The request's hash for maglev (from hash_key); nullopt when the key is absent.
   std::optional<uint64_t> hash;
+  // Panic routing: every host the operator has not drained is eligible, available or not.
+  bool panic = false;
 };
 
 class LoadBalancer {
@@ -60,7 +62,8 @@ struct BalancerParams {
 // 100% over `slow_start` after the host last became available.
 double EffectiveWeight(const Host& host, MonotonicTime now, absl::Duration slow_start);
 
-// True when `host` can be picked: available and not already tried by this request.
+// True when `host` can be picked: available (or, in panic, not drained) and not already tried
+// by this request.
 bool Eligible(const Host& host, const PickContext& context);
 
 // One strategy over one set of hosts (no backup handling).
@@ -69,7 +72,9 @@ std::unique_ptr<LoadBalancer> CreateStrategy(const std::string& name, std::vecto
 
 // The balancer for an upstream: its strategy over the primaries, and over the backups when no
 // primary is available (failover). When every available host was tried already, the pick
-// falls back to a tried one rather than failing.
+// falls back to a tried one rather than failing. Panic routing (Envoy's semantics): when fewer
+// than `panic_threshold` of the hosts of the tier in use are available, or no host at all is,
+// the pick is over every host of that tier that is not drained.
 std::unique_ptr<LoadBalancer> CreateLoadBalancer(const config::UpstreamConfig& config,
                                                  const std::vector<HostSharedPtr>& hosts,
                                                  const BalancerParams& params);

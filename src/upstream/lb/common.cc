@@ -29,7 +29,7 @@ double EffectiveWeight(const Host& host, MonotonicTime now, absl::Duration slow_
 }
 
 bool Eligible(const Host& host, const PickContext& context) {
-  return host.available() &&
+  return (context.panic ? !host.is_drained() : host.available()) &&
          std::find(context.tried.begin(), context.tried.end(), &host) == context.tried.end();
 }
 
@@ -46,10 +46,25 @@ uint64_t StableHash(absl::string_view data) {
 
 namespace {
 
+// How many of a tier's hosts are available now.
+size_t AvailableCount(const std::vector<Host*>& hosts) {
+  size_t available = 0;
+  for (const Host* host : hosts) {
+    available += host->available() ? 1 : 0;
+  }
+  return available;
+}
+
 class FailoverBalancer final : public LoadBalancer {
  public:
-  FailoverBalancer(std::unique_ptr<LoadBalancer> primaries, std::unique_ptr<LoadBalancer> backups)
-      : primaries_(std::move(primaries)), backups_(std::move(backups)) {}
+  FailoverBalancer(std::vector<Host*> primary_hosts, std::unique_ptr<LoadBalancer> primaries,
+                   std::vector<Host*> backup_hosts, std::unique_ptr<LoadBalancer> backups,
+                   double panic_threshold)
+      : primary_hosts_(std::move(primary_hosts)),
+        backup_hosts_(std::move(backup_hosts)),
+        primaries_(std::move(primaries)),
+        backups_(std::move(backups)),
+        panic_threshold_(panic_threshold) {}
 
   // confgate::upstream::LoadBalancer
   Host* ChooseHost(const PickContext& context) override {
@@ -67,14 +82,32 @@ class FailoverBalancer final : public LoadBalancer {
 
  private:
   Host* PickOnce(const PickContext& context) {
-    if (Host* host = primaries_->ChooseHost(context)) {
+    // Counted per pick: availability changes on the main thread at any time, and pools of
+    // config replicas are small.
+    size_t primaries_available = AvailableCount(primary_hosts_);
+    size_t backups_available = AvailableCount(backup_hosts_);
+    bool none_available = primaries_available == 0 && backups_available == 0;
+    PickContext pick = context;
+    pick.panic = none_available || Below(primaries_available, primary_hosts_.size());
+    if (Host* host = primaries_->ChooseHost(pick)) {
       return host;
     }
-    return backups_->ChooseHost(context);
+    pick.panic = none_available || Below(backups_available, backup_hosts_.size());
+    return backups_->ChooseHost(pick);
   }
 
+  // A tier with some available hosts, but fewer than the threshold's share, panics; a tier
+  // with none leaves the traffic to the other tier (failover), unless no host is available.
+  bool Below(size_t available, size_t total) const {
+    return available > 0 &&
+           static_cast<double>(available) < panic_threshold_ * static_cast<double>(total);
+  }
+
+  std::vector<Host*> primary_hosts_;
+  std::vector<Host*> backup_hosts_;
   std::unique_ptr<LoadBalancer> primaries_;
   std::unique_ptr<LoadBalancer> backups_;
+  double panic_threshold_;
 };
 
 }  // namespace
@@ -87,9 +120,12 @@ std::unique_ptr<LoadBalancer> CreateLoadBalancer(const config::UpstreamConfig& c
   for (const HostSharedPtr& host : hosts) {
     (host->backup() ? backups : primaries).push_back(host.get());
   }
-  return std::make_unique<FailoverBalancer>(
-      CreateStrategy(config.balancer, std::move(primaries), params),
-      CreateStrategy(config.balancer, std::move(backups), params));
+  std::unique_ptr<LoadBalancer> primary_strategy =
+      CreateStrategy(config.balancer, primaries, params);
+  std::unique_ptr<LoadBalancer> backup_strategy = CreateStrategy(config.balancer, backups, params);
+  return std::make_unique<FailoverBalancer>(std::move(primaries), std::move(primary_strategy),
+                                            std::move(backups), std::move(backup_strategy),
+                                            config.panic_threshold);
 }
 
 }  // namespace confgate::upstream

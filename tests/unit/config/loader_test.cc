@@ -191,6 +191,78 @@ routes:
   EXPECT_EQ(config.limits.max_connections, 10000u);
 }
 
+LoadResult LoadInline(const std::string& upstream_extra, const std::string& routes) {
+  return LoadConfigFromString(
+      "listeners: [{address: \"127.0.0.1:0\"}]\n"
+      "upstreams:\n"
+      "  cs:\n"
+      "    servers: [{address: \"127.0.0.1:8081\"}]\n" +
+          upstream_extra + "routes:\n" + routes,
+      "inline");
+}
+
+TEST(LoadConfig, PanicThresholdAndReadOnlyAfter) {
+  LoadResult defaults = LoadInline("", "  - {match: {prefix: /}, upstream: cs}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.errors[0].ToString();
+  EXPECT_DOUBLE_EQ(defaults.config.upstreams[0].panic_threshold, 0.5);
+  EXPECT_EQ(defaults.config.upstreams[0].read_only_after, absl::Seconds(3));
+
+  LoadResult set = LoadInline("    panic_threshold: 0%\n    read_only_after: 0s\n",
+                              "  - {match: {prefix: /}, upstream: cs}\n");
+  ASSERT_TRUE(set.ok()) << set.errors[0].ToString();
+  EXPECT_DOUBLE_EQ(set.config.upstreams[0].panic_threshold, 0);
+  EXPECT_EQ(set.config.upstreams[0].read_only_after, absl::ZeroDuration());
+
+  LoadResult bad = LoadInline("    panic_threshold: 150%\n    read_only_after: soon\n",
+                              "  - {match: {prefix: /}, upstream: cs}\n");
+  ASSERT_EQ(bad.errors.size(), 2u);
+  EXPECT_EQ(bad.errors[0].field_path, "upstreams.cs.panic_threshold");
+  EXPECT_EQ(bad.errors[1].field_path, "upstreams.cs.read_only_after");
+}
+
+TEST(LoadConfig, WatchMaxHoldAndQueryValues) {
+  LoadResult result =
+      LoadInline("", R"(  - match: {prefix: /v2/keys/, methods: [GET], query: {wait: "true"}}
+    upstream: cs
+    kind: watch
+    watch: {protocol: none, max_hold: 90s}
+  - match: {prefix: /v1/kv/, query: index}
+    upstream: cs
+    kind: watch
+  - {match: {prefix: /}, upstream: cs}
+)");
+  ASSERT_TRUE(result.ok()) << result.errors[0].ToString();
+  const RouteConfig& etcd = result.config.routes[0];
+  EXPECT_EQ(etcd.match.query, "wait");
+  EXPECT_EQ(etcd.match.query_value, std::optional<std::string>("true"));
+  EXPECT_EQ(etcd.watch.max_hold, absl::Seconds(90));
+  const RouteConfig& consul = result.config.routes[1];
+  EXPECT_EQ(consul.match.query, "index");
+  EXPECT_FALSE(consul.match.query_value.has_value());
+  EXPECT_EQ(consul.watch.max_hold, absl::ZeroDuration());  // unlimited by default
+
+  struct Bad {
+    const char* routes;
+    const char* path;
+    const char* message;
+  };
+  for (const Bad& bad : {
+           Bad{"  - {match: {prefix: /, query: {a: 1, b: 2}}, upstream: cs}\n",
+               "routes[0].match.query", "one parameter"},
+           Bad{"  - {match: {prefix: /}, upstream: cs, kind: watch, watch: {protocol: etcd3}}\n",
+               "routes[0].watch.protocol", "unknown watch protocol"},
+           Bad{"  - {match: {prefix: /}, upstream: cs, kind: watch, watch: {max_hold: 1x}}\n",
+               "routes[0].watch.max_hold", ""},
+           Bad{"  - {match: {prefix: /}, upstream: cs, kind: read, watch: {max_hold: 1s}}\n",
+               "routes[0].watch", "only by kind: watch"},
+       }) {
+    LoadResult loaded = LoadInline("", bad.routes);
+    ASSERT_FALSE(loaded.ok()) << bad.routes;
+    EXPECT_EQ(loaded.errors[0].field_path, bad.path) << bad.routes;
+    EXPECT_THAT(loaded.errors[0].message, HasSubstr(bad.message)) << bad.routes;
+  }
+}
+
 TEST(RunConfigCheck, ExitCodesAndOutput) {
   std::ostringstream good;
   EXPECT_EQ(RunConfigCheck(std::string(CONFGATE_SOURCE_DIR) + "/conf/demo.yaml", good), 0);

@@ -31,6 +31,23 @@ TEST_F(RouteTableTest, FirstMatchWinsInFileOrder) {
   EXPECT_EQ(route->upstream_index, 0u);
 }
 
+TEST(RouteTable, QueryValueMatch) {
+  config::RouteConfig watch =
+      MakeRoute("/v2/keys/", "etcd", config::RouteKind::kWatch, {"GET"}, "wait");
+  watch.match.query_value = "true";
+  RouteTable table({watch, MakeRoute("/", "etcd", config::RouteKind::kAuto)}, {"etcd"});
+  const Route* route = table.Match("GET", "/v2/keys/a", "recursive=true&wait=true");
+  ASSERT_NE(route, nullptr);
+  EXPECT_EQ(route->kind, config::RouteKind::kWatch);
+  // wait=false is a read; so are a bare `wait`, another value, and a parameter that only ends
+  // in "wait".
+  for (const char* query : {"wait=false", "wait", "wait=", "wait=truex", "nowait=true"}) {
+    route = table.Match("GET", "/v2/keys/a", query);
+    ASSERT_NE(route, nullptr) << query;
+    EXPECT_EQ(route->kind, config::RouteKind::kAuto) << query;
+  }
+}
+
 TEST_F(RouteTableTest, QueryParameterMustBePresent) {
   const Route* route = table_.Match("GET", "/v1/kv/app", "wait=30s");
   ASSERT_NE(route, nullptr);

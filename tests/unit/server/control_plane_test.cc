@@ -61,6 +61,28 @@ TEST_F(ControlPlaneTest, DrainAndEnableDriveAvailabilityAndMode) {
   EXPECT_EQ(control.DrainHost("other", "127.0.0.1:1").code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(ControlPlaneTest, ReadOnlyWaitsForReadOnlyAfterWhenHostsFail) {
+  RuntimeSnapshotPtr snapshot = MakeSnapshot(
+      "[{address: 127.0.0.1:1}, {address: 127.0.0.1:2}]",
+      "    outlier_detection: {consecutive_gateway_failures: 1, max_ejection_percent: 100,\n"
+      "                        min_available_hosts: 0}\n"
+      "    read_only_after: 3s\n");
+  ControlPlane control(dispatcher_, time_, snapshot);
+  for (const upstream::HostSharedPtr& host : snapshot->clusters[0]->hosts()) {
+    control.Report(*host, upstream::Outcome::kGatewayFailure);
+  }
+  dispatcher_.RunReady();
+  for (const upstream::HostSharedPtr& host : snapshot->clusters[0]->hosts()) {
+    ASSERT_FALSE(host->available());
+  }
+  // Every host ejected, but not yet for read_only_after: requests still go to the hosts.
+  EXPECT_EQ(control.mode(0), mode::UpstreamMode::kNormal);
+  time_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(control.SetReadOnlyOverride("cs", std::nullopt).ok());  // re-evaluates
+  EXPECT_EQ(control.mode(0), mode::UpstreamMode::kReadOnly);
+  EXPECT_EQ(snapshot->clusters[0]->mode().load(), static_cast<int>(mode::UpstreamMode::kReadOnly));
+}
+
 TEST_F(ControlPlaneTest, ReadOnlyOverrideOnAndOff) {
   RuntimeSnapshotPtr snapshot = MakeSnapshot("[{address: 127.0.0.1:1}]");
   ControlPlane control(dispatcher_, time_, snapshot);

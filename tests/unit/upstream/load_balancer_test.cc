@@ -210,8 +210,70 @@ TEST_F(BalancerTest, BackupsServeOnlyWhenNoPrimaryIsAvailable) {
     EXPECT_EQ(counts[hosts[1].get()], 100) << strategy << ": back to the primary";
     hosts[1]->SetAvailable(false, time_.Monotonic());
     hosts[2]->SetAvailable(false, time_.Monotonic());
-    EXPECT_EQ(lb->ChooseHost({}), nullptr) << strategy;
+    // No host available: until read-only starts, requests go to the primaries anyway.
+    Host* panic = lb->ChooseHost({});
+    EXPECT_TRUE(panic == hosts[0].get() || panic == hosts[1].get()) << strategy;
+    for (const auto& host : hosts) {
+      host->drained().store(true);
+    }
+    EXPECT_EQ(lb->ChooseHost({}), nullptr) << strategy << ": drained hosts never take traffic";
   }
+}
+
+TEST_F(BalancerTest, PanicBalancesOverAllHostsBelowTheThreshold) {
+  for (const char* strategy :
+       {"round_robin", "weighted_round_robin", "random", "least_connections", "p2c", "maglev"}) {
+    auto hosts = MakeHosts({1, 1, 1, 1});
+    config::UpstreamConfig config;
+    config.balancer = strategy;  // panic_threshold: the default, 50%
+    auto lb = CreateLoadBalancer(config, hosts, BalancerParams{time_, random_});
+    hosts[0]->SetAvailable(false, time_.Monotonic());
+    hosts[1]->SetAvailable(false, time_.Monotonic());
+    auto counts = Count(*lb, 400, {{}, 7});  // 2 of 4 (50%): not below, no panic
+    EXPECT_EQ(counts[hosts[0].get()] + counts[hosts[1].get()], 0) << strategy;
+    hosts[2]->SetAvailable(false, time_.Monotonic());
+    // 1 of 4: every host takes traffic (maglev: each key its own host, available or not).
+    std::map<Host*, int> spread;
+    for (uint64_t key = 0; key < 400; ++key) {
+      ++spread[lb->ChooseHost({{}, key})];
+    }
+    for (const auto& host : hosts) {
+      EXPECT_GT(spread[host.get()], 40) << strategy;
+    }
+    // A drained host stays out even in panic.
+    hosts[0]->drained().store(true);
+    for (uint64_t key = 0; key < 400; ++key) {
+      EXPECT_NE(lb->ChooseHost({{}, key}), hosts[0].get()) << strategy;
+    }
+  }
+}
+
+TEST_F(BalancerTest, ZeroPanicThresholdKeepsToAvailableHosts) {
+  auto hosts = MakeHosts({1, 1, 1, 1});
+  config::UpstreamConfig config;
+  config.panic_threshold = 0;
+  auto lb = CreateLoadBalancer(config, hosts, BalancerParams{time_, random_});
+  for (int i = 0; i < 3; ++i) {
+    hosts[i]->SetAvailable(false, time_.Monotonic());
+  }
+  auto counts = Count(*lb, 100);
+  EXPECT_EQ(counts[hosts[3].get()], 100);
+}
+
+TEST_F(BalancerTest, PanicStaysInTheTierInUse) {
+  std::vector<HostSharedPtr> hosts{MakeHost(1), MakeHost(2), MakeHost(3, 1, true),
+                                   MakeHost(4, 1, true), MakeHost(5, 1, true)};
+  auto lb = Make("round_robin", hosts);
+  hosts[0]->SetAvailable(false, time_.Monotonic());
+  hosts[1]->SetAvailable(false, time_.Monotonic());
+  hosts[3]->SetAvailable(false, time_.Monotonic());
+  auto counts = Count(*lb, 300);  // backups 2 of 3 available: failover, no panic
+  EXPECT_EQ(counts[hosts[2].get()] + counts[hosts[4].get()], 300);
+  hosts[4]->SetAvailable(false, time_.Monotonic());
+  counts = Count(*lb, 300);  // backups 1 of 3: panic over the backups, not the primaries
+  EXPECT_EQ(counts[hosts[2].get()], 100);
+  EXPECT_EQ(counts[hosts[3].get()], 100);
+  EXPECT_EQ(counts[hosts[4].get()], 100);
 }
 
 TEST_F(BalancerTest, RetriesPickADifferentHostWhereOneExists) {
