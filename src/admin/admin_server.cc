@@ -5,14 +5,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "confgate/common/file.h"
 
 namespace confgate::admin {
 namespace {
@@ -139,15 +138,15 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
 }
 
 absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
-  std::ifstream file(token_file);
-  if (!file) {
-    return absl::UnavailableError(absl::StrCat("admin.token_file: cannot read ", token_file));
+  absl::StatusOr<std::string> text = ReadRegularFile(token_file, kMaxAdminTokenFileBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("admin.token_file: ", text.status().message()));
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(text.str()));
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("admin.token_file: ", token_file, " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin.token_file: ", Shortened(token_file, 200), " is empty"));
   }
   return token;
 }

@@ -3,6 +3,7 @@
 // what it shows and changes comes from an AdminBackend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,8 +57,13 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
 // Compares in time independent of where the inputs differ.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
+// The largest admin token file read (fixed): a token is a line, and a bound keeps a file that
+// never ends (a FIFO, /dev/zero) from holding start-up.
+constexpr uint64_t kMaxAdminTokenFileBytes = 4096;
+
 // The bearer token from `token_file`, without surrounding whitespace. An unreadable or empty
-// file is an error that names admin.token_file (start-up and --check report it alike).
+// file, one that is not a regular file or one over kMaxAdminTokenFileBytes is an error that
+// names admin.token_file (start-up and --check report it alike), at once.
 absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file);
 
 class AdminServer {

@@ -1,4 +1,11 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "confgate/admin/admin_server.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace confgate::admin {
@@ -140,6 +147,26 @@ TEST(ConstantTimeEquals, ComparesWholeStrings) {
   EXPECT_FALSE(ConstantTimeEquals("abc", "abcd"));
   EXPECT_FALSE(ConstantTimeEquals("", "a"));
   EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+// A token file that never ends (a FIFO nobody writes, /dev/zero) must not hold start-up.
+TEST(ReadAdminToken, OnlyASmallRegularFileIsRead) {
+  char pattern[] = "/tmp/confgate-token-test-XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  std::string directory = pattern;
+  std::string token_file = directory + "/token";
+  std::ofstream(token_file) << "  s3cret\n";
+  EXPECT_EQ(*ReadAdminToken(token_file), "s3cret");
+  std::ofstream(token_file) << std::string(kMaxAdminTokenFileBytes + 1, 't');
+  EXPECT_THAT(ReadAdminToken(token_file).status().message(),
+              ::testing::HasSubstr("admin.token_file: " + token_file +
+                                   " is larger than the limit of 4 KiB"));
+  std::string fifo = directory + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(ReadAdminToken(fifo).status().message(), ::testing::HasSubstr("not a regular file"));
+  EXPECT_THAT(ReadAdminToken("/dev/zero").status().message(),
+              ::testing::HasSubstr("not a regular file"));
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace
