@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "confgate/common/file.h"
+#include "confgate/common/log.h"
 
 namespace confgate::admin {
 namespace {
@@ -21,31 +23,40 @@ AdminReply Json(int status, std::string body) {
 }
 
 AdminReply Error(int status, absl::string_view message) {
-  return Json(status, absl::StrCat("{\"error\":\"", message, "\"}\n"));
+  std::string body = "{\"error\":";
+  AppendJsonString(message, body);
+  body.append("}\n");
+  return Json(status, std::move(body));
 }
 
-// {"read_only": true|false|null} -> the override; nullopt in `valid` when malformed.
-bool ParseReadOnly(absl::string_view body, std::optional<bool>* value) {
-  size_t key = body.find("\"read_only\"");
-  if (key == absl::string_view::npos) {
-    return false;
+// The body of POST /upstreams/{u}/mode: exactly {"read_only": true|false|null}, an object
+// with that one key (once). nlohmann's non-throwing parse refuses malformed JSON (bad
+// literals, unterminated objects, trailing bytes); the callback counts the keys, since a
+// repeated key would otherwise silently keep its last value.
+absl::StatusOr<std::optional<bool>> ParseModeBody(const std::string& body) {
+  int keys = 0;
+  nlohmann::json::parser_callback_t count_keys =
+      [&keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key) {
+          ++keys;
+        }
+        return true;
+      };
+  nlohmann::json json = nlohmann::json::parse(body, count_keys, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError("the body is not valid JSON");
   }
-  absl::string_view rest = body.substr(key + 11);
-  rest = absl::StripLeadingAsciiWhitespace(rest);
-  if (!absl::ConsumePrefix(&rest, ":")) {
-    return false;
+  auto value = json.is_object() ? json.find("read_only") : json.end();
+  if (!json.is_object() || keys != 1 || value == json.end()) {
+    return absl::InvalidArgumentError("the body must be an object with the one key \"read_only\"");
   }
-  rest = absl::StripLeadingAsciiWhitespace(rest);
-  if (absl::StartsWith(rest, "true")) {
-    *value = true;
-  } else if (absl::StartsWith(rest, "false")) {
-    *value = false;
-  } else if (absl::StartsWith(rest, "null")) {
-    *value = std::nullopt;
-  } else {
-    return false;
+  if (value->is_null()) {
+    return std::optional<bool>();
   }
-  return true;
+  if (!value->is_boolean()) {
+    return absl::InvalidArgumentError("read_only must be true, false or null");
+  }
+  return std::optional<bool>(value->get<bool>());
 }
 
 // Admin calls are a request line and a few headers; evhttp answers a larger head with 400.
@@ -128,11 +139,12 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return backend.SetHostDrained(parts[1], parts[3], parts[4] == "drain");
   }
   if (parts.size() == 3 && parts[0] == "upstreams" && parts[2] == "mode") {
-    std::optional<bool> read_only;
-    if (!ParseReadOnly(request.body, &read_only)) {
-      return Error(400, "body must be {\\\"read_only\\\": true|false|null}");
+    absl::StatusOr<std::optional<bool>> read_only = ParseModeBody(request.body);
+    if (!read_only.ok()) {
+      return Error(400, absl::StrCat(read_only.status().message(),
+                                     "; send {\"read_only\": true|false|null}"));
     }
-    return backend.SetReadOnly(parts[1], read_only);
+    return backend.SetReadOnly(parts[1], *read_only);
   }
   return Error(404, "no such admin endpoint");
 }

@@ -93,6 +93,49 @@ TEST(AdminRouting, MutatingCallsAndTheirPaths) {
             404);
 }
 
+// The mode body is JSON, parsed as JSON: exactly {"read_only": true|false|null}.
+TEST(AdminRouting, ModeBodyIsExactlyTheDocumentedJson) {
+  FakeBackend backend;
+  auto mode = [&](const std::string& body) {
+    backend.last.clear();
+    return HandleAdminRequest(Request("POST", "/upstreams/cs/mode", body), "", backend);
+  };
+  EXPECT_EQ(mode(" {\n \"read_only\" : true } \n").status, 200);
+  EXPECT_EQ(backend.last, "cs on");
+  for (const char* body : {
+           "{\"read_only\": truex}",                       // a bad literal
+           "{\"read_only\": true",                         // unterminated
+           "{\"read_only\": true}}",                       // trailing bytes
+           "{\"read_only\": true} {}",                     // a second value
+           "{\"read_only\": \"true\"}",                    // a string
+           "{\"read_only\": 1}",                           // a number
+           "{\"read_only\": [true]}",                      // an array
+           "{\"read_only\": true, \"extra\": 1}",          // another key
+           "{\"read_only\": true, \"read_only\": false}",  // the key twice
+           "{\"readonly\": true}",                         // no read_only
+           "{}",
+           "[]",
+           "true",
+           "null",
+           "",
+           "{\"read_only\": tru\u00e9}",
+           "{\"read_only\": true /* comment */}",
+       }) {
+    AdminReply reply = mode(body);
+    EXPECT_EQ(reply.status, 400) << body;
+    EXPECT_EQ(reply.content_type, "application/json") << body;
+    EXPECT_EQ(backend.last, "") << body;
+    EXPECT_THAT(reply.body, ::testing::StartsWith("{\"error\":\"")) << body;
+    EXPECT_THAT(reply.body, ::testing::HasSubstr("read_only")) << body;
+  }
+  // The error body is one JSON object (its quotes escaped).
+  EXPECT_THAT(mode("{}").body,
+              ::testing::HasSubstr("the one key \\\"read_only\\\"; send {\\\"read_only\\\": "
+                                   "true|false|null}\"}"));
+  // A nested read_only does not count.
+  EXPECT_EQ(mode("{\"x\": {\"read_only\": true}}").status, 400);
+}
+
 TEST(AdminRouting, AccessControl) {
   FakeBackend backend;
   // No token configured: loopback only.
