@@ -91,8 +91,11 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return difference == 0;
 }
 
-AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
-                              AdminBackend& backend) {
+namespace {
+
+// Every call but POST /reload, answered at once; nullopt for POST /reload (answered later).
+std::optional<AdminReply> Route(const AdminRequest& request, const std::string& token,
+                                AdminBackend& backend) {
   const std::string& path = request.path;
   if (request.method == "GET") {
     if (path == "/metrics") {
@@ -130,7 +133,7 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return Error(403, "mutating admin calls from other hosts need admin.token_file");
   }
   if (path == "/reload") {
-    return backend.Reload();
+    return std::nullopt;
   }
   // /upstreams/{u}/hosts/{addr}/drain|enable and /upstreams/{u}/mode
   std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
@@ -147,6 +150,18 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return backend.SetReadOnly(parts[1], *read_only);
   }
   return Error(404, "no such admin endpoint");
+}
+
+}  // namespace
+
+void HandleAdminRequest(const AdminRequest& request, const std::string& token,
+                        AdminBackend& backend, AdminResponder respond) {
+  std::optional<AdminReply> reply = Route(request, token, backend);
+  if (reply.has_value()) {
+    respond(*std::move(reply));
+  } else {
+    backend.Reload(std::move(respond));
+  }
 }
 
 absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
@@ -202,6 +217,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base
 }
 
 AdminServer::~AdminServer() {
+  alive_.reset();
   if (http_ != nullptr) {
     evhttp_free(http_);
   }
@@ -229,7 +245,18 @@ void AdminServer::OnRequest(evhttp_request* request, void* arg) {
                                    peer_address == "::1" ||
                                    absl::StartsWith(peer_address, "::ffff:127.");
 
-  AdminReply reply = HandleAdminRequest(admin_request, self->token_, self->backend_);
+  std::weak_ptr<char> alive = self->alive_;
+  HandleAdminRequest(admin_request, self->token_, self->backend_,
+                     [request, alive](AdminReply reply) {
+                       if (!alive.expired()) {
+                         SendReply(request, reply);
+                       }
+                     });
+}
+
+// evhttp keeps a request whose reply is pending (a client that closes meanwhile detaches it
+// from its connection) until this sends the reply and frees it.
+void AdminServer::SendReply(evhttp_request* request, const AdminReply& reply) {
   evkeyvalq* headers = evhttp_request_get_output_headers(request);
   evhttp_add_header(headers, "Content-Type", reply.content_type.c_str());
   evhttp_add_header(headers, "Cache-Control", "no-store");

@@ -19,6 +19,7 @@
 #include "confgate/network/socket.h"
 #include "confgate/network/tls.h"
 #include "server/admin_backend.h"
+#include "server/config_reloader.h"
 #include "server/control_plane.h"
 #include "server/dns_refresher.h"
 #include "server/worker.h"
@@ -305,10 +306,10 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   };
   SignalHandler on_term{[&] { start_drain("SIGTERM"); }};
   SignalHandler on_int{[&] { start_drain("SIGINT"); }};
-  std::function<absl::Status(const std::string&)> reload_fn;  // set below
+  std::unique_ptr<ConfigReloader> reloader;  // set below
   SignalHandler on_hup{[&] {
-    if (!draining && reload_fn) {
-      reload_fn("SIGHUP").IgnoreError();
+    if (!draining && reloader != nullptr) {
+      reloader->Reload("SIGHUP");
     }
   }};
   auto trampoline = [](evutil_socket_t, short, void* arg) {
@@ -416,8 +417,8 @@ int RunServer(const config::Config& config, const std::string& config_path) {
          {"listeners_removed", absl::StrCat(removed.size())}});
     return absl::OkStatus();
   };
-  auto reload = [&](const std::string& trigger) -> absl::Status {
-    config::LoadResult loaded = config::LoadConfigFile(config_path);
+  // The file is read and parsed on the reloader's thread; this runs back on the main thread.
+  auto apply_loaded = [&](config::LoadResult loaded, const std::string& trigger) -> absl::Status {
     if (!loaded.ok()) {
       std::string problems;
       for (const config::ConfigError& error : loaded.errors) {
@@ -428,22 +429,25 @@ int RunServer(const config::Config& config, const std::string& config_path) {
       admin_backend.CountReload(false);
       return absl::InvalidArgumentError(problems);
     }
-    return apply(loaded.config, trigger);
+    return apply(std::move(loaded.config), trigger);
   };
+  reloader = std::make_unique<ConfigReloader>(
+      main_dispatcher, [&config_path] { return config::LoadConfigFile(config_path); },
+      apply_loaded);
   dns_refresher = std::make_unique<DnsRefresher>(main_dispatcher, [&] {
     if (!draining) {
       apply(current->config, "dns").IgnoreError();
     }
   });
   dns_refresher->Watch(current->config, initial_dns);
-  reload_fn = reload;
-  admin_backend.set_reload([&] { return reload("admin"); });
+  admin_backend.set_reload(
+      [&](std::function<void(absl::Status)> done) { reloader->Reload("admin", std::move(done)); });
 
   // Watch the file's directory, so an atomic rename or a Kubernetes ConfigMap symlink swap
   // (..data) is seen; bursts of events are folded into one reload.
   event::TimerPtr reload_debounce = main_dispatcher.CreateTimer([&] {
     if (!draining) {
-      reload("file change").IgnoreError();
+      reloader->Reload("file change");
     }
   });
   ConfigWatch watch(main_dispatcher, config_path,

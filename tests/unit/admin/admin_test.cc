@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "confgate/admin/admin_server.h"
 #include "gmock/gmock.h"
@@ -17,9 +18,13 @@ class FakeBackend : public AdminBackend {
   bool Ready() override { return ready; }
   std::string StatusJson() override { return "{\"upstreams\":[]}"; }
   std::string ConfigJson() override { return "{}"; }
-  AdminReply Reload() override {
+  void Reload(AdminResponder respond) override {
     ++reloads;
-    return AdminReply{200, "application/json", "{}"};
+    if (hold_reloads) {
+      held.push_back(std::move(respond));  // answered when the test says
+    } else {
+      respond(AdminReply{200, "application/json", "{}"});
+    }
   }
   AdminReply SetHostDrained(const std::string& upstream, const std::string& address,
                             bool drained) override {
@@ -32,6 +37,8 @@ class FakeBackend : public AdminBackend {
   }
 
   bool ready = true;
+  bool hold_reloads = false;
+  std::vector<AdminResponder> held;
   int reloads = 0;
   std::string last;
 };
@@ -49,48 +56,47 @@ AdminRequest Request(std::string method, std::string path, std::string body = ""
   return request;
 }
 
+// The reply of a call answered at once; status 0 when nothing was answered (yet).
+AdminReply Handle(const AdminRequest& request, const std::string& token, AdminBackend& backend) {
+  AdminReply reply{0, "", ""};
+  HandleAdminRequest(request, token, backend, [&reply](AdminReply given) { reply = given; });
+  return reply;
+}
+
 TEST(AdminRouting, ReadOnlyEndpoints) {
   FakeBackend backend;
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/healthz"), "", backend).status, 200);
-  AdminReply metrics = HandleAdminRequest(Request("GET", "/metrics"), "", backend);
+  EXPECT_EQ(Handle(Request("GET", "/healthz"), "", backend).status, 200);
+  AdminReply metrics = Handle(Request("GET", "/metrics"), "", backend);
   EXPECT_EQ(metrics.body, "confgate_up 1\n");
   EXPECT_EQ(metrics.content_type, "text/plain; version=0.0.4");
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/readyz"), "", backend).status, 200);
+  EXPECT_EQ(Handle(Request("GET", "/readyz"), "", backend).status, 200);
   backend.ready = false;
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/readyz"), "", backend).status, 503);
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/status"), "", backend).content_type,
-            "application/json");
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/nope"), "", backend).status, 404);
-  EXPECT_EQ(HandleAdminRequest(Request("DELETE", "/status"), "", backend).status, 405);
+  EXPECT_EQ(Handle(Request("GET", "/readyz"), "", backend).status, 503);
+  EXPECT_EQ(Handle(Request("GET", "/status"), "", backend).content_type, "application/json");
+  EXPECT_EQ(Handle(Request("GET", "/nope"), "", backend).status, 404);
+  EXPECT_EQ(Handle(Request("DELETE", "/status"), "", backend).status, 405);
   // Reads never need the token, even from other hosts.
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/status", "", false), "secret", backend).status,
-            200);
+  EXPECT_EQ(Handle(Request("GET", "/status", "", false), "secret", backend).status, 200);
 }
 
 TEST(AdminRouting, MutatingCallsAndTheirPaths) {
   FakeBackend backend;
-  EXPECT_EQ(
-      HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/drain"), "", backend)
-          .status,
-      200);
+  EXPECT_EQ(Handle(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/drain"), "", backend).status,
+            200);
   EXPECT_EQ(backend.last, "cs 10.0.0.1:80 drain");
-  HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/enable"), "", backend);
+  Handle(Request("POST", "/upstreams/cs/hosts/10.0.0.1:80/enable"), "", backend);
   EXPECT_EQ(backend.last, "cs 10.0.0.1:80 enable");
-  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}"), "", backend);
+  Handle(Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}"), "", backend);
   EXPECT_EQ(backend.last, "cs on");
-  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\":false}"), "", backend);
+  Handle(Request("POST", "/upstreams/cs/mode", "{\"read_only\":false}"), "", backend);
   EXPECT_EQ(backend.last, "cs off");
-  HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{ \"read_only\" : null }"), "",
-                     backend);
+  Handle(Request("POST", "/upstreams/cs/mode", "{ \"read_only\" : null }"), "", backend);
   EXPECT_EQ(backend.last, "cs auto");
-  EXPECT_EQ(
-      HandleAdminRequest(Request("POST", "/upstreams/cs/mode", "{\"read_only\": 1}"), "", backend)
-          .status,
-      400);
-  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload"), "", backend).status, 200);
+  EXPECT_EQ(Handle(Request("POST", "/upstreams/cs/mode", "{\"read_only\": 1}"), "", backend).status,
+            400);
+  EXPECT_EQ(Handle(Request("POST", "/reload"), "", backend).status, 200);
   EXPECT_EQ(backend.reloads, 1);
-  EXPECT_EQ(HandleAdminRequest(Request("POST", "/upstreams/cs/hosts/x/reboot"), "", backend).status,
-            404);
+  EXPECT_EQ(Handle(Request("POST", "/upstreams/cs/hosts/x/reboot"), "", backend).status, 404);
 }
 
 // The mode body is JSON, parsed as JSON: exactly {"read_only": true|false|null}.
@@ -98,7 +104,7 @@ TEST(AdminRouting, ModeBodyIsExactlyTheDocumentedJson) {
   FakeBackend backend;
   auto mode = [&](const std::string& body) {
     backend.last.clear();
-    return HandleAdminRequest(Request("POST", "/upstreams/cs/mode", body), "", backend);
+    return Handle(Request("POST", "/upstreams/cs/mode", body), "", backend);
   };
   EXPECT_EQ(mode(" {\n \"read_only\" : true } \n").status, 200);
   EXPECT_EQ(backend.last, "cs on");
@@ -136,23 +142,36 @@ TEST(AdminRouting, ModeBodyIsExactlyTheDocumentedJson) {
   EXPECT_EQ(mode("{\"x\": {\"read_only\": true}}").status, 400);
 }
 
+// POST /reload answers when the reload is done (the file is parsed off the main thread);
+// other calls are answered meanwhile.
+TEST(AdminRouting, ReloadIsAnsweredWhenItIsDone) {
+  FakeBackend backend;
+  backend.hold_reloads = true;
+  std::vector<AdminReply> replies;
+  HandleAdminRequest(Request("POST", "/reload"), "", backend,
+                     [&replies](AdminReply reply) { replies.push_back(reply); });
+  EXPECT_TRUE(replies.empty());
+  EXPECT_EQ(Handle(Request("GET", "/healthz"), "", backend).status, 200);
+  ASSERT_EQ(backend.held.size(), 1u);
+  backend.held[0](AdminReply{400, "application/json", "{\"error\":\"bad\"}\n"});
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].status, 400);
+  // Refused calls never reach the backend and are answered at once.
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", false), "", backend).status, 403);
+  EXPECT_EQ(backend.held.size(), 1u);
+}
+
 TEST(AdminRouting, AccessControl) {
   FakeBackend backend;
   // No token configured: loopback only.
-  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", false), "", backend).status, 403);
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", false), "", backend).status, 403);
   // A token configured: it is required, from anywhere.
-  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", true), "s3cret", backend).status,
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", true), "s3cret", backend).status, 401);
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", false, "Bearer wrong"), "s3cret", backend).status,
             401);
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", false, "s3cret"), "s3cret", backend).status, 401);
   EXPECT_EQ(
-      HandleAdminRequest(Request("POST", "/reload", "", false, "Bearer wrong"), "s3cret", backend)
-          .status,
-      401);
-  EXPECT_EQ(
-      HandleAdminRequest(Request("POST", "/reload", "", false, "s3cret"), "s3cret", backend).status,
-      401);
-  EXPECT_EQ(
-      HandleAdminRequest(Request("POST", "/reload", "", false, "Bearer s3cret"), "s3cret", backend)
-          .status,
+      Handle(Request("POST", "/reload", "", false, "Bearer s3cret"), "s3cret", backend).status,
       200);
   EXPECT_EQ(backend.reloads, 1);
 }
@@ -161,27 +180,23 @@ TEST(AdminRouting, AccessControl) {
 // or rebind a name to it. Browsers mark those requests with Origin; tools do not send it.
 TEST(AdminRouting, MutatingCallsFromWebPagesAreRefused) {
   FakeBackend backend;
-  EXPECT_EQ(HandleAdminRequest(Request("POST", "/reload", "", true, "", "http://evil.example"), "",
-                               backend)
+  EXPECT_EQ(
+      Handle(Request("POST", "/reload", "", true, "", "http://evil.example"), "", backend).status,
+      403);
+  EXPECT_EQ(Handle(Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}", true, "", "null"),
+                   "", backend)
                 .status,
             403);
-  EXPECT_EQ(HandleAdminRequest(
-                Request("POST", "/upstreams/cs/mode", "{\"read_only\": true}", true, "", "null"),
-                "", backend)
-                .status,
-            403);
-  EXPECT_EQ(HandleAdminRequest(
-                Request("POST", "/reload", "", true, "Bearer s3cret", "http://127.0.0.1:9901"),
-                "s3cret", backend)
+  EXPECT_EQ(Handle(Request("POST", "/reload", "", true, "Bearer s3cret", "http://127.0.0.1:9901"),
+                   "s3cret", backend)
                 .status,
             403);
   EXPECT_EQ(backend.reloads, 0);
   EXPECT_EQ(backend.last, "");
   // Reads are not state changes; a page may read them as any local process can.
-  EXPECT_EQ(HandleAdminRequest(Request("GET", "/healthz", "", true, "", "http://evil.example"), "",
-                               backend)
-                .status,
-            200);
+  EXPECT_EQ(
+      Handle(Request("GET", "/healthz", "", true, "", "http://evil.example"), "", backend).status,
+      200);
 }
 
 TEST(ConstantTimeEquals, ComparesWholeStrings) {
