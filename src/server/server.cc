@@ -19,6 +19,7 @@
 #include "confgate/network/socket.h"
 #include "confgate/network/tls.h"
 #include "server/admin_backend.h"
+#include "server/cache_persister.h"
 #include "server/config_reloader.h"
 #include "server/control_plane.h"
 #include "server/dns_refresher.h"
@@ -91,14 +92,6 @@ void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
     }
     Log(LogLevel::kInfo, "cache snapshot loaded",
         {{"path", path}, {"entries", absl::StrCat(loaded)}});
-  }
-}
-
-void PersistCache(cache::ResponseCache& route_cache, const std::string& path) {
-  absl::Status written = cache::WriteSnapshotFile(path, route_cache.Export());
-  if (!written.ok()) {
-    Log(LogLevel::kWarn, "cache snapshot not written",
-        {{"path", path}, {"reason", std::string(written.message())}});
   }
 }
 
@@ -323,28 +316,9 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
-  // Snapshots are written here on the main thread, never on a worker. The timers follow the
-  // current snapshot (a reload may add or drop persisted caches).
   RuntimeSnapshotPtr current = *snapshot;
-  std::vector<event::TimerPtr> persist_timers;
-  auto arm_persist_timers = [&] {
-    persist_timers.clear();
-    for (const router::Route& route : current->routes.routes()) {
-      if (!route.cache.has_value() || !route.cache->persist.has_value()) {
-        continue;
-      }
-      std::shared_ptr<cache::ResponseCache> route_cache = current->route_caches[route.index];
-      const config::CachePersistConfig persist = *route.cache->persist;
-      size_t index = persist_timers.size();
-      persist_timers.push_back(
-          main_dispatcher.CreateTimer([route_cache, persist, index, &persist_timers] {
-            PersistCache(*route_cache, persist.path);
-            persist_timers[index]->Enable(persist.interval);
-          }));
-      persist_timers.back()->Enable(persist.interval);
-    }
-  };
-  arm_persist_timers();
+  CachePersister persister(main_dispatcher, time_source);
+  persister.Follow(*current);
 
   // Reload: parse -> validate -> build, then swap the snapshot everywhere. Any error keeps the
   // running configuration.
@@ -406,7 +380,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     for (size_t i = 0; i < workers.size(); ++i) {
       workers[i]->UpdateSnapshot(current, std::move((*sockets)[i]), removed);
     }
-    arm_persist_timers();
+    persister.Follow(*current);
     if (trigger != "dns") {
       dns_refresher->Watch(current->config, dns_refresher->results());
       admin_backend.CountReload(true);
@@ -477,12 +451,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   event_free(term_event);
   event_free(int_event);
   event_free(hup_event);
-  persist_timers.clear();
-  for (const router::Route& route : current->routes.routes()) {
-    if (route.cache.has_value() && route.cache->persist.has_value()) {
-      PersistCache(*current->route_caches[route.index], route.cache->persist->path);
-    }
-  }
+  persister.WriteAll();
   access_log.Flush();
   Log(LogLevel::kInfo, "stopped");
   return exit_code;
