@@ -7,6 +7,7 @@ packages=(
   build-essential cmake pkg-config python3 python3-yaml curl openssl clang-format prometheus
   clang libclang-rt-14-dev
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
+  nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -6,14 +6,15 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <fstream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "confgate/common/file.h"
+#include "confgate/common/log.h"
 
 namespace confgate::admin {
 namespace {
@@ -23,31 +24,40 @@ AdminReply Json(int status, std::string body) {
 }
 
 AdminReply Error(int status, absl::string_view message) {
-  return Json(status, absl::StrCat("{\"error\":\"", message, "\"}\n"));
+  std::string body = "{\"error\":";
+  AppendJsonString(message, body);
+  body.append("}\n");
+  return Json(status, std::move(body));
 }
 
-// {"read_only": true|false|null} -> the override; nullopt in `valid` when malformed.
-bool ParseReadOnly(absl::string_view body, std::optional<bool>* value) {
-  size_t key = body.find("\"read_only\"");
-  if (key == absl::string_view::npos) {
-    return false;
+// The body of POST /upstreams/{u}/mode: exactly {"read_only": true|false|null}, an object
+// with that one key (once). nlohmann's non-throwing parse refuses malformed JSON (bad
+// literals, unterminated objects, trailing bytes); the callback counts the keys, since a
+// repeated key would otherwise silently keep its last value.
+absl::StatusOr<std::optional<bool>> ParseModeBody(const std::string& body) {
+  int keys = 0;
+  nlohmann::json::parser_callback_t count_keys =
+      [&keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+        if (depth == 1 && event == nlohmann::json::parse_event_t::key) {
+          ++keys;
+        }
+        return true;
+      };
+  nlohmann::json json = nlohmann::json::parse(body, count_keys, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError("the body is not valid JSON");
   }
-  absl::string_view rest = body.substr(key + 11);
-  rest = absl::StripLeadingAsciiWhitespace(rest);
-  if (!absl::ConsumePrefix(&rest, ":")) {
-    return false;
+  auto value = json.is_object() ? json.find("read_only") : json.end();
+  if (!json.is_object() || keys != 1 || value == json.end()) {
+    return absl::InvalidArgumentError("the body must be an object with the one key \"read_only\"");
   }
-  rest = absl::StripLeadingAsciiWhitespace(rest);
-  if (absl::StartsWith(rest, "true")) {
-    *value = true;
-  } else if (absl::StartsWith(rest, "false")) {
-    *value = false;
-  } else if (absl::StartsWith(rest, "null")) {
-    *value = std::nullopt;
-  } else {
-    return false;
+  if (value->is_null()) {
+    return std::optional<bool>();
   }
-  return true;
+  if (!value->is_boolean()) {
+    return absl::InvalidArgumentError("read_only must be true, false or null");
+  }
+  return std::optional<bool>(value->get<bool>());
 }
 
 // Admin calls are a request line and a few headers; evhttp answers a larger head with 400.
@@ -92,8 +102,11 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return difference == 0;
 }
 
-AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
-                              AdminBackend& backend) {
+namespace {
+
+// Every call but POST /reload, answered at once; nullopt for POST /reload (answered later).
+std::optional<AdminReply> Route(const AdminRequest& request, const std::string& token,
+                                AdminBackend& backend) {
   const std::string& path = request.path;
   if (request.method == "GET") {
     if (path == "/metrics") {
@@ -131,7 +144,7 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return Error(403, "mutating admin calls from other hosts need admin.token_file");
   }
   if (path == "/reload") {
-    return backend.Reload();
+    return std::nullopt;
   }
   // /upstreams/{u}/hosts/{addr}/drain|enable and /upstreams/{u}/mode
   std::vector<std::string> parts = absl::StrSplit(path, '/', absl::SkipEmpty());
@@ -140,25 +153,38 @@ AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& to
     return backend.SetHostDrained(parts[1], parts[3], parts[4] == "drain");
   }
   if (parts.size() == 3 && parts[0] == "upstreams" && parts[2] == "mode") {
-    std::optional<bool> read_only;
-    if (!ParseReadOnly(request.body, &read_only)) {
-      return Error(400, "body must be {\\\"read_only\\\": true|false|null}");
+    absl::StatusOr<std::optional<bool>> read_only = ParseModeBody(request.body);
+    if (!read_only.ok()) {
+      return Error(400, absl::StrCat(read_only.status().message(),
+                                     "; send {\"read_only\": true|false|null}"));
     }
-    return backend.SetReadOnly(parts[1], read_only);
+    return backend.SetReadOnly(parts[1], *read_only);
   }
   return Error(404, "no such admin endpoint");
 }
 
-absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
-  std::ifstream file(token_file);
-  if (!file) {
-    return absl::UnavailableError(absl::StrCat("admin.token_file: cannot read ", token_file));
+}  // namespace
+
+void HandleAdminRequest(const AdminRequest& request, const std::string& token,
+                        AdminBackend& backend, AdminResponder respond) {
+  std::optional<AdminReply> reply = Route(request, token, backend);
+  if (reply.has_value()) {
+    respond(*std::move(reply));
+  } else {
+    backend.Reload(std::move(respond));
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(text.str()));
+}
+
+absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
+  absl::StatusOr<std::string> text = ReadRegularFile(token_file, kMaxAdminTokenFileBytes);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("admin.token_file: ", text.status().message()));
+  }
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("admin.token_file: ", token_file, " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin.token_file: ", Shortened(token_file, 200), " is empty"));
   }
   return token;
 }
@@ -203,6 +229,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(event_base* base
 }
 
 AdminServer::~AdminServer() {
+  alive_.reset();
   if (http_ != nullptr) {
     evhttp_free(http_);
   }
@@ -230,7 +257,18 @@ void AdminServer::OnRequest(evhttp_request* request, void* arg) {
                                    peer_address == "::1" ||
                                    absl::StartsWith(peer_address, "::ffff:127.");
 
-  AdminReply reply = HandleAdminRequest(admin_request, self->token_, self->backend_);
+  std::weak_ptr<char> alive = self->alive_;
+  HandleAdminRequest(admin_request, self->token_, self->backend_,
+                     [request, alive](AdminReply reply) {
+                       if (!alive.expired()) {
+                         SendReply(request, reply);
+                       }
+                     });
+}
+
+// evhttp keeps a request whose reply is pending (a client that closes meanwhile detaches it
+// from its connection) until this sends the reply and frees it.
+void AdminServer::SendReply(evhttp_request* request, const AdminReply& reply) {
   evkeyvalq* headers = evhttp_request_get_output_headers(request);
   evhttp_add_header(headers, "Content-Type", reply.content_type.c_str());
   evhttp_add_header(headers, "Cache-Control", "no-store");

@@ -5,18 +5,18 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "confgate/common/file.h"
 #include "confgate/config/units.h"
 #include "confgate/http/hash_key.h"
+#include "config/yaml_document.h"
 
 namespace confgate::config {
 namespace {
@@ -29,7 +29,8 @@ int LineOf(const YAML::Node& node) {
   return mark.line < 0 ? 0 : mark.line + 1;
 }
 
-std::string Quote(const std::string& text) { return absl::StrCat("\"", text, "\""); }
+// Values and keys come from the file: a message shows at most 100 bytes of one.
+std::string Quote(const std::string& text) { return QuoteShortened(text); }
 
 class Validator {
  public:
@@ -73,7 +74,7 @@ class Validator {
   }
 
   static std::string Join(const std::string& path, const std::string& key) {
-    return path.empty() ? key : absl::StrCat(path, ".", key);
+    return path.empty() ? Shortened(key) : absl::StrCat(path, ".", Shortened(key));
   }
 
   std::optional<std::string> String(const YAML::Node& node, const std::string& path) {
@@ -185,7 +186,7 @@ class Validator {
     uint32_t port = 0;
     if (port_text.empty() || port_text.find_first_not_of("0123456789") != std::string::npos ||
         !absl::SimpleAtoi(port_text, &port) || port > 65535 || (port == 0 && !allow_port_zero)) {
-      Error(path, node, absl::StrCat(Quote(*text), " has an invalid port \"", port_text, "\""));
+      Error(path, node, absl::StrCat(Quote(*text), " has an invalid port ", Quote(port_text)));
       return std::nullopt;
     }
     address.port = static_cast<uint16_t>(port);
@@ -588,7 +589,7 @@ void ParseRetries(Validator& v, const YAML::Node& node, const std::string& path,
 
 void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name_node,
                    const YAML::Node& node, Config& config) {
-  std::string path = "upstreams." + name;
+  std::string path = "upstreams." + Shortened(name);
   UpstreamConfig upstream;
   upstream.name = name;
   upstream.line = LineOf(name_node);
@@ -692,7 +693,7 @@ void ParseUpstreams(Validator& v, const YAML::Node& node, Config& config) {
   std::set<std::string> names;
   for (auto it = node.begin(); it != node.end(); ++it) {
     std::string name = it->first.Scalar();
-    std::string path = "upstreams." + name;
+    std::string path = "upstreams." + Shortened(name);
     if (name.empty()) {
       v.Error("upstreams", it->first, "upstream name must not be empty");
       continue;
@@ -921,14 +922,11 @@ std::string ConfigError::ToString() const {
 
 LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string& source_name) {
   LoadResult result;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    int line = e.mark.line < 0 ? 0 : e.mark.line + 1;
-    result.errors.push_back(ConfigError{"", line, absl::StrCat("YAML syntax error: ", e.msg)});
+  std::optional<YAML::Node> document = ParseSingleDocument(yaml_text, result.errors);
+  if (!document.has_value()) {
     return result;
   }
+  const YAML::Node& root = *document;
   Validator v;
   try {
     if (!root.IsMap()) {
@@ -969,7 +967,8 @@ LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string&
     if (!has_upstreams) v.Error("upstreams", 0, "is required");
     if (!has_routes) v.Error("routes", 0, "is required");
   } catch (const YAML::Exception& e) {
-    v.Error("", e.mark.line < 0 ? 0 : e.mark.line + 1, absl::StrCat("invalid YAML: ", e.msg));
+    v.Error("", e.mark.line < 0 ? 0 : e.mark.line + 1,
+            absl::StrCat("invalid YAML: ", Shortened(e.msg, 200)));
   }
   result.errors = v.TakeErrors();
   std::stable_sort(result.errors.begin(), result.errors.end(),
@@ -979,16 +978,14 @@ LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string&
   return result;
 }
 
-LoadResult LoadConfigFile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
+LoadResult LoadConfigFile(const std::string& path, uint64_t max_bytes) {
+  absl::StatusOr<std::string> text = ReadRegularFile(path, max_bytes);
+  if (!text.ok()) {
     LoadResult result;
-    result.errors.push_back(ConfigError{"", 0, absl::StrCat("cannot read ", path)});
+    result.errors.push_back(ConfigError{"", 0, std::string(text.status().message())});
     return result;
   }
-  std::stringstream text;
-  text << file.rdbuf();
-  return LoadConfigFromString(text.str(), path);
+  return LoadConfigFromString(*text, path);
 }
 
 int RunConfigCheck(const std::string& path, std::ostream& out) {

@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "confgate/common/file.h"
 
 namespace confgate::config {
 namespace {
@@ -29,7 +30,7 @@ std::optional<absl::Duration> ParseDuration(absl::string_view text, std::string*
   double number = 0;
   absl::string_view unit;
   if (!SplitNumber(text, &number, &unit)) {
-    *error = absl::StrCat("\"", text, "\" is not a duration (e.g. 500ms, 2s, 1m, 24h)");
+    *error = absl::StrCat(QuoteShortened(text), " is not a duration (e.g. 500ms, 2s, 1m, 24h)");
     return std::nullopt;
   }
   absl::Duration scale;
@@ -42,14 +43,15 @@ std::optional<absl::Duration> ParseDuration(absl::string_view text, std::string*
   } else if (unit == "h") {
     scale = absl::Hours(1);
   } else if (unit.empty()) {
-    *error = absl::StrCat("\"", text, "\" needs a unit (ms, s, m or h)");
+    *error = absl::StrCat(QuoteShortened(text), " needs a unit (ms, s, m or h)");
     return std::nullopt;
   } else {
-    *error = absl::StrCat("\"", text, "\" has an unknown unit \"", unit, "\" (ms, s, m or h)");
+    *error = absl::StrCat(QuoteShortened(text), " has an unknown unit ", QuoteShortened(unit, 20),
+                          " (ms, s, m or h)");
     return std::nullopt;
   }
   if (number > 1e9) {
-    *error = absl::StrCat("\"", text, "\" is too long");
+    *error = absl::StrCat(QuoteShortened(text), " is too long");
     return std::nullopt;
   }
   return number * scale;
@@ -59,7 +61,7 @@ std::optional<uint64_t> ParseSize(absl::string_view text, std::string* error) {
   double number = 0;
   absl::string_view unit;
   if (!SplitNumber(text, &number, &unit)) {
-    *error = absl::StrCat("\"", text, "\" is not a size (e.g. 4096, 64KiB, 8MiB, 1GiB)");
+    *error = absl::StrCat(QuoteShortened(text), " is not a size (e.g. 4096, 64KiB, 8MiB, 1GiB)");
     return std::nullopt;
   }
   double scale = 0;
@@ -72,12 +74,13 @@ std::optional<uint64_t> ParseSize(absl::string_view text, std::string* error) {
   } else if (unit == "GiB") {
     scale = 1024.0 * 1024 * 1024;
   } else {
-    *error = absl::StrCat("\"", text, "\" has an unknown unit \"", unit, "\" (KiB, MiB or GiB)");
+    *error = absl::StrCat(QuoteShortened(text), " has an unknown unit ", QuoteShortened(unit, 20),
+                          " (KiB, MiB or GiB)");
     return std::nullopt;
   }
   double bytes = number * scale;
   if (bytes != std::floor(bytes) || bytes > 1e15) {
-    *error = absl::StrCat("\"", text, "\" is not a whole number of bytes");
+    *error = absl::StrCat(QuoteShortened(text), " is not a whole number of bytes");
     return std::nullopt;
   }
   return static_cast<uint64_t>(bytes);
@@ -87,7 +90,7 @@ std::optional<double> ParsePercent(absl::string_view text, std::string* error) {
   double number = 0;
   absl::string_view unit;
   if (!SplitNumber(text, &number, &unit) || unit != "%" || number > 100) {
-    *error = absl::StrCat("\"", text, "\" is not a percentage from 0% to 100%");
+    *error = absl::StrCat(QuoteShortened(text), " is not a percentage from 0% to 100%");
     return std::nullopt;
   }
   return number / 100;

@@ -121,13 +121,14 @@ std::string ProcessAdminBackend::ConfigJson() {
   return out;
 }
 
-admin::AdminReply ProcessAdminBackend::Reload() {
-  absl::Status reloaded = reload_ ? reload_() : absl::UnavailableError("not running");
-  if (reloaded.ok()) {
-    return admin::AdminReply{200, "application/json", "{\"result\":\"reloaded\"}\n"};
+void ProcessAdminBackend::Reload(admin::AdminResponder respond) {
+  if (!reload_) {
+    respond(FromStatus(absl::UnavailableError("not running"), ""));
+    return;
   }
-  return admin::AdminReply{400, "application/json",
-                           absl::StrCat("{\"error\":", Quoted(reloaded.message()), "}\n")};
+  reload_([respond = std::move(respond)](absl::Status reloaded) {
+    respond(FromStatus(reloaded, "reloaded"));
+  });
 }
 
 admin::AdminReply ProcessAdminBackend::SetHostDrained(const std::string& upstream,

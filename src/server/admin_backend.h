@@ -17,7 +17,9 @@ class ProcessAdminBackend final : public admin::AdminBackend {
       : snapshot_(std::move(snapshot)), control_plane_(control_plane), shared_(shared) {}
 
   void set_ready(bool ready) { ready_ = ready; }
-  void set_reload(std::function<absl::Status()> reload) { reload_ = std::move(reload); }
+  // Starts a reload; the callback gets its result (later, on the main thread).
+  using ReloadFn = std::function<void(std::function<void(absl::Status)>)>;
+  void set_reload(ReloadFn reload) { reload_ = std::move(reload); }
   void SetSnapshot(RuntimeSnapshotPtr snapshot) { snapshot_ = std::move(snapshot); }
   void CountReload(bool succeeded) { ++(succeeded ? reloads_succeeded_ : reloads_failed_); }
 
@@ -26,7 +28,7 @@ class ProcessAdminBackend final : public admin::AdminBackend {
   bool Ready() override { return ready_; }
   std::string StatusJson() override;
   std::string ConfigJson() override;
-  admin::AdminReply Reload() override;
+  void Reload(admin::AdminResponder respond) override;
   admin::AdminReply SetHostDrained(const std::string& upstream, const std::string& address,
                                    bool drained) override;
   admin::AdminReply SetReadOnly(const std::string& upstream,
@@ -37,7 +39,7 @@ class ProcessAdminBackend final : public admin::AdminBackend {
   ControlPlane& control_plane_;
   SharedState& shared_;
   bool ready_ = false;
-  std::function<absl::Status()> reload_;
+  ReloadFn reload_;
   uint64_t reloads_succeeded_ = 0;
   uint64_t reloads_failed_ = 0;
 };

@@ -19,6 +19,8 @@
 #include "confgate/network/socket.h"
 #include "confgate/network/tls.h"
 #include "server/admin_backend.h"
+#include "server/cache_persister.h"
+#include "server/config_reloader.h"
 #include "server/control_plane.h"
 #include "server/dns_refresher.h"
 #include "server/worker.h"
@@ -104,14 +106,6 @@ void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
     // disk. They still answer in read-only mode and on upstream errors (within max_stale).
     Log(LogLevel::kInfo, "cache snapshot loaded",
         {{"path", path}, {"entries", absl::StrCat(loaded)}});
-  }
-}
-
-void PersistCache(cache::ResponseCache& route_cache, const std::string& path) {
-  absl::Status written = cache::WriteSnapshotFile(path, route_cache.Export());
-  if (!written.ok()) {
-    Log(LogLevel::kWarn, "cache snapshot not written",
-        {{"path", path}, {"reason", std::string(written.message())}});
   }
 }
 
@@ -319,10 +313,10 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   };
   SignalHandler on_term{[&] { start_drain("SIGTERM"); }};
   SignalHandler on_int{[&] { start_drain("SIGINT"); }};
-  std::function<absl::Status(const std::string&)> reload_fn;  // set below
+  std::unique_ptr<ConfigReloader> reloader;  // set below
   SignalHandler on_hup{[&] {
-    if (!draining && reload_fn) {
-      reload_fn("SIGHUP").IgnoreError();
+    if (!draining && reloader != nullptr) {
+      reloader->Reload("SIGHUP");
     }
   }};
   auto trampoline = [](evutil_socket_t, short, void* arg) {
@@ -336,28 +330,9 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
-  // Snapshots are written here on the main thread, never on a worker. The timers follow the
-  // current snapshot (a reload may add or drop persisted caches).
   RuntimeSnapshotPtr current = *snapshot;
-  std::vector<event::TimerPtr> persist_timers;
-  auto arm_persist_timers = [&] {
-    persist_timers.clear();
-    for (const router::Route& route : current->routes.routes()) {
-      if (!route.cache.has_value() || !route.cache->persist.has_value()) {
-        continue;
-      }
-      std::shared_ptr<cache::ResponseCache> route_cache = current->route_caches[route.index];
-      const config::CachePersistConfig persist = *route.cache->persist;
-      size_t index = persist_timers.size();
-      persist_timers.push_back(
-          main_dispatcher.CreateTimer([route_cache, persist, index, &persist_timers] {
-            PersistCache(*route_cache, persist.path);
-            persist_timers[index]->Enable(persist.interval);
-          }));
-      persist_timers.back()->Enable(persist.interval);
-    }
-  };
-  arm_persist_timers();
+  CachePersister persister(main_dispatcher, time_source);
+  persister.Follow(*current);
 
   // Reload: parse -> validate -> build, then swap the snapshot everywhere. Any error keeps the
   // running configuration.
@@ -419,7 +394,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     for (size_t i = 0; i < workers.size(); ++i) {
       workers[i]->UpdateSnapshot(current, std::move((*sockets)[i]), removed);
     }
-    arm_persist_timers();
+    persister.Follow(*current);
     if (trigger != "dns") {
       dns_refresher->Watch(current->config, dns_refresher->results());
       admin_backend.CountReload(true);
@@ -430,8 +405,8 @@ int RunServer(const config::Config& config, const std::string& config_path) {
          {"listeners_removed", absl::StrCat(removed.size())}});
     return absl::OkStatus();
   };
-  auto reload = [&](const std::string& trigger) -> absl::Status {
-    config::LoadResult loaded = config::LoadConfigFile(config_path);
+  // The file is read and parsed on the reloader's thread; this runs back on the main thread.
+  auto apply_loaded = [&](config::LoadResult loaded, const std::string& trigger) -> absl::Status {
     if (!loaded.ok()) {
       std::string problems;
       for (const config::ConfigError& error : loaded.errors) {
@@ -442,22 +417,25 @@ int RunServer(const config::Config& config, const std::string& config_path) {
       admin_backend.CountReload(false);
       return absl::InvalidArgumentError(problems);
     }
-    return apply(loaded.config, trigger);
+    return apply(std::move(loaded.config), trigger);
   };
+  reloader = std::make_unique<ConfigReloader>(
+      main_dispatcher, [&config_path] { return config::LoadConfigFile(config_path); },
+      apply_loaded);
   dns_refresher = std::make_unique<DnsRefresher>(main_dispatcher, [&] {
     if (!draining) {
       apply(current->config, "dns").IgnoreError();
     }
   });
   dns_refresher->Watch(current->config, initial_dns);
-  reload_fn = reload;
-  admin_backend.set_reload([&] { return reload("admin"); });
+  admin_backend.set_reload(
+      [&](std::function<void(absl::Status)> done) { reloader->Reload("admin", std::move(done)); });
 
   // Watch the file's directory, so an atomic rename or a Kubernetes ConfigMap symlink swap
   // (..data) is seen; bursts of events are folded into one reload.
   event::TimerPtr reload_debounce = main_dispatcher.CreateTimer([&] {
     if (!draining) {
-      reload("file change").IgnoreError();
+      reloader->Reload("file change");
     }
   });
   ConfigWatch watch(main_dispatcher, config_path,
@@ -487,12 +465,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   event_free(term_event);
   event_free(int_event);
   event_free(hup_event);
-  persist_timers.clear();
-  for (const router::Route& route : current->routes.routes()) {
-    if (route.cache.has_value() && route.cache->persist.has_value()) {
-      PersistCache(*current->route_caches[route.index], route.cache->persist->path);
-    }
-  }
+  persister.WriteAll();
   access_log.Flush();
   Log(LogLevel::kInfo, "stopped");
   return exit_code;

@@ -102,6 +102,20 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
         admin_call(self.proxy, "POST", "/upstreams/config-service/mode", b'{"read_only": null}')
         self.assertEqual(self.request(self.proxy, "PUT", "/v1/kv/z", body=b"1")[0], 200)
 
+    def test_mode_body_must_be_the_documented_json(self):
+        mode = "/upstreams/config-service/mode"
+        for body in [b'{"read_only": truex}', b'{"read_only": true', b'{"read_only": true}x',
+                     b'{"read_only": "true"}', b'{"read_only": true, "read_only": false}',
+                     b'{"read_only": true, "force": 1}', b'[true]', b'']:
+            with self.subTest(body=body):
+                status, text = admin_call(self.proxy, "POST", mode, body)
+                self.assertEqual(status, 400)
+                self.assertIn("read_only", json.loads(text)["error"])
+        upstream = json.loads(admin_call(self.proxy, "GET", "/status")[1])["upstreams"][0]
+        self.assertEqual(upstream["mode"], "normal")
+        self.assertEqual(admin_call(self.proxy, "POST", mode, b'{"read_only": false}')[0], 200)
+        self.assertEqual(admin_call(self.proxy, "POST", mode, b'{"read_only": null}')[0], 200)
+
     def test_reload_is_counted(self):
         for _ in range(2):
             self.request(self.proxy, "GET", "/health")

@@ -3,6 +3,8 @@
 // what it shows and changes comes from an AdminBackend.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,10 @@ struct AdminReply {
   std::string body;
 };
 
+// Takes the reply to one admin call; called exactly once, at once or later (POST /reload answers
+// when the reload is done). Main thread.
+using AdminResponder = std::function<void(AdminReply)>;
+
 class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
@@ -30,7 +36,9 @@ class AdminBackend {
   virtual bool Ready() = 0;
   virtual std::string StatusJson() = 0;
   virtual std::string ConfigJson() = 0;
-  virtual AdminReply Reload() = 0;
+  // Reloads the upstream file and answers with the result once the reload is done: the file is
+  // parsed off the main thread, so the answer may come after other admin calls are served.
+  virtual void Reload(AdminResponder respond) = 0;
   virtual AdminReply SetHostDrained(const std::string& upstream, const std::string& address,
                                     bool drained) = 0;
   virtual AdminReply SetReadOnly(const std::string& upstream, std::optional<bool> read_only) = 0;
@@ -50,14 +58,20 @@ struct AdminRequest {
 // token is configured (401 otherwise); without a token they are refused (403) from peers that
 // are not on loopback. Mutating calls that carry an Origin header come from a web page (a
 // cross-site form or a DNS-rebound name aimed at 127.0.0.1) and are refused (403) either way.
-AdminReply HandleAdminRequest(const AdminRequest& request, const std::string& token,
-                              AdminBackend& backend);
+// `respond` gets the reply (later for POST /reload).
+void HandleAdminRequest(const AdminRequest& request, const std::string& token,
+                        AdminBackend& backend, AdminResponder respond);
 
 // Compares in time independent of where the inputs differ.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
+// The largest admin token file read (fixed): a token is a line, and a bound keeps a file that
+// never ends (a FIFO, /dev/zero) from holding start-up.
+constexpr uint64_t kMaxAdminTokenFileBytes = 4096;
+
 // The bearer token from `token_file`, without surrounding whitespace. An unreadable or empty
-// file is an error that names admin.token_file (start-up and --check report it alike).
+// file, one that is not a regular file or one over kMaxAdminTokenFileBytes is an error that
+// names admin.token_file (start-up and --check report it alike), at once.
 absl::StatusOr<std::string> ReadAdminToken(const std::string& token_file);
 
 class AdminServer {
@@ -77,12 +91,16 @@ class AdminServer {
  private:
   AdminServer(AdminBackend& backend, std::string token) : backend_(backend), token_(token) {}
   static void OnRequest(::evhttp_request* request, void* arg);
+  static void SendReply(::evhttp_request* request, const AdminReply& reply);
 
   AdminBackend& backend_;
   std::string token_;
   evhttp* http_ = nullptr;
   std::string address_;
   bool loopback_only_ = false;
+  // Replies that come later (POST /reload) check it: once the server is gone, evhttp has freed
+  // their requests with their connections.
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
 
 }  // namespace confgate::admin

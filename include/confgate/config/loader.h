@@ -27,8 +27,14 @@ struct LoadResult {
 // Parses and validates YAML text. `source_name` names the file in messages.
 LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string& source_name);
 
-// Reads the file (a read failure is reported as one ConfigError with an empty path).
-LoadResult LoadConfigFile(const std::string& path);
+// The largest upstream file confgate reads (fixed). yaml-cpp needs a few hundred bytes of memory
+// per node, so the cap is what bounds a reload's memory as well as its time.
+constexpr uint64_t kMaxConfigFileBytes = 8 * 1024 * 1024;
+
+// Reads the file (a read failure is reported as one ConfigError with an empty path). Only a
+// regular file of at most `max_bytes` is read: a FIFO, a device or a larger file is an error
+// at once.
+LoadResult LoadConfigFile(const std::string& path, uint64_t max_bytes = kMaxConfigFileBytes);
 
 // `confgate --check -c FILE`: prints every problem (or "ok") to `out`, returns the exit code.
 int RunConfigCheck(const std::string& path, std::ostream& out);
