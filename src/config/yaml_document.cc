@@ -32,6 +32,43 @@ class DocumentStarts final : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
+// Counts the nodes of every document without building them (yaml-cpp's tree costs a few
+// hundred bytes a node), stopping early past `limit`.
+class NodeCounter final : public YAML::EventHandler {
+ public:
+  explicit NodeCounter(size_t limit) : limit_(limit) {}
+  size_t nodes = 0;
+  int line_past_limit = 0;  // where the count went past the limit
+
+  // YAML::EventHandler
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Count(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Count(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void Count(const YAML::Mark& mark) {
+    if (++nodes == limit_ + 1) {
+      line_past_limit = LineOf(mark);
+    }
+  }
+  size_t limit_;
+};
+
 // The line of the second document; only called once LoadAll found one, so it parses again.
 int SecondDocumentLine(const std::string& text) {
   std::istringstream stream(text);
@@ -50,6 +87,22 @@ int SecondDocumentLine(const std::string& text) {
 
 std::optional<YAML::Node> ParseSingleDocument(const std::string& text,
                                               std::vector<ConfigError>& errors) {
+  // Counted before the tree is built: 8 MiB of "[1,1,1,...]" would take ~2 GiB as a tree.
+  NodeCounter counter(kMaxConfigNodes);
+  try {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    while (counter.nodes <= kMaxConfigNodes && parser.HandleNextDocument(counter)) {
+    }
+  } catch (const YAML::Exception&) {
+    // A syntax error: LoadAll below reports it with its line.
+  }
+  if (counter.nodes > kMaxConfigNodes) {
+    errors.push_back(ConfigError{"", counter.line_past_limit,
+                                 absl::StrCat("the upstream file has more than ", kMaxConfigNodes,
+                                              " YAML nodes (values, lists and maps)")});
+    return std::nullopt;
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);

@@ -1,6 +1,8 @@
 // Parse -> validate: the upstream file into a Config, with every problem reported at once.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -30,6 +32,10 @@ LoadResult LoadConfigFromString(const std::string& yaml_text, const std::string&
 // The largest upstream file confgate reads (fixed). yaml-cpp needs a few hundred bytes of memory
 // per node, so the cap is what bounds a reload's memory as well as its time.
 constexpr uint64_t kMaxConfigFileBytes = 8 * 1024 * 1024;
+// At most this many YAML nodes (scalars, lists, maps, aliases), counted before any is built: a
+// few hundred bytes each in memory, so the cap bounds a parse to a few tens of MiB. Thousands of
+// upstreams with their servers fit.
+constexpr size_t kMaxConfigNodes = 200000;
 
 // Reads the file (a read failure is reported as one ConfigError with an empty path). Only a
 // regular file of at most `max_bytes` is read: a FIFO, a device or a larger file is an error

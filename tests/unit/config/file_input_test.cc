@@ -72,6 +72,21 @@ TEST_F(FileInputTest, ASecondDocumentIsAnErrorNamingItsLine) {
   EXPECT_TRUE(LoadConfigFromString("---\n" + std::string(kValid) + "...\n", "inline").ok());
 }
 
+// A file of tiny nodes ("[1,1,1,...]") under the size cap would still take gigabytes as a
+// tree: the nodes are counted first, without building them.
+TEST_F(FileInputTest, TooManyNodesIsAnErrorBeforeTheTreeIsBuilt) {
+  std::string many = std::string(kValid) + "x-padding: [";
+  for (size_t i = 0; i <= kMaxConfigNodes; ++i) {
+    many += "1,";
+  }
+  many += "1]\n";
+  LoadResult result = LoadConfigFromString(many, "inline");
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_THAT(result.errors[0].message, HasSubstr("more than 200000 YAML nodes"));
+  EXPECT_EQ(result.errors[0].line, 6);
+  EXPECT_TRUE(LoadConfigFromString(kValid, "inline").ok());
+}
+
 TEST_F(FileInputTest, ErrorsQuoteAtMostAHundredBytesOfAValue) {
   std::string huge(1024 * 1024, 'v');
   std::string text = std::string(kValid) + "limits: {idle_timeout: " + huge + "}\n";
