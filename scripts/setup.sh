@@ -8,6 +8,7 @@ packages=(
   clang libclang-rt-14-dev
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  etcd-server etcd-client
 )
 
 missing=()

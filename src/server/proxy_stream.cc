@@ -226,13 +226,7 @@ void ProxyStream::BeginCachedRead() {
   });
   absl::Time now = worker_.time_source().SystemTime();
   if (ReadOnly()) {
-    if (cached_ != nullptr && cached_->Age(now) <= config.max_stale) {
-      cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
-      ServeCached(*cached_, CacheServe::kReadOnly);
-    } else {
-      cache_->stats().misses.fetch_add(1, std::memory_order_relaxed);
-      AnswerInReadOnlyMode();
-    }
+    AnswerCachedReadInReadOnlyMode();
     return;
   }
   bool client_allows = cache::RequestAllowsCachedAnswer(head_);
@@ -249,11 +243,19 @@ void ProxyStream::BeginCachedRead() {
       alive_ = std::make_shared<bool>(true);
     }
     std::weak_ptr<bool> alive = alive_;
+    // Weak: the waiter is kept inside the cache it points to.
+    std::weak_ptr<cache::ResponseCache> cache = snapshot_->route_caches[route_.index];
     bool leader = cache_->coalescer().JoinOrLead(
-        primary_key_, [dispatcher, alive, this](cache::CachedResponsePtr response) {
-          dispatcher->Post([alive, this, response] {
+        primary_key_, [dispatcher, alive, cache, key = primary_key_, this](
+                          bool lead, cache::CachedResponsePtr response) {
+          dispatcher->Post([alive, cache, key, this, lead, response] {
             if (!alive.expired()) {
-              GuardAllocation(downstream_, [this, &response] { OnCoalescedResponse(response); });
+              GuardAllocation(downstream_, [this, lead, &response] {
+                lead ? OnCoalescedLead() : OnCoalescedResponse(response);
+              });
+            } else if (std::shared_ptr<cache::ResponseCache> owner = cache.lock();
+                       lead && owner != nullptr) {
+              owner->coalescer().Resign(key);  // gone: another reader of its group leads
             }
           });
         });
@@ -266,6 +268,46 @@ void ProxyStream::BeginCachedRead() {
     coalesce_leader_ = true;
   }
   StartAttempt();
+}
+
+void ProxyStream::OnCoalescedLead() {
+  if (finished_ || !waiting_for_leader_) {
+    cache_->coalescer().Resign(primary_key_);  // answered already (its wait timed out)
+    return;
+  }
+  waiting_for_leader_ = false;
+  timer_.Disable();
+  coalesce_leader_ = true;
+  if (ReadOnly()) {
+    // The upstream went read-only while this read queued: it answers as a read-only read
+    // would, and its group tries again.
+    coalesce_leader_ = false;
+    cache_->coalescer().Resign(primary_key_);
+    AnswerCachedReadInReadOnlyMode();
+    return;
+  }
+  // The fetch it queued behind may have stored a fresh copy: as good as a hit now.
+  cached_ = cache_->Lookup(primary_key_, [this](const std::vector<std::string>& names) {
+    return cache::VaryKey(head_, names);
+  });
+  if (cached_ != nullptr && cached_->Fresh(worker_.time_source().SystemTime())) {
+    cache_->stats().hits.fetch_add(1, std::memory_order_relaxed);
+    CompleteCoalescing(cached_);
+    ServeCached(*cached_, CacheServe::kHit);
+    return;
+  }
+  StartAttempt();
+}
+
+void ProxyStream::AnswerCachedReadInReadOnlyMode() {
+  if (cached_ != nullptr &&
+      cached_->Age(worker_.time_source().SystemTime()) <= route_.cache->max_stale) {
+    cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
+    ServeCached(*cached_, CacheServe::kReadOnly);
+  } else {
+    cache_->stats().misses.fetch_add(1, std::memory_order_relaxed);
+    AnswerInReadOnlyMode();
+  }
 }
 
 void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
@@ -948,7 +990,9 @@ void ProxyStream::Cancel() {
   finished_ = true;
   if (coalesce_leader_) {
     try {
-      CompleteCoalescing(nullptr);
+      // Its group arrived before its fetch was sent: one of them fetches instead.
+      coalesce_leader_ = false;
+      cache_->coalescer().Resign(primary_key_);
     } catch (const std::bad_alloc&) {
       // Waiters not told wait for their response timeout instead.
     }

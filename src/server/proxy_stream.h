@@ -82,7 +82,10 @@ class ProxyStream final : public event::DeferredDeletable,
   // Cache lookup for a read on a cached route: a hit, a read-only answer, a coalesced wait, or
   // on to the upstream.
   void BeginCachedRead();
+  // A coalesced read's group was promoted and this read leads it: it sends the fetch.
+  void OnCoalescedLead();
   void OnCoalescedResponse(cache::CachedResponsePtr response);
+  void AnswerCachedReadInReadOnlyMode();
   bool StaleUsable() const;
   void ServeCached(const cache::CachedResponse& response, CacheServe how);
   void ServeStaleAfterFailure();
