@@ -360,8 +360,11 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   bool stale = !response.Fresh(now);
   switch (how) {
     case CacheServe::kHit:
-    case CacheServe::kCoalesced:
       out.headers.Set("Cache-Status", stale ? "confgate; hit; fwd=stale" : "confgate; hit");
+      break;
+    case CacheServe::kCoalesced:
+      // Fetched for this request too, just not by it (RFC 9211's "collapsed"): not a copy.
+      out.headers.Set("Cache-Status", "confgate; fwd=miss; collapsed");
       break;
     case CacheServe::kStaleIfError:
     case CacheServe::kReadOnly:
@@ -493,10 +496,29 @@ upstream::Outcome ProxyStream::OutcomeOf(Failure failure, int status) {
   return upstream::Outcome::kGatewayFailure;
 }
 
-void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
+upstream::FailureReason ProxyStream::ReasonOf(Failure failure) {
+  switch (failure) {
+    case Failure::kConnect:
+      return upstream::FailureReason::kConnect;
+    case Failure::kReset:
+      return upstream::FailureReason::kReset;
+    case Failure::kTimeout:
+      return upstream::FailureReason::kTimeout;
+    case Failure::kStatus:
+      break;
+  }
+  return upstream::FailureReason::kStatus;
+}
+
+void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome,
+                             upstream::FailureReason reason, int status) {
   if (attempt_active_) {
     attempt_active_ = false;
     host_->outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+    if (outcome == upstream::Outcome::kServerError ||
+        outcome == upstream::Outcome::kGatewayFailure) {
+      host_->RecordFailure(reason, status, worker_.time_source().SystemTime());
+    }
     host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
     if (kind_ == router::RequestKind::kWatch) {
       host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
@@ -570,7 +592,7 @@ bool ProxyStream::MayRetry(Failure failure, int status) const {
 bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
                               absl::string_view body) {
   if (!MayRetry(failure, status)) {
-    EndAttempt(false, OutcomeOf(failure, status));
+    EndAttempt(false, OutcomeOf(failure, status), ReasonOf(failure), status);
     FailBeforeResponse(fail_status, body);
     return false;
   }
@@ -585,7 +607,7 @@ void ProxyStream::Retry(Failure failure, int status) {
        {"cause", failure == Failure::kStatus ? absl::StrCat(status)
                                              : FailureName(static_cast<int>(failure))},
        {"request_id", std::string(request_id())}});
-  EndAttempt(false, OutcomeOf(failure, status));
+  EndAttempt(false, OutcomeOf(failure, status), ReasonOf(failure), status);
   --retries_left_;
   cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);
   StartAttempt();
@@ -703,7 +725,8 @@ void ProxyStream::ReadUpstream() {
   }
   if (stale_pending_) {
     stale_pending_ = false;
-    EndAttempt(false, OutcomeOf(Failure::kStatus, pending_status_));
+    EndAttempt(false, OutcomeOf(Failure::kStatus, pending_status_),
+               upstream::FailureReason::kStatus, pending_status_);
     ServeStaleAfterFailure();
     return;
   }
@@ -717,7 +740,8 @@ void ProxyStream::ReadUpstream() {
         {{"upstream", cluster_.name()},
          {"host", host_->address()},
          {"reason", decoder_->error().reason}});
-    EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure);
+    EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure,
+               upstream::FailureReason::kMalformed);
     FailBeforeResponse(502, "malformed upstream response\n");
     return;
   }
@@ -847,7 +871,8 @@ void ProxyStream::FinishResponse() {
   bool reusable = decoder_->paused() && request_complete_ && upstream_keep_alive_ &&
                   evbuffer_get_length(input) == 0;
   decoder_reusable_ = reusable;  // handed on by the destructor: we may be inside its Feed now
-  EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
+  EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_),
+             upstream::FailureReason::kStatus, response_status_);
   finished_ = true;
   StoreCapturedResponse();
   downstream_.OnResponseComplete(close_delimited_to_client_);
@@ -909,7 +934,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     return;
   }
   if (response_started_) {
-    EndAttempt(false, upstream::Outcome::kGatewayFailure);
+    EndAttempt(false, upstream::Outcome::kGatewayFailure, upstream::FailureReason::kReset);
     finished_ = true;
     downstream_.Abort();
     return;
@@ -953,7 +978,8 @@ void ProxyStream::OnTimeout() {
   bool watch_hold_over = kind_ == router::RequestKind::kWatch && !connecting;
   if (response_started_) {
     EndAttempt(false,
-               watch_hold_over ? upstream::Outcome::kNeutral : upstream::Outcome::kGatewayFailure);
+               watch_hold_over ? upstream::Outcome::kNeutral : upstream::Outcome::kGatewayFailure,
+               upstream::FailureReason::kTimeout);
     finished_ = true;
     downstream_.Abort();
     return;

@@ -92,8 +92,12 @@ class ProxyStream final : public event::DeferredDeletable,
   void StoreCapturedResponse();
   void CompleteCoalescing(cache::CachedResponsePtr response);
   // Ends the current attempt and reports what it says about the host to the control plane.
-  void EndAttempt(bool reusable, upstream::Outcome outcome);
+  // A failed attempt (by its outcome) is recorded on the host with `reason` (and the status
+  // for a status failure) for /status.
+  void EndAttempt(bool reusable, upstream::Outcome outcome,
+                  upstream::FailureReason reason = upstream::FailureReason::kNone, int status = 0);
   static upstream::Outcome OutcomeOf(Failure failure, int status);
+  static upstream::FailureReason ReasonOf(Failure failure);
   // Whether a failed attempt may be tried again on another host (route kind, retries.on,
   // attempts left, kept body, retry budget).
   bool MayRetry(Failure failure, int status) const;
