@@ -9,6 +9,7 @@ packages=(
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  etcd-server etcd-client
 )
 
 missing=()

@@ -28,6 +28,21 @@ admin::AdminReply FromStatus(const absl::Status& status, const std::string& done
                            absl::StrCat("{\"error\":", Quoted(status.message()), "}\n")};
 }
 
+std::string LastFailureJson(const upstream::Host::LastFailure& failure) {
+  if (failure.reason == upstream::FailureReason::kNone) {
+    return "null";
+  }
+  std::string out =
+      absl::StrCat("{\"reason\":", Quoted(upstream::FailureReasonName(failure.reason)));
+  if (failure.reason == upstream::FailureReason::kStatus) {
+    absl::StrAppend(&out, ",\"status\":", failure.status);
+  }
+  absl::StrAppend(
+      &out, ",\"time\":",
+      Quoted(absl::FormatTime("%Y-%m-%d%ET%H:%M:%E3SZ", failure.when, absl::UTCTimeZone())), "}");
+  return out;
+}
+
 }  // namespace
 
 std::string ProcessAdminBackend::Metrics() {
@@ -62,7 +77,9 @@ std::string ProcessAdminBackend::StatusJson() {
                       ",\"ejected\":", host.ejected().load() ? "true" : "false",
                       ",\"ejections\":", control_plane_.ejection_count(host),
                       ",\"drained\":", host.drained().load() ? "true" : "false",
-                      ",\"active_requests\":", host.active_requests().load(), "}");
+                      ",\"active_requests\":", host.active_requests().load(),
+                      ",\"requests\":", host.requests(), ",\"failures\":", host.failures(),
+                      ",\"last_failure\":", LastFailureJson(host.last_failure()), "}");
     }
     out.append("]}");
   }

@@ -261,13 +261,7 @@ void ProxyStream::BeginCachedRead() {
   });
   absl::Time now = worker_.time_source().SystemTime();
   if (ReadOnly()) {
-    if (cached_ != nullptr && cached_->Age(now) <= config.max_stale) {
-      cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
-      ServeCached(*cached_, CacheServe::kReadOnly);
-    } else {
-      cache_->stats().misses.fetch_add(1, std::memory_order_relaxed);
-      AnswerInReadOnlyMode();
-    }
+    AnswerCachedReadInReadOnlyMode();
     return;
   }
   bool client_allows = cache::RequestAllowsCachedAnswer(head_);
@@ -284,11 +278,19 @@ void ProxyStream::BeginCachedRead() {
       alive_ = std::make_shared<bool>(true);
     }
     std::weak_ptr<bool> alive = alive_;
+    // Weak: the waiter is kept inside the cache it points to.
+    std::weak_ptr<cache::ResponseCache> cache = snapshot_->route_caches[route_.index];
     bool leader = cache_->coalescer().JoinOrLead(
-        primary_key_, [dispatcher, alive, this](cache::CachedResponsePtr response) {
-          dispatcher->Post([alive, this, response] {
+        primary_key_, [dispatcher, alive, cache, key = primary_key_, this](
+                          bool lead, cache::CachedResponsePtr response) {
+          dispatcher->Post([alive, cache, key, this, lead, response] {
             if (!alive.expired()) {
-              GuardAllocation(downstream_, [this, &response] { OnCoalescedResponse(response); });
+              GuardAllocation(downstream_, [this, lead, &response] {
+                lead ? OnCoalescedLead() : OnCoalescedResponse(response);
+              });
+            } else if (std::shared_ptr<cache::ResponseCache> owner = cache.lock();
+                       lead && owner != nullptr) {
+              owner->coalescer().Resign(key);  // gone: another reader of its group leads
             }
           });
         });
@@ -301,6 +303,46 @@ void ProxyStream::BeginCachedRead() {
     coalesce_leader_ = true;
   }
   StartAttempt();
+}
+
+void ProxyStream::OnCoalescedLead() {
+  if (finished_ || !waiting_for_leader_) {
+    cache_->coalescer().Resign(primary_key_);  // answered already (its wait timed out)
+    return;
+  }
+  waiting_for_leader_ = false;
+  timer_.Disable();
+  coalesce_leader_ = true;
+  if (ReadOnly()) {
+    // The upstream went read-only while this read queued: it answers as a read-only read
+    // would, and its group tries again.
+    coalesce_leader_ = false;
+    cache_->coalescer().Resign(primary_key_);
+    AnswerCachedReadInReadOnlyMode();
+    return;
+  }
+  // The fetch it queued behind may have stored a fresh copy: as good as a hit now.
+  cached_ = cache_->Lookup(primary_key_, [this](const std::vector<std::string>& names) {
+    return cache::VaryKey(head_, names);
+  });
+  if (cached_ != nullptr && cached_->Fresh(worker_.time_source().SystemTime())) {
+    cache_->stats().hits.fetch_add(1, std::memory_order_relaxed);
+    CompleteCoalescing(cached_);
+    ServeCached(*cached_, CacheServe::kHit);
+    return;
+  }
+  StartAttempt();
+}
+
+void ProxyStream::AnswerCachedReadInReadOnlyMode() {
+  if (cached_ != nullptr &&
+      cached_->Age(worker_.time_source().SystemTime()) <= route_.cache->max_stale) {
+    cache_->stats().stale.fetch_add(1, std::memory_order_relaxed);
+    ServeCached(*cached_, CacheServe::kReadOnly);
+  } else {
+    cache_->stats().misses.fetch_add(1, std::memory_order_relaxed);
+    AnswerInReadOnlyMode();
+  }
 }
 
 void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
@@ -353,8 +395,11 @@ void ProxyStream::ServeCached(const cache::CachedResponse& response, CacheServe 
   bool stale = !response.Fresh(now);
   switch (how) {
     case CacheServe::kHit:
-    case CacheServe::kCoalesced:
       out.headers.Set("Cache-Status", stale ? "confgate; hit; fwd=stale" : "confgate; hit");
+      break;
+    case CacheServe::kCoalesced:
+      // Fetched for this request too, just not by it (RFC 9211's "collapsed"): not a copy.
+      out.headers.Set("Cache-Status", "confgate; fwd=miss; collapsed");
       break;
     case CacheServe::kStaleIfError:
     case CacheServe::kReadOnly:
@@ -486,10 +531,29 @@ upstream::Outcome ProxyStream::OutcomeOf(Failure failure, int status) {
   return upstream::Outcome::kGatewayFailure;
 }
 
-void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
+upstream::FailureReason ProxyStream::ReasonOf(Failure failure) {
+  switch (failure) {
+    case Failure::kConnect:
+      return upstream::FailureReason::kConnect;
+    case Failure::kReset:
+      return upstream::FailureReason::kReset;
+    case Failure::kTimeout:
+      return upstream::FailureReason::kTimeout;
+    case Failure::kStatus:
+      break;
+  }
+  return upstream::FailureReason::kStatus;
+}
+
+void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome,
+                             upstream::FailureReason reason, int status) {
   if (attempt_active_) {
     attempt_active_ = false;
     host_->outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+    if (outcome == upstream::Outcome::kServerError ||
+        outcome == upstream::Outcome::kGatewayFailure) {
+      host_->RecordFailure(reason, status, worker_.time_source().SystemTime());
+    }
     host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
     if (kind_ == router::RequestKind::kWatch) {
       host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
@@ -563,7 +627,7 @@ bool ProxyStream::MayRetry(Failure failure, int status) const {
 bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
                               absl::string_view body) {
   if (!MayRetry(failure, status)) {
-    EndAttempt(false, OutcomeOf(failure, status));
+    EndAttempt(false, OutcomeOf(failure, status), ReasonOf(failure), status);
     FailBeforeResponse(fail_status, body);
     return false;
   }
@@ -578,7 +642,7 @@ void ProxyStream::Retry(Failure failure, int status) {
        {"cause", failure == Failure::kStatus ? absl::StrCat(status)
                                              : FailureName(static_cast<int>(failure))},
        {"request_id", std::string(request_id())}});
-  EndAttempt(false, OutcomeOf(failure, status));
+  EndAttempt(false, OutcomeOf(failure, status), ReasonOf(failure), status);
   --retries_left_;
   cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);
   StartAttempt();
@@ -696,7 +760,8 @@ void ProxyStream::ReadUpstream() {
   }
   if (stale_pending_) {
     stale_pending_ = false;
-    EndAttempt(false, OutcomeOf(Failure::kStatus, pending_status_));
+    EndAttempt(false, OutcomeOf(Failure::kStatus, pending_status_),
+               upstream::FailureReason::kStatus, pending_status_);
     ServeStaleAfterFailure();
     return;
   }
@@ -710,7 +775,8 @@ void ProxyStream::ReadUpstream() {
         {{"upstream", cluster_.name()},
          {"host", host_->address()},
          {"reason", decoder_->error().reason}});
-    EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure);
+    EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure,
+               upstream::FailureReason::kMalformed);
     FailBeforeResponse(502, "malformed upstream response\n");
     return;
   }
@@ -845,7 +911,8 @@ void ProxyStream::FinishResponse() {
   bool reusable = decoder_->paused() && request_complete_ && upstream_keep_alive_ &&
                   evbuffer_get_length(input) == 0;
   decoder_reusable_ = reusable;  // handed on by the destructor: we may be inside its Feed now
-  EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_));
+  EndAttempt(reusable, OutcomeOf(Failure::kStatus, response_status_),
+             upstream::FailureReason::kStatus, response_status_);
   finished_ = true;
   StoreCapturedResponse();
   downstream_.OnResponseComplete(close_delimited_to_client_);
@@ -907,7 +974,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     return;
   }
   if (response_started_) {
-    EndAttempt(false, upstream::Outcome::kGatewayFailure);
+    EndAttempt(false, upstream::Outcome::kGatewayFailure, upstream::FailureReason::kReset);
     finished_ = true;
     downstream_.Abort();
     return;
@@ -956,7 +1023,8 @@ void ProxyStream::OnTimeout() {
   bool watch_hold_over = kind_ == router::RequestKind::kWatch && !connecting;
   if (response_started_) {
     EndAttempt(false,
-               watch_hold_over ? upstream::Outcome::kNeutral : upstream::Outcome::kGatewayFailure);
+               watch_hold_over ? upstream::Outcome::kNeutral : upstream::Outcome::kGatewayFailure,
+               upstream::FailureReason::kTimeout);
     finished_ = true;
     downstream_.Abort();
     return;
@@ -1028,7 +1096,9 @@ void ProxyStream::Cancel() {
   finished_ = true;
   if (coalesce_leader_) {
     try {
-      CompleteCoalescing(nullptr);
+      // Its group arrived before its fetch was sent: one of them fetches instead.
+      coalesce_leader_ = false;
+      cache_->coalescer().Resign(primary_key_);
     } catch (const std::bad_alloc&) {
       // Waiters not told wait for their response timeout instead.
     }

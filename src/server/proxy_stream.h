@@ -87,15 +87,22 @@ class ProxyStream final : public event::DeferredDeletable,
   // Cache lookup for a read on a cached route: a hit, a read-only answer, a coalesced wait, or
   // on to the upstream.
   void BeginCachedRead();
+  // A coalesced read's group was promoted and this read leads it: it sends the fetch.
+  void OnCoalescedLead();
   void OnCoalescedResponse(cache::CachedResponsePtr response);
+  void AnswerCachedReadInReadOnlyMode();
   bool StaleUsable() const;
   void ServeCached(const cache::CachedResponse& response, CacheServe how);
   void ServeStaleAfterFailure();
   void StoreCapturedResponse();
   void CompleteCoalescing(cache::CachedResponsePtr response);
   // Ends the current attempt and reports what it says about the host to the control plane.
-  void EndAttempt(bool reusable, upstream::Outcome outcome);
+  // A failed attempt (by its outcome) is recorded on the host with `reason` (and the status
+  // for a status failure) for /status.
+  void EndAttempt(bool reusable, upstream::Outcome outcome,
+                  upstream::FailureReason reason = upstream::FailureReason::kNone, int status = 0);
   static upstream::Outcome OutcomeOf(Failure failure, int status);
+  static upstream::FailureReason ReasonOf(Failure failure);
   // Whether a failed attempt may be tried again on another host (route kind, retries.on,
   // attempts left, kept body, retry budget).
   bool MayRetry(Failure failure, int status) const;

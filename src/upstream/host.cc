@@ -97,6 +97,56 @@ void Host::OpenTrial() {
   available_.store(true, std::memory_order_relaxed);
 }
 
+const char* FailureReasonName(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kNone:
+      return "none";
+    case FailureReason::kConnect:
+      return "connect_failure";
+    case FailureReason::kReset:
+      return "reset";
+    case FailureReason::kTimeout:
+      return "timeout";
+    case FailureReason::kMalformed:
+      return "malformed_response";
+    case FailureReason::kStatus:
+      return "status";
+  }
+  return "none";
+}
+
+uint64_t Host::requests() const {
+  uint64_t total = 0;
+  for (const std::atomic<uint64_t>& count : outcomes_) {
+    total += count.load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
+uint64_t Host::failures() const {
+  return outcomes_[static_cast<size_t>(Outcome::kServerError)].load(std::memory_order_relaxed) +
+         outcomes_[static_cast<size_t>(Outcome::kGatewayFailure)].load(std::memory_order_relaxed);
+}
+
+void Host::RecordFailure(FailureReason reason, int status, absl::Time when) {
+  uint64_t millis = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixMillis(when), 0));
+  uint64_t code = status > 0 && status < 4096 ? static_cast<uint64_t>(status) : 0;
+  last_failure_.store(millis << 16 | static_cast<uint64_t>(reason) << 12 | code,
+                      std::memory_order_relaxed);
+}
+
+Host::LastFailure Host::last_failure() const {
+  uint64_t word = last_failure_.load(std::memory_order_relaxed);
+  LastFailure failure;
+  if (word == 0) {
+    return failure;
+  }
+  failure.reason = static_cast<FailureReason>((word >> 12) & 0xf);
+  failure.status = static_cast<int>(word & 0xfff);
+  failure.when = absl::FromUnixMillis(static_cast<int64_t>(word >> 16));
+  return failure;
+}
+
 bool Host::ClaimTrial() {
   bool expected = true;
   if (!trial_open_.compare_exchange_strong(expected, false)) {

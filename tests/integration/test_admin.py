@@ -1,6 +1,7 @@
 """The admin listener: health, readiness, status, config, metrics, drain/enable, the read-only
 override, and access control."""
 
+import datetime
 import json
 import os
 import re
@@ -49,6 +50,32 @@ class AdminTest(ProxyTestCase, unittest.TestCase):
         self.assertTrue(all(host["health"] == "healthy" for host in upstream["hosts"]))
         config = json.loads(admin_call(self.proxy, "GET", "/config")[1])
         self.assertEqual(config["routes"][0]["cache"], True)
+
+    def test_status_counts_requests_and_failures_per_host(self):
+        self.replicas[0].fault("error")
+        for index in range(6):
+            self.request(self.proxy, "GET", "/v1/kv/status-%d" % index)
+        hosts = {host["address"]: host for host in json.loads(
+            admin_call(self.proxy, "GET", "/status")[1])["upstreams"][0]["hosts"]}
+        failing, healthy = hosts[self.replicas[0].address], hosts[self.replicas[1].address]
+        self.assertGreaterEqual(failing["requests"], 3)
+        self.assertEqual(failing["failures"], failing["requests"])
+        self.assertEqual((failing["last_failure"]["reason"], failing["last_failure"]["status"]),
+                         ("status", 500))
+        failed_at = datetime.datetime.strptime(failing["last_failure"]["time"],
+                                               "%Y-%m-%dT%H:%M:%S.%fZ")
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        self.assertLess(abs((now - failed_at).total_seconds()), 30)
+        self.assertGreaterEqual(healthy["requests"], 3)
+        self.assertEqual((healthy["failures"], healthy["last_failure"]), (0, None))
+        # A host that refuses connections says so.
+        self.replicas[1].stop()
+        for index in range(4):
+            self.request(self.proxy, "GET", "/v1/kv/down-%d" % index)
+        down = [host for host in json.loads(admin_call(self.proxy, "GET", "/status")[1])
+                ["upstreams"][0]["hosts"] if host["address"] == self.replicas[1].address][0]
+        self.assertGreaterEqual(down["failures"], 1)
+        self.assertEqual(down["last_failure"]["reason"], "connect_failure")
 
     def test_metrics_exposition(self):
         for _ in range(4):

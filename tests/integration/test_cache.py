@@ -158,6 +158,39 @@ class CacheTest(ProxyTestCase, unittest.TestCase):
                    if entry["uri"] == "/v1/kv/hot" and entry["method"] == "GET")
         self.assertEqual(gets, 1)
 
+    def test_a_collapsed_answer_is_labelled_as_one(self):
+        replicas = self.start_replicas(1)
+        proxy = self.start_proxy(replicas, routes=cached_routes(ttl="0s"))
+        self.request(proxy, "PUT", "/v1/kv/label", body=b"v")
+        replicas[0].fault("delay", delay_ms=500)
+        sockets = []
+        for index in range(4):
+            sock = socket.create_connection(("127.0.0.1", proxy.port))
+            sock.sendall(b"GET /v1/kv/label HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            sockets.append(sock)
+            if index == 0:
+                time.sleep(0.2)  # the others arrive while the first fetch is in flight
+        labels = []
+        for sock in sockets:
+            sock.settimeout(10)
+            reply = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+            sock.close()
+            head = reply.split(b"\r\n\r\n")[0].decode()
+            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
+            fields = dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+            labels.append((fields["Cache-Status"], fields["Age"] if "collapsed" in
+                           fields["Cache-Status"] else None))
+        # The first fetched alone; of the three that queued behind it one fetched again (a
+        # stale copy existed by then) and two shared that fetch: collapsed, not stale copies.
+        self.assertEqual(labels[0], ("confgate; fwd=miss", None))
+        self.assertEqual(sorted(labels[1:]), [("confgate; fwd=miss; collapsed", "0")] * 2 +
+                         [("confgate; fwd=stale", None)])
+
 
 class ReadOnlyServingTest(ProxyTestCase, unittest.TestCase):
     KEYS = 100

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "confgate/common/time_source.h"
 #include "confgate/config/config.h"
 #include "confgate/stats/counters.h"
@@ -21,8 +22,19 @@
 
 namespace confgate::upstream {
 
+// Why an attempt on a host failed, as /status reports it.
+enum class FailureReason : uint8_t { kNone, kConnect, kReset, kTimeout, kMalformed, kStatus };
+const char* FailureReasonName(FailureReason reason);
+
 class Host {
  public:
+  // The last failed attempt on this host: what went wrong and when (the epoch when none did).
+  struct LastFailure {
+    FailureReason reason = FailureReason::kNone;
+    int status = 0;  // the upstream's status, for kStatus
+    absl::Time when = absl::UnixEpoch();
+  };
+
   Host(std::string upstream, std::string address, const sockaddr* addr, socklen_t addr_len,
        uint32_t weight, bool backup);
 
@@ -94,6 +106,13 @@ class Host {
   std::array<std::atomic<uint64_t>, 4>& outcomes() { return outcomes_; }
   std::array<std::atomic<uint64_t>, 3>& ejections() { return ejections_; }
   std::array<std::atomic<uint64_t>, 5>& health_checks() { return health_checks_; }
+  // Attempts that ended (any outcome), and those that failed (a 5xx or a gateway failure).
+  uint64_t requests() const;
+  uint64_t failures() const;
+  // Any worker; one atomic word, so a reader never sees a reason from one failure and the
+  // time of another.
+  void RecordFailure(FailureReason reason, int status, absl::Time when);
+  LastFailure last_failure() const;
 
   // --- state shown to operators (set by the main thread) ---
   std::atomic<bool>& drained() { return drained_; }
@@ -128,6 +147,8 @@ class Host {
   std::array<std::atomic<uint64_t>, 4> outcomes_{};
   std::array<std::atomic<uint64_t>, 3> ejections_{};
   std::array<std::atomic<uint64_t>, 5> health_checks_{};
+  // Unix milliseconds << 16 | reason << 12 | status (below 4096); 0 before any failure.
+  std::atomic<uint64_t> last_failure_{0};
 };
 
 // Why outlier detection ejected a host, for the ejections counter.

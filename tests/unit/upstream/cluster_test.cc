@@ -51,6 +51,30 @@ TEST(Host, AvailabilityChangesRestartSlowStartOnlyOnRecovery) {
   EXPECT_EQ(host.load(), 3u);
 }
 
+TEST(Host, CountsRequestsFailuresAndTheLastFailure) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  Host host("u", "10.0.0.1:80", reinterpret_cast<sockaddr*>(&addr), sizeof(addr), 1, false);
+  EXPECT_EQ(host.last_failure().reason, FailureReason::kNone);
+  host.outcomes()[static_cast<size_t>(Outcome::kSuccess)] = 5;
+  host.outcomes()[static_cast<size_t>(Outcome::kServerError)] = 2;
+  host.outcomes()[static_cast<size_t>(Outcome::kGatewayFailure)] = 3;
+  host.outcomes()[static_cast<size_t>(Outcome::kNeutral)] = 1;
+  EXPECT_EQ(host.requests(), 11u);
+  EXPECT_EQ(host.failures(), 5u);
+  absl::Time when = absl::FromUnixMillis(1767225600123);
+  host.RecordFailure(FailureReason::kStatus, 503, when);
+  Host::LastFailure failure = host.last_failure();
+  EXPECT_EQ(failure.reason, FailureReason::kStatus);
+  EXPECT_EQ(failure.status, 503);
+  EXPECT_EQ(failure.when, when);
+  host.RecordFailure(FailureReason::kConnect, 0, when + absl::Seconds(1));
+  failure = host.last_failure();
+  EXPECT_EQ(std::string(FailureReasonName(failure.reason)), "connect_failure");
+  EXPECT_EQ(failure.status, 0);
+  EXPECT_EQ(failure.when, when + absl::Seconds(1));
+}
+
 }  // namespace
 }  // namespace confgate::upstream
 
