@@ -48,7 +48,9 @@ class StubBackend : public AdminBackend {
   bool Ready() override { return true; }
   std::string StatusJson() override { return "{}"; }
   std::string ConfigJson() override { return "{}"; }
-  AdminReply Reload() override { return AdminReply{200, "application/json", "{}"}; }
+  void Reload(AdminResponder respond) override {
+    respond(AdminReply{200, "application/json", "{}"});
+  }
   AdminReply SetHostDrained(const std::string&, const std::string&, bool) override {
     return AdminReply{200, "application/json", "{}"};
   }
