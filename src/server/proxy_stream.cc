@@ -860,6 +860,12 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     return;
   }
   if (!response_complete_ && decoder_->in_message()) {
+    // A body that ends with the connection is complete only by the upstream's word: a bare
+    // close may be a replica that died mid-body. The client gets it (as it would directly),
+    // but the cache keeps it only when a TLS close_notify said the end was meant.
+    if (!connection.transport().PeerClosedCleanly()) {
+      capture_storable_ = false;
+    }
     decoder_->FeedEof();  // completes a close-delimited body, or records a truncation
   }
   if (response_complete_) {
