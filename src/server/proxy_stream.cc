@@ -221,6 +221,8 @@ void ProxyStream::BeginCachedRead() {
     return;
   }
   primary_key_ = cache::PrimaryKey(head_, config, body_copy_);
+  // Before anything goes upstream: a write answered meanwhile makes this fetch too old to keep.
+  cache_generation_ = cache_->Generation(primary_key_);
   cached_ = cache_->Lookup(primary_key_, [this](const std::vector<std::string>& names) {
     return cache::VaryKey(head_, names);
   });
@@ -708,6 +710,9 @@ void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
     pending_status_ = head.status;
     return;
   }
+  if (kind_ == router::RequestKind::kWrite) {
+    InvalidateAfterWrite(*snapshot_, head_, head);  // from the head on, the write took effect
+  }
   timer_.Enable(response_timeout_);
   response_status_ = head.status;
   upstream_keep_alive_ = head.keep_alive;
@@ -830,7 +835,8 @@ void ProxyStream::StoreCapturedResponse() {
     stored = std::move(response);
     if (capture_storable_) {
       std::vector<std::string> names = cache::VaryNames(capture_head_);
-      cache_->Insert(cache::CacheItem{primary_key_, names, cache::VaryKey(head_, names), stored});
+      cache_->Insert(cache::CacheItem{primary_key_, names, cache::VaryKey(head_, names), stored},
+                     cache_generation_);
     }
     capturing_ = false;
   }

@@ -149,6 +149,7 @@ class ProxyStream final : public event::DeferredDeletable,
   // The route's cache, for reads on a cached route.
   cache::ResponseCache* cache_ = nullptr;
   std::string primary_key_;
+  uint64_t cache_generation_ = 0;    // the cache's Generation() before the fetch went upstream
   cache::CachedResponsePtr cached_;  // what the lookup found, fresh or not
   bool awaiting_body_for_key_ = false;
   bool coalesce_leader_ = false;

@@ -95,5 +95,59 @@ class TruncatedBodyTest(ProxyTestCase, unittest.TestCase):
             self.assertEqual(json.loads(body)["error"], "no_cached_copy")
 
 
+class WriteInvalidationTest(ProxyTestCase, unittest.TestCase):
+    def wait_read_only(self, proxy):
+        deadline = time.time() + 10
+        while not any('"to":"read_only"' in line for line in proxy.stderr_lines()):
+            self.assertLess(time.time(), deadline, "never went read-only")
+            time.sleep(0.02)
+
+    def test_read_only_mode_never_serves_a_value_older_than_a_write_it_carried(self):
+        replicas = self.start_replicas(2)
+        proxy = self.start_proxy(replicas, routes=ROUTES, upstream_extra=CHECKS, workers=2)
+        for replica in replicas:
+            replica.put("app/db", "old")
+            replica.put("app/other", "other")
+        for path in ("/v1/kv/app/db", "/v1/kv/app/db?pretty", "/v1/kv/app/other"):
+            # Several connections: the copies are made (and later looked up) by both workers.
+            for _ in range(4):
+                status, _, body = self.request(proxy, "GET", path)
+                self.assertEqual(status, 200)
+        # The write goes through confgate (to one replica; the test then stops both).
+        status, _, _ = self.request(proxy, "PUT", "/v1/kv/app/db", body=b"new")
+        self.assertEqual(status, 200)
+        for replica in replicas:
+            replica.stop()
+        self.wait_read_only(proxy)
+        for path in ("/v1/kv/app/db", "/v1/kv/app/db?pretty"):
+            for _ in range(4):
+                status, headers, body = self.request(proxy, "GET", path)
+                self.assertNotEqual(body, b"old", path)
+                self.assertEqual(status, 503, path)
+                self.assertEqual(json.loads(body)["error"], "no_cached_copy")
+        # What the write did not touch is still served.
+        status, headers, body = self.request(proxy, "GET", "/v1/kv/app/other")
+        self.assertEqual((status, body), (200, b"other"))
+        self.assertEqual(headers["X-Confgate-Mode"], "read-only")
+
+    def test_stale_if_error_never_serves_a_value_older_than_a_write_it_carried(self):
+        replicas = self.start_replicas(1)
+        proxy = self.start_proxy(replicas, routes=ROUTES, upstream_extra=NO_RETRIES)
+        replicas[0].put("app/db", "old")
+        self.assertEqual(self.request(proxy, "GET", "/v1/kv/app/db")[2], b"old")
+        # A failed write changes nothing: the copy stays.
+        replicas[0].fault("error")
+        self.assertGreaterEqual(self.request(proxy, "PUT", "/v1/kv/app/db", body=b"x")[0], 500)
+        status, headers, body = self.request(proxy, "GET", "/v1/kv/app/db")
+        self.assertEqual((status, body), (200, b"old"))
+        self.assertEqual(headers["Cache-Status"], "confgate; hit; fwd=stale")
+        replicas[0].fault("none")
+        self.assertEqual(self.request(proxy, "DELETE", "/v1/kv/app/db")[0], 200)
+        replicas[0].fault("error")
+        status, _, body = self.request(proxy, "GET", "/v1/kv/app/db")
+        self.assertNotEqual(body, b"old")
+        self.assertGreaterEqual(status, 500)
+
+
 if __name__ == "__main__":
     unittest.main()
