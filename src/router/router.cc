@@ -44,6 +44,7 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes,
     route.upstream_index = static_cast<size_t>(it - upstream_names.begin());
     route.kind = config.kind;
     route.response_timeout = config.response_timeout;
+    route.total_timeout = config.total_timeout;
     if (config.cache.has_value() && config.cache->enabled) {
       route.cache = config.cache;
     }

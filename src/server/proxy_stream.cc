@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -42,6 +43,17 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
   } else {
     evbuffer_add(out, data.data(), data.size());
   }
+}
+
+// The one body shape of every answer confgate makes itself for an upstream (read-only mode,
+// failed connects, timeouts): clients parse one format. The upstream's name is the operator's
+// to choose (any YAML key): escaped like any string.
+std::string UpstreamErrorBody(absl::string_view error, const std::string& upstream,
+                              absl::string_view message) {
+  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
+  AppendJsonString(upstream, body);
+  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
+  return body;
 }
 
 struct DeleteBlock {
@@ -110,7 +122,9 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       kind_(route.KindFor(head.method)),
       head_(std::move(head)),
       method_(head_.method),
-      timer_(worker.timers(), [this] { GuardAllocation(downstream_, [this] { OnTimeout(); }); }) {
+      timer_(worker.timers(), [this] { GuardAllocation(downstream_, [this] { OnTimeout(); }); }),
+      total_timer_(worker.timers(),
+                   [this] { GuardAllocation(downstream_, [this] { OnTotalTimeout(); }); }) {
   cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
   if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
     cache_ = snapshot_->route_caches[route_.index].get();
@@ -153,6 +167,12 @@ absl::Duration ProxyStream::ResponseTimeout() const {
   // Whole seconds: a client picks the wait, and watches that share a duration share one timer
   // list (event::TimerQueue keeps a list per duration).
   return std::min(absl::Ceil(wait + kWatchMargin, absl::Seconds(1)), limit);
+}
+
+absl::Duration ProxyStream::TotalTimeout() const {
+  const config::UpstreamTimeouts& timeouts = cluster_.config().timeouts;
+  return route_.total_timeout.value_or(
+      timeouts.total.value_or(route_.response_timeout.value_or(timeouts.response)));
 }
 
 std::optional<uint64_t> ProxyStream::HashKey() const {
@@ -281,7 +301,7 @@ void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
     if (StaleUsable()) {
       ServeCached(*cached_, CacheServe::kStaleIfError);
     } else {
-      FailBeforeResponse(502, "upstream fetch failed\n");
+      FailBeforeResponse(502, "upstream fetch failed");
     }
     return;
   }
@@ -374,10 +394,7 @@ void ProxyStream::AnswerInReadOnlyMode() {
       message = "every replica of this upstream is down; writes are refused, not queued";
       break;
   }
-  // The upstream's name is the operator's to choose (any YAML key): escaped like any string.
-  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
-  AppendJsonString(cluster_.name(), body);
-  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
+  std::string body = UpstreamErrorBody(error, cluster_.name(), message);
   finished_ = true;
   downstream_.SetUpstreamForLog(cluster_.name(), "");
   downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
@@ -393,7 +410,7 @@ void ProxyStream::WriteHead(evbuffer* out, const http::ResponseHead& head) {
   SerializeToBuffer(out, head);
 }
 
-void ProxyStream::StartAttempt() {
+upstream::Host* ProxyStream::PickHost() {
   upstream::Host* host = nullptr;
   absl::InlinedVector<const upstream::Host*, 4> skipped = tried_;
   // A half-open host takes one trial request: whoever claims it first sends it; the others
@@ -407,8 +424,19 @@ void ProxyStream::StartAttempt() {
     skipped.push_back(host);
     host = nullptr;
   }
+  return host;
+}
+
+void ProxyStream::StartAttempt(upstream::Host* host) {
+  if (!total_armed_ && kind_ != router::RequestKind::kWatch) {
+    total_armed_ = true;
+    total_timer_.Enable(TotalTimeout());
+  }
   if (host == nullptr) {
-    FailBeforeResponse(503, "no upstream host available\n");
+    host = PickHost();
+  }
+  if (host == nullptr) {
+    FailBeforeResponse(503, "no upstream host available");
     return;
   }
   host_ = host;
@@ -495,7 +523,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome) {
 }
 
 bool ProxyStream::MayRetry(Failure failure, int status) const {
-  if (response_started_ || finished_) {
+  if (response_started_ || finished_ || total_expired_) {
     return false;
   }
   // Writes and watches go again only when the request never left; reads on any listed cause.
@@ -538,7 +566,7 @@ bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
   return true;
 }
 
-void ProxyStream::Retry(Failure failure, int status) {
+void ProxyStream::Retry(Failure failure, int status, upstream::Host* next) {
   Log(LogLevel::kInfo, "retrying on another host",
       {{"upstream", cluster_.name()},
        {"host", host_->address()},
@@ -548,7 +576,7 @@ void ProxyStream::Retry(Failure failure, int status) {
   EndAttempt(false, OutcomeOf(failure, status));
   --retries_left_;
   cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);
-  StartAttempt();
+  StartAttempt(next);
   // Counted after the pick: a retry that found no host is not in flight.
   if (attempt_active_) {
     attempt_is_retry_ = true;
@@ -669,7 +697,8 @@ void ProxyStream::ReadUpstream() {
   }
   if (retry_pending_) {
     retry_pending_ = false;
-    Retry(Failure::kStatus, pending_status_);  // MayRetry() allowed it in OnResponseHead
+    // MayRetry() allowed it in OnResponseHead, which picked the host.
+    Retry(Failure::kStatus, pending_status_, std::exchange(retry_host_, nullptr));
     return;
   }
   if (decoder_->has_error()) {
@@ -678,7 +707,7 @@ void ProxyStream::ReadUpstream() {
          {"host", host_->address()},
          {"reason", decoder_->error().reason}});
     EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure);
-    FailBeforeResponse(502, "malformed upstream response\n");
+    FailBeforeResponse(502, "malformed upstream response");
     return;
   }
   if (response_complete_) {
@@ -699,10 +728,16 @@ void ProxyStream::OnDownstreamDrained() {
 
 void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
   if (MayRetry(Failure::kStatus, head.status)) {
-    // Not forwarded: the request goes to another host once the decoder has returned.
-    retry_pending_ = true;
-    pending_status_ = head.status;
-    return;
+    // A status is the host's answer: asked again it says the same (etcd's 503 without quorum),
+    // so only another host gets the request; with none left, this answer stands.
+    upstream::Host* next = PickHost();
+    if (next != nullptr && std::find(tried_.begin(), tried_.end(), next) == tried_.end()) {
+      // Not forwarded: the request goes to `next` once the decoder has returned.
+      retry_pending_ = true;
+      retry_host_ = next;
+      pending_status_ = head.status;
+      return;
+    }
   }
   if (head.status >= 500 && StaleUsable()) {
     // Every attempt failed: the last good copy beats the error (stale-if-error).
@@ -887,7 +922,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
   if (connect_failed) {
     Log(LogLevel::kWarn, "upstream connect failed",
         {{"upstream", cluster_.name()}, {"host", host_->address()}});
-    RetryOrFail(Failure::kConnect, 0, 502, "upstream connect failed\n");
+    RetryOrFail(Failure::kConnect, 0, 502, "upstream connect failed");
     return;
   }
   if (connection.reuse_count() > 0 && !response_bytes_seen_ && !stale_retry_used_ &&
@@ -900,7 +935,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     StartAttempt();
     return;
   }
-  RetryOrFail(Failure::kReset, 0, 502, "upstream closed the connection\n");
+  RetryOrFail(Failure::kReset, 0, 502, "upstream closed the connection");
 }
 
 void ProxyStream::OnTimeout() {
@@ -912,7 +947,7 @@ void ProxyStream::OnTimeout() {
     if (StaleUsable()) {
       ServeCached(*cached_, CacheServe::kStaleIfError);
     } else {
-      FailBeforeResponse(504, "upstream response timeout\n");
+      FailBeforeResponse(504, "upstream response timeout");
     }
     return;
   }
@@ -930,22 +965,38 @@ void ProxyStream::OnTimeout() {
   }
   if (watch_hold_over) {
     EndAttempt(false, upstream::Outcome::kNeutral);
-    FailBeforeResponse(504, "upstream response timeout\n");
+    FailBeforeResponse(504, "upstream response timeout");
     return;
   }
   RetryOrFail(connecting ? Failure::kConnect : Failure::kTimeout, 0, 504,
-              connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
+              connecting ? "upstream connect timeout" : "upstream response timeout");
 }
 
-void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
+void ProxyStream::OnTotalTimeout() {
+  if (finished_ || response_started_) {
+    return;  // once a response is chosen, the response timeout bounds its silences
+  }
+  total_expired_ = true;
+  Log(LogLevel::kWarn, "request deadline (timeouts.total) reached",
+      {{"upstream", cluster_.name()}, {"request_id", std::string(request_id())}});
+  OnTimeout();  // ends the try in flight as a timeout; MayRetry() now refuses another
+}
+
+void ProxyStream::FailBeforeResponse(int status, absl::string_view message) {
   if (status >= 500 && StaleUsable() && !response_started_) {
     ServeStaleAfterFailure();
     return;
   }
   finished_ = true;
   timer_.Disable();
+  total_timer_.Disable();
   CompleteCoalescing(nullptr);
-  downstream_.SendLocalReply(status, body);
+  const char* error = status == 504   ? "upstream_timeout"
+                      : status == 503 ? "upstream_unavailable"
+                                      : "bad_gateway";
+  downstream_.SendLocalReply(status, UpstreamErrorBody(error, cluster_.name(), message),
+                             /*close_after=*/false, "application/json",
+                             absl::StrCat("Retry-After: ", kReadOnlyRetryAfterSeconds, "\r\n"));
 }
 
 void ProxyStream::ServeStaleAfterFailure() {

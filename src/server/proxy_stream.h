@@ -73,7 +73,9 @@ class ProxyStream final : public event::DeferredDeletable,
   // How a response from the cache is labelled.
   enum class CacheServe { kHit, kCoalesced, kStaleIfError, kReadOnly };
 
-  void StartAttempt();
+  // Sends the request to `host`, or to one picked now when null.
+  void StartAttempt(upstream::Host* host = nullptr);
+  upstream::Host* PickHost();
   // Serialises `head` (through the worker's head buffer) onto `out`.
   void WriteHead(evbuffer* out, const http::RequestHead& head);
   void WriteHead(evbuffer* out, const http::ResponseHead& head);
@@ -96,12 +98,15 @@ class ProxyStream final : public event::DeferredDeletable,
   bool MayRetry(Failure failure, int status) const;
   // Retries when allowed; otherwise answers the client with `status`. Returns true on retry.
   bool RetryOrFail(Failure failure, int status, int fail_status, absl::string_view body);
-  void Retry(Failure failure, int status);
+  void Retry(Failure failure, int status, upstream::Host* next = nullptr);
   void ReadUpstream();
   void FinishResponse();
   void FailBeforeResponse(int status, absl::string_view body);
   void OnTimeout();
+  // timeouts.total ran out before a response was chosen: no further try.
+  void OnTotalTimeout();
   absl::Duration ResponseTimeout() const;
+  absl::Duration TotalTimeout() const;
   std::optional<uint64_t> HashKey() const;
 
   Worker& worker_;
@@ -127,6 +132,10 @@ class ProxyStream final : public event::DeferredDeletable,
   std::unique_ptr<http::ResponseDecoder> decoder_;
   event::QueuedTimer timer_;
   absl::Duration response_timeout_;
+  event::QueuedTimer total_timer_;  // timeouts.total, armed with the first try (not watches)
+  bool total_armed_ = false;
+  bool total_expired_ = false;
+  upstream::Host* retry_host_ = nullptr;  // picked when a status answer was to be retried
 
   // The request body as received so far, kept for a retry while it stays small.
   std::string body_copy_;
