@@ -976,7 +976,10 @@ void ProxyStream::OnTotalTimeout() {
   if (finished_ || response_started_) {
     return;  // once a response is chosen, the response timeout bounds its silences
   }
-  total_expired_ = true;
+  total_expired_ = true;  // no further try from now on
+  if (!request_complete_) {
+    return;  // an upload still making progress: the response timeout bounds it, as before
+  }
   Log(LogLevel::kWarn, "request deadline (timeouts.total) reached",
       {{"upstream", cluster_.name()}, {"request_id", std::string(request_id())}});
   OnTimeout();  // ends the try in flight as a timeout; MayRetry() now refuses another
