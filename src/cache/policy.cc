@@ -165,6 +165,59 @@ std::string PrimaryKey(const http::RequestHead& request, const config::CacheConf
   return key;
 }
 
+namespace {
+
+// The path of a Location-like reference when it stays on `host`: "/p?q" or an absolute URI
+// (or "//host/p") whose authority is `host`; nullopt for other hosts or relative references.
+std::optional<std::string> SameHostPath(absl::string_view reference, absl::string_view host) {
+  reference = absl::StripAsciiWhitespace(reference);
+  absl::string_view rest = reference;
+  if (!absl::ConsumePrefix(&rest, "//")) {
+    size_t scheme_end = rest.find("://");
+    if (scheme_end == absl::string_view::npos || scheme_end == 0) {
+      rest = absl::string_view();
+    } else {
+      rest.remove_prefix(scheme_end + 3);
+    }
+  }
+  absl::string_view path = reference;
+  if (!rest.empty()) {  // an absolute URI: its authority must be the request's Host
+    size_t authority_end = rest.find_first_of("/?#");
+    if (!absl::EqualsIgnoreCase(rest.substr(0, authority_end), host)) {
+      return std::nullopt;
+    }
+    path = authority_end == absl::string_view::npos ? "/" : rest.substr(authority_end);
+  }
+  if (path.empty() || path[0] != '/' || absl::StartsWith(path, "//")) {
+    return std::nullopt;
+  }
+  return std::string(path.substr(0, path.find_first_of("?#")));
+}
+
+}  // namespace
+
+std::vector<std::string> InvalidatedPaths(const http::RequestHead& request,
+                                          const http::ResponseHead& response) {
+  std::vector<std::string> paths;
+  if (response.status < 200 || response.status >= 400) {
+    return paths;
+  }
+  paths.emplace_back(request.path());
+  const absl::string_view* host = request.headers.Get("host");
+  for (const char* name : {"location", "content-location"}) {
+    const absl::string_view* value = response.headers.Get(name);
+    if (value == nullptr) {
+      continue;
+    }
+    std::optional<std::string> path =
+        SameHostPath(*value, host != nullptr ? *host : absl::string_view());
+    if (path.has_value() && std::find(paths.begin(), paths.end(), *path) == paths.end()) {
+      paths.push_back(*std::move(path));
+    }
+  }
+  return paths;
+}
+
 std::vector<std::string> VaryNames(const http::ResponseHead& response) {
   std::vector<std::string> names;
   for (const http::HeaderMap::Entry& entry : response.headers.entries()) {

@@ -640,10 +640,14 @@ void ParseUpstream(Validator& v, const std::string& name, const YAML::Node& name
           ParseRetries(v, value, field, upstream);
         } else if (key == "timeouts") {
           v.ForEachKey(
-              value, field, {"connect", "response"},
+              value, field, {"connect", "response", "total"},
               [&](const std::string& k, const YAML::Node& t) {
                 if (auto d = v.Duration(t, field + "." + k)) {
-                  (k == "connect" ? upstream.timeouts.connect : upstream.timeouts.response) = *d;
+                  if (k == "total") {
+                    upstream.timeouts.total = *d;
+                  } else {
+                    (k == "connect" ? upstream.timeouts.connect : upstream.timeouts.response) = *d;
+                  }
                 }
               });
         } else if (key == "keepalive") {
@@ -874,9 +878,12 @@ void ParseRoutes(Validator& v, const YAML::Node& node, Config& config) {
               }
             }
           } else if (key == "timeouts") {
-            v.ForEachKey(value, field, {"response"}, [&](const std::string&, const YAML::Node& t) {
-              if (auto d = v.Duration(t, field + ".response")) route.response_timeout = *d;
-            });
+            v.ForEachKey(value, field, {"response", "total"},
+                         [&](const std::string& k, const YAML::Node& t) {
+                           if (auto d = v.Duration(t, field + "." + k)) {
+                             (k == "total" ? route.total_timeout : route.response_timeout) = *d;
+                           }
+                         });
           } else if (key == "cache") {
             ParseCache(v, value, field, route);
           } else if (key == "watch") {

@@ -159,6 +159,7 @@ class SocketTransport final : public Transport, private event::PassWork {
   void SetReadLimit(size_t bytes) override { read_limit_ = bytes; }
 
   void Abort() override { aborted_ = true; }
+  bool PeerClosedCleanly() const override { return peer_close_notify_; }
   std::string LocalAuthority() const override { return network::LocalAuthority(fd_); }
 
   void Silence() override {
@@ -278,6 +279,7 @@ class SocketTransport final : public Transport, private event::PassWork {
       input_ = nullptr;
     }
     if (result == TlsStream::Result::kPeerClosed) {
+      peer_close_notify_ = true;
       if (input_length() == had) {
         Close(was_handshaking);
         return;
@@ -476,6 +478,7 @@ class SocketTransport final : public Transport, private event::PassWork {
   bool owner_output_in_flight_ = false;  // the owner's bytes were sent or wait for room
   bool close_pending_ = false;           // the peer's close_notify, reported after its data
   bool aborted_ = false;                 // Abort(): no close_notify
+  bool peer_close_notify_ = false;       // the peer's close_notify arrived
 };
 
 // glibc's chunks: 120 bytes of object in a 128-byte chunk (see the member order).

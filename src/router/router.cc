@@ -45,6 +45,7 @@ RouteTable::RouteTable(const std::vector<config::RouteConfig>& routes,
     route.kind = config.kind;
     route.response_timeout = config.response_timeout;
     route.watch = config.watch;
+    route.total_timeout = config.total_timeout;
     if (config.cache.has_value() && config.cache->enabled) {
       route.cache = config.cache;
     }

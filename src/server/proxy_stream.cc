@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -43,6 +44,17 @@ void AddBodyPiece(evbuffer* out, absl::string_view data, bool chunked) {
   } else {
     evbuffer_add(out, data.data(), data.size());
   }
+}
+
+// The one body shape of every answer confgate makes itself for an upstream (read-only mode,
+// failed connects, timeouts): clients parse one format. The upstream's name is the operator's
+// to choose (any YAML key): escaped like any string.
+std::string UpstreamErrorBody(absl::string_view error, const std::string& upstream,
+                              absl::string_view message) {
+  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
+  AppendJsonString(upstream, body);
+  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
+  return body;
 }
 
 struct DeleteBlock {
@@ -111,7 +123,9 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& downstream,
       kind_(route.KindFor(head.method)),
       head_(std::move(head)),
       method_(head_.method),
-      timer_(worker.timers(), [this] { GuardAllocation(downstream_, [this] { OnTimeout(); }); }) {
+      timer_(worker.timers(), [this] { GuardAllocation(downstream_, [this] { OnTimeout(); }); }),
+      total_timer_(worker.timers(),
+                   [this] { GuardAllocation(downstream_, [this] { OnTotalTimeout(); }); }) {
   cluster_.active_requests().fetch_add(1, std::memory_order_relaxed);
   if (kind_ == router::RequestKind::kRead && route_.cache.has_value()) {
     cache_ = snapshot_->route_caches[route_.index].get();
@@ -187,6 +201,12 @@ void ProxyStream::ArmResponseTimer() {
   timer_.Enable(absl::Ceil(std::max(*limit - held, absl::ZeroDuration()), absl::Seconds(1)));
 }
 
+absl::Duration ProxyStream::TotalTimeout() const {
+  const config::UpstreamTimeouts& timeouts = cluster_.config().timeouts;
+  return route_.total_timeout.value_or(
+      timeouts.total.value_or(route_.response_timeout.value_or(timeouts.response)));
+}
+
 std::optional<uint64_t> ProxyStream::HashKey() const {
   const std::string& spec = cluster_.config().hash_key;
   if (spec.empty()) {
@@ -256,6 +276,8 @@ void ProxyStream::BeginCachedRead() {
     return;
   }
   primary_key_ = cache::PrimaryKey(head_, config, body_copy_);
+  // Before anything goes upstream: a write answered meanwhile makes this fetch too old to keep.
+  cache_generation_ = cache_->Generation(primary_key_);
   cached_ = cache_->Lookup(primary_key_, [this](const std::vector<std::string>& names) {
     return cache::VaryKey(head_, names);
   });
@@ -356,7 +378,7 @@ void ProxyStream::OnCoalescedResponse(cache::CachedResponsePtr response) {
     if (StaleUsable()) {
       ServeCached(*cached_, CacheServe::kStaleIfError);
     } else {
-      FailBeforeResponse(502, "upstream fetch failed\n");
+      FailBeforeResponse(502, "upstream fetch failed");
     }
     return;
   }
@@ -452,10 +474,7 @@ void ProxyStream::AnswerInReadOnlyMode() {
       message = "every replica of this upstream is down; writes are refused, not queued";
       break;
   }
-  // The upstream's name is the operator's to choose (any YAML key): escaped like any string.
-  std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
-  AppendJsonString(cluster_.name(), body);
-  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
+  std::string body = UpstreamErrorBody(error, cluster_.name(), message);
   finished_ = true;
   downstream_.SetUpstreamForLog(cluster_.name(), "");
   downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
@@ -471,7 +490,7 @@ void ProxyStream::WriteHead(evbuffer* out, const http::ResponseHead& head) {
   SerializeToBuffer(out, head);
 }
 
-void ProxyStream::StartAttempt() {
+upstream::Host* ProxyStream::PickHost() {
   upstream::Host* host = nullptr;
   absl::InlinedVector<const upstream::Host*, 4> skipped = tried_;
   // A half-open host takes one trial request: whoever claims it first sends it; the others
@@ -485,8 +504,19 @@ void ProxyStream::StartAttempt() {
     skipped.push_back(host);
     host = nullptr;
   }
+  return host;
+}
+
+void ProxyStream::StartAttempt(upstream::Host* host) {
+  if (!total_armed_ && kind_ != router::RequestKind::kWatch) {
+    total_armed_ = true;
+    total_timer_.Enable(TotalTimeout());
+  }
   if (host == nullptr) {
-    FailBeforeResponse(503, "no upstream host available\n");
+    host = PickHost();
+  }
+  if (host == nullptr) {
+    FailBeforeResponse(503, "no upstream host available");
     return;
   }
   host_ = host;
@@ -592,7 +622,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome,
 }
 
 bool ProxyStream::MayRetry(Failure failure, int status) const {
-  if (response_started_ || finished_) {
+  if (response_started_ || finished_ || total_expired_) {
     return false;
   }
   // Writes and watches go again only when the request never left; reads on any listed cause.
@@ -635,7 +665,7 @@ bool ProxyStream::RetryOrFail(Failure failure, int status, int fail_status,
   return true;
 }
 
-void ProxyStream::Retry(Failure failure, int status) {
+void ProxyStream::Retry(Failure failure, int status, upstream::Host* next) {
   Log(LogLevel::kInfo, "retrying on another host",
       {{"upstream", cluster_.name()},
        {"host", host_->address()},
@@ -645,7 +675,7 @@ void ProxyStream::Retry(Failure failure, int status) {
   EndAttempt(false, OutcomeOf(failure, status), ReasonOf(failure), status);
   --retries_left_;
   cluster_.retries_total().fetch_add(1, std::memory_order_relaxed);
-  StartAttempt();
+  StartAttempt(next);
   // Counted after the pick: a retry that found no host is not in flight.
   if (attempt_active_) {
     attempt_is_retry_ = true;
@@ -767,7 +797,8 @@ void ProxyStream::ReadUpstream() {
   }
   if (retry_pending_) {
     retry_pending_ = false;
-    Retry(Failure::kStatus, pending_status_);  // MayRetry() allowed it in OnResponseHead
+    // MayRetry() allowed it in OnResponseHead, which picked the host.
+    Retry(Failure::kStatus, pending_status_, std::exchange(retry_host_, nullptr));
     return;
   }
   if (decoder_->has_error()) {
@@ -777,7 +808,7 @@ void ProxyStream::ReadUpstream() {
          {"reason", decoder_->error().reason}});
     EndAttempt(/*reusable=*/false, upstream::Outcome::kGatewayFailure,
                upstream::FailureReason::kMalformed);
-    FailBeforeResponse(502, "malformed upstream response\n");
+    FailBeforeResponse(502, "malformed upstream response");
     return;
   }
   if (response_complete_) {
@@ -798,16 +829,25 @@ void ProxyStream::OnDownstreamDrained() {
 
 void ProxyStream::OnResponseHead(http::ResponseHead&& head) {
   if (MayRetry(Failure::kStatus, head.status)) {
-    // Not forwarded: the request goes to another host once the decoder has returned.
-    retry_pending_ = true;
-    pending_status_ = head.status;
-    return;
+    // A status is the host's answer: asked again it says the same (etcd's 503 without quorum),
+    // so only another host gets the request; with none left, this answer stands.
+    upstream::Host* next = PickHost();
+    if (next != nullptr && std::find(tried_.begin(), tried_.end(), next) == tried_.end()) {
+      // Not forwarded: the request goes to `next` once the decoder has returned.
+      retry_pending_ = true;
+      retry_host_ = next;
+      pending_status_ = head.status;
+      return;
+    }
   }
   if (head.status >= 500 && StaleUsable()) {
     // Every attempt failed: the last good copy beats the error (stale-if-error).
     stale_pending_ = true;
     pending_status_ = head.status;
     return;
+  }
+  if (kind_ == router::RequestKind::kWrite) {
+    InvalidateAfterWrite(*snapshot_, head_, head);  // from the head on, the write took effect
   }
   if (kind_ != router::RequestKind::kWatch) {
     timer_.Enable(response_timeout_);
@@ -937,7 +977,8 @@ void ProxyStream::StoreCapturedResponse() {
     stored = std::move(response);
     if (capture_storable_) {
       std::vector<std::string> names = cache::VaryNames(capture_head_);
-      cache_->Insert(cache::CacheItem{primary_key_, names, cache::VaryKey(head_, names), stored});
+      cache_->Insert(cache::CacheItem{primary_key_, names, cache::VaryKey(head_, names), stored},
+                     cache_generation_);
     }
     capturing_ = false;
   }
@@ -967,6 +1008,12 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     return;
   }
   if (!response_complete_ && decoder_->in_message()) {
+    // A body that ends with the connection is complete only by the upstream's word: a bare
+    // close may be a replica that died mid-body. The client gets it (as it would directly),
+    // but the cache keeps it only when a TLS close_notify said the end was meant.
+    if (!connection.transport().PeerClosedCleanly()) {
+      capture_storable_ = false;
+    }
     decoder_->FeedEof();  // completes a close-delimited body, or records a truncation
   }
   if (response_complete_) {
@@ -982,7 +1029,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
   if (connect_failed) {
     Log(LogLevel::kWarn, "upstream connect failed",
         {{"upstream", cluster_.name()}, {"host", host_->address()}});
-    RetryOrFail(Failure::kConnect, 0, 502, "upstream connect failed\n");
+    RetryOrFail(Failure::kConnect, 0, 502, "upstream connect failed");
     return;
   }
   if (connection.reuse_count() > 0 && !response_bytes_seen_ && !stale_retry_used_ &&
@@ -995,7 +1042,7 @@ void ProxyStream::UpstreamClosed(upstream::UpstreamConnection& connection, bool 
     StartAttempt();
     return;
   }
-  RetryOrFail(Failure::kReset, 0, 502, "upstream closed the connection\n");
+  RetryOrFail(Failure::kReset, 0, 502, "upstream closed the connection");
 }
 
 void ProxyStream::OnTimeout() {
@@ -1007,7 +1054,7 @@ void ProxyStream::OnTimeout() {
     if (StaleUsable()) {
       ServeCached(*cached_, CacheServe::kStaleIfError);
     } else {
-      FailBeforeResponse(504, "upstream response timeout\n");
+      FailBeforeResponse(504, "upstream response timeout");
     }
     return;
   }
@@ -1031,11 +1078,11 @@ void ProxyStream::OnTimeout() {
   }
   if (watch_hold_over) {
     EndAttempt(false, upstream::Outcome::kNeutral);
-    FailBeforeResponse(504, "upstream response timeout\n");
+    FailBeforeResponse(504, "upstream response timeout");
     return;
   }
   RetryOrFail(connecting ? Failure::kConnect : Failure::kTimeout, 0, 504,
-              connecting ? "upstream connect timeout\n" : "upstream response timeout\n");
+              connecting ? "upstream connect timeout" : "upstream response timeout");
 }
 
 void ProxyStream::EndWatch(absl::string_view reason) {
@@ -1073,15 +1120,34 @@ void ProxyStream::EndWatch(absl::string_view reason) {
   }
 }
 
-void ProxyStream::FailBeforeResponse(int status, absl::string_view body) {
+void ProxyStream::OnTotalTimeout() {
+  if (finished_ || response_started_) {
+    return;  // once a response is chosen, the response timeout bounds its silences
+  }
+  total_expired_ = true;  // no further try from now on
+  if (!request_complete_) {
+    return;  // an upload still making progress: the response timeout bounds it, as before
+  }
+  Log(LogLevel::kWarn, "request deadline (timeouts.total) reached",
+      {{"upstream", cluster_.name()}, {"request_id", std::string(request_id())}});
+  OnTimeout();  // ends the try in flight as a timeout; MayRetry() now refuses another
+}
+
+void ProxyStream::FailBeforeResponse(int status, absl::string_view message) {
   if (status >= 500 && StaleUsable() && !response_started_) {
     ServeStaleAfterFailure();
     return;
   }
   finished_ = true;
   timer_.Disable();
+  total_timer_.Disable();
   CompleteCoalescing(nullptr);
-  downstream_.SendLocalReply(status, body);
+  const char* error = status == 504   ? "upstream_timeout"
+                      : status == 503 ? "upstream_unavailable"
+                                      : "bad_gateway";
+  downstream_.SendLocalReply(status, UpstreamErrorBody(error, cluster_.name(), message),
+                             /*close_after=*/false, "application/json",
+                             absl::StrCat("Retry-After: ", kReadOnlyRetryAfterSeconds, "\r\n"));
 }
 
 void ProxyStream::ServeStaleAfterFailure() {

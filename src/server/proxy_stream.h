@@ -78,7 +78,9 @@ class ProxyStream final : public event::DeferredDeletable,
   // How a response from the cache is labelled.
   enum class CacheServe { kHit, kCoalesced, kStaleIfError, kReadOnly };
 
-  void StartAttempt();
+  // Sends the request to `host`, or to one picked now when null.
+  void StartAttempt(upstream::Host* host = nullptr);
+  upstream::Host* PickHost();
   // Serialises `head` (through the worker's head buffer) onto `out`.
   void WriteHead(evbuffer* out, const http::RequestHead& head);
   void WriteHead(evbuffer* out, const http::ResponseHead& head);
@@ -108,16 +110,19 @@ class ProxyStream final : public event::DeferredDeletable,
   bool MayRetry(Failure failure, int status) const;
   // Retries when allowed; otherwise answers the client with `status`. Returns true on retry.
   bool RetryOrFail(Failure failure, int status, int fail_status, absl::string_view body);
-  void Retry(Failure failure, int status);
+  void Retry(Failure failure, int status, upstream::Host* next = nullptr);
   void ReadUpstream();
   void FinishResponse();
   void FailBeforeResponse(int status, absl::string_view body);
   void OnTimeout();
+  // timeouts.total ran out before a response was chosen: no further try.
+  void OnTotalTimeout();
   absl::Duration ResponseTimeout() const;
   // A watch's limits, from the request and the route's watch.max_hold.
   void StartWatchHold();
   // Arms the timer for the response (for a watch: what is left of its hold, if any).
   void ArmResponseTimer();
+  absl::Duration TotalTimeout() const;
   std::optional<uint64_t> HashKey() const;
 
   Worker& worker_;
@@ -147,6 +152,10 @@ class ProxyStream final : public event::DeferredDeletable,
   MonotonicTime watch_started_at_{};
   std::optional<absl::Duration> watch_wait_limit_;
   bool watch_wait_is_max_hold_ = false;  // the limit is max_hold, not the client's duration
+  event::QueuedTimer total_timer_;  // timeouts.total, armed with the first try (not watches)
+  bool total_armed_ = false;
+  bool total_expired_ = false;
+  upstream::Host* retry_host_ = nullptr;  // picked when a status answer was to be retried
 
   // The request body as received so far, kept for a retry while it stays small.
   std::string body_copy_;
@@ -169,6 +178,7 @@ class ProxyStream final : public event::DeferredDeletable,
   // The route's cache, for reads on a cached route.
   cache::ResponseCache* cache_ = nullptr;
   std::string primary_key_;
+  uint64_t cache_generation_ = 0;    // the cache's Generation() before the fetch went upstream
   cache::CachedResponsePtr cached_;  // what the lookup found, fresh or not
   bool awaiting_body_for_key_ = false;
   bool coalesce_leader_ = false;

@@ -1,6 +1,7 @@
 #include "confgate/server/runtime.h"
 
 #include "absl/strings/str_cat.h"
+#include "confgate/cache/policy.h"
 
 namespace confgate::server {
 namespace {
@@ -77,6 +78,21 @@ absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& co
     snapshot->cluster_tls.push_back(std::move(tls));
   }
   return snapshot;
+}
+
+size_t InvalidateAfterWrite(const RuntimeSnapshot& snapshot, const http::RequestHead& request,
+                            const http::ResponseHead& response) {
+  std::vector<std::string> paths = cache::InvalidatedPaths(request, response);
+  const absl::string_view* host = request.headers.Get(http::FieldId::kHost);
+  size_t removed = 0;
+  for (const std::shared_ptr<cache::ResponseCache>& route_cache : snapshot.route_caches) {
+    for (const std::string& path : paths) {
+      if (route_cache != nullptr) {
+        removed += route_cache->Invalidate(host != nullptr ? *host : absl::string_view(), path);
+      }
+    }
+  }
+  return removed;
 }
 
 const network::ServerTls* RuntimeSnapshot::ListenerTls(const std::string& address) const {

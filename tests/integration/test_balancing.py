@@ -128,7 +128,8 @@ class FailoverAndRetryTest(ProxyTestCase, unittest.TestCase):
     def test_reads_retry_a_timeout_on_another_replica(self):
         replicas = self.start_replicas(2)
         proxy = self.start_proxy(replicas, workers=1,
-                                 upstream_extra="    timeouts: {connect: 1s, response: 300ms}")
+                                 upstream_extra="    timeouts: {connect: 1s, response: 300ms, "
+                                                "total: 5s}")
         replicas[0].fault("hang")
         for _ in range(4):
             status, headers, _ = self.request(proxy, "GET", "/health")

@@ -181,7 +181,7 @@ class OutlierTest(ProxyTestCase, unittest.TestCase):
     def test_hanging_replica_is_ejected_by_timeouts(self):
         replicas = self.start_replicas(3)
         proxy = self.start_proxy(replicas, workers=1, upstream_extra=OUTLIER % "30s" +
-                                 "    timeouts: {connect: 1s, response: 300ms}")
+                                 "    timeouts: {connect: 1s, response: 300ms, total: 5s}")
         replicas[2].fault("hang")
         for _ in range(12):
             self.assertEqual(self.request(proxy, "GET", "/health")[0], 200)

@@ -21,8 +21,9 @@ from confgate_harness import SLOW, ProxyTestCase, ScriptedUpstream, wait_until  
 # The upstream response timeout (to the head, then the longest silence between body reads).
 RESPONSE_TIMEOUT = 0.4
 CONNECT_TIMEOUT = 0.3
-TIMEOUTS = "    timeouts: {connect: %dms, response: %dms}\n" % (int(CONNECT_TIMEOUT * 1000),
-                                                              int(RESPONSE_TIMEOUT * 1000))
+# timeouts.total leaves room for a retry after a timed-out try.
+TIMEOUTS = "    timeouts: {connect: %dms, response: %dms, total: 5s}\n" % (
+    int(CONNECT_TIMEOUT * 1000), int(RESPONSE_TIMEOUT * 1000))
 NO_RETRIES = "    retries: {attempts: 0}\n"
 
 OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"

@@ -50,6 +50,13 @@ absl::Duration FreshnessLifetime(const http::ResponseHead& response,
 std::string PrimaryKey(const http::RequestHead& request, const config::CacheConfig& config,
                        absl::string_view body);
 
+// The paths whose entries an unsafe request answered with `response` invalidates (RFC 9111
+// section 4.4): none for an error status; else the request's own path, and those of Location
+// and Content-Location when they name the request's Host (or no host). Queries cut off: every
+// entry of a path goes, whatever its query.
+std::vector<std::string> InvalidatedPaths(const http::RequestHead& request,
+                                          const http::ResponseHead& response);
+
 // The header names a response's Vary lists (lower case), in order; {"*"} for `Vary: *`.
 std::vector<std::string> VaryNames(const http::ResponseHead& response);
 // The request's values for those names, as the secondary key.

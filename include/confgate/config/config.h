@@ -111,6 +111,9 @@ struct RetryConfig {
 struct UpstreamTimeouts {
   absl::Duration connect = absl::Seconds(1);
   absl::Duration response = absl::Seconds(15);
+  // All tries of one request together (connects, retries), up to the response head; routes
+  // may override it. nullopt: the response timeout in force for the route.
+  std::optional<absl::Duration> total;
 };
 
 struct KeepaliveConfig {
@@ -178,6 +181,9 @@ struct RouteConfig {
   RouteKind kind = RouteKind::kAuto;
   // Overrides the upstream's response timeout; for watches, the upper bound of the hold.
   std::optional<absl::Duration> response_timeout;
+  // Overrides the upstream's timeouts.total (reads and writes; watches are held by their own
+  // rules).
+  std::optional<absl::Duration> total_timeout;
   std::optional<CacheConfig> cache;
   WatchConfig watch;
   int line = 0;

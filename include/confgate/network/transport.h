@@ -86,6 +86,10 @@ class Transport {
   // The connection is being cut short (a response broke off): a TLS session ends without
   // close_notify, so the peer cannot take a truncated message for a complete one.
   virtual void Abort() = 0;
+  // True once the peer ended a TLS session with close_notify: the end of a close-delimited
+  // message is then known. A bare close (plain TCP, or TLS without close_notify) may be a
+  // crash mid-message, and answers false.
+  virtual bool PeerClosedCleanly() const = 0;
   // The socket's local address as a Host value ("1.2.3.4:8080"; empty when unknown).
   virtual std::string LocalAuthority() const = 0;
 };

@@ -23,6 +23,7 @@ struct Route {
   size_t upstream_index = 0;  // index into the snapshot's clusters
   config::RouteKind kind = config::RouteKind::kAuto;
   std::optional<absl::Duration> response_timeout;
+  std::optional<absl::Duration> total_timeout;
   std::optional<config::CacheConfig> cache;  // enabled caches only
   config::WatchConfig watch;
   size_t index = 0;  // position in the route table

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "confgate/cache/store.h"
 #include "confgate/config/config.h"
+#include "confgate/http/codec.h"
 #include "confgate/network/tls.h"
 #include "confgate/router/router.h"
 #include "confgate/upstream/host.h"
@@ -29,6 +30,12 @@ struct RuntimeSnapshot {
 };
 
 using RuntimeSnapshotPtr = std::shared_ptr<const RuntimeSnapshot>;
+
+// A write answered with `response`: removes what it changed (cache::InvalidatedPaths on the
+// request's Host) from every route cache of `snapshot`. The caches are shared by all workers,
+// so this one call covers them all. Returns how many entries went.
+size_t InvalidateAfterWrite(const RuntimeSnapshot& snapshot, const http::RequestHead& request,
+                            const http::ResponseHead& response);
 
 // The "build" step of parse -> validate -> build.
 absl::StatusOr<RuntimeSnapshotPtr> BuildRuntimeSnapshot(const config::Config& config);

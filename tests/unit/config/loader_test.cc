@@ -170,6 +170,32 @@ upstreams:
   EXPECT_EQ(result.config.upstreams[0].servers[0].address.ToString(), "[::1]:8081");
 }
 
+TEST(LoadConfig, TotalTimeoutOnUpstreamsAndRoutes) {
+  LoadResult result = LoadConfigFromString(R"(listeners: [{address: "127.0.0.1:0"}]
+upstreams:
+  cs: {servers: [{address: "127.0.0.1:8081"}], timeouts: {response: 7s, total: 10s}}
+routes:
+  - {match: {prefix: /v3/}, upstream: cs, timeouts: {response: 2s, total: 3s}}
+  - {match: {prefix: /}, upstream: cs}
+)",
+                                           "inline");
+  ASSERT_TRUE(result.ok()) << result.errors[0].ToString();
+  EXPECT_EQ(result.config.upstreams[0].timeouts.total, absl::Seconds(10));
+  EXPECT_EQ(result.config.routes[0].total_timeout, absl::Seconds(3));
+  EXPECT_EQ(result.config.routes[0].response_timeout, absl::Seconds(2));
+  EXPECT_EQ(result.config.routes[1].total_timeout, std::nullopt);  // the upstream's then
+
+  LoadResult zero = LoadConfigFromString(R"(listeners: [{address: "127.0.0.1:0"}]
+upstreams:
+  cs: {servers: [{address: "127.0.0.1:8081"}]}
+routes:
+  - {match: {prefix: /}, upstream: cs, timeouts: {total: 0s}}
+)",
+                                         "inline");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.errors[0].field_path, "routes[0].timeouts.total");
+}
+
 // docs/security.md relies on these: a file that says nothing gets an admin listener only this
 // host can reach, and bounded requests.
 TEST(LoadConfig, SecurityRelevantDefaults) {

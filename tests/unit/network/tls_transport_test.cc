@@ -167,9 +167,23 @@ TEST_F(TlsTransportTest, ServerSideCarriesBothWaysAndEndsWithCloseNotify) {
 
 TEST_F(TlsTransportTest, ThePeersCloseNotifyClosesTheTransport) {
   StartServerWithPeerClient();
+  EXPECT_FALSE(transport_->PeerClosedCleanly());
   SSL_shutdown(peer_);
   ASSERT_TRUE(RunUntil([&] { return recorder_.closed == 1; }));
   EXPECT_EQ(recorder_.readable, 0);
+  // The end of a close-delimited message is known (the cache may keep it).
+  EXPECT_TRUE(transport_->PeerClosedCleanly());
+}
+
+TEST_F(TlsTransportTest, ABareCloseIsNotAKnownEnd) {
+  StartServerWithPeerClient();
+  ASSERT_EQ(SSL_write(peer_, "part of a bo", 12), 12);
+  ASSERT_TRUE(RunUntil([&] { return transport_->input_length() == 12; }));
+  // The peer dies mid-message: a FIN without close_notify.
+  close(pair_[1]);
+  pair_[1] = -1;
+  ASSERT_TRUE(RunUntil([&] { return recorder_.closed == 1; }));
+  EXPECT_FALSE(transport_->PeerClosedCleanly());
 }
 
 TEST_F(TlsTransportTest, PlaintextToATlsListenerClosesItWithoutInput) {
@@ -188,6 +202,7 @@ TEST_F(TlsTransportTest, CloseNotifyThatComesWithDataClosesAfterTheData) {
   ASSERT_TRUE(RunUntil([&] { return recorder_.closed == 1; }));
   EXPECT_EQ(recorder_.readable, 1);
   EXPECT_EQ(Drain(transport_->input()), "last");
+  EXPECT_TRUE(transport_->PeerClosedCleanly());
 }
 
 TEST_F(TlsTransportTest, AnAbortedConnectionEndsWithoutCloseNotify) {

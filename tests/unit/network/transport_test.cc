@@ -59,6 +59,8 @@ TEST_F(TransportTest, ReadsWhatThePeerSendsAndReportsEof) {
   Turn();
   EXPECT_EQ(recorder_.closed, 1);
   EXPECT_FALSE(recorder_.connect_failed);
+  // Plain TCP cannot tell a finished message from a peer that died mid-message.
+  EXPECT_FALSE(transport_->PeerClosedCleanly());
 }
 
 TEST_F(TransportTest, OutputIsSentFromTheLoopWithoutArmingTheWriteEvent) {
