@@ -35,6 +35,10 @@ AdminReply Error(int status, absl::string_view message) {
 // literals, unterminated objects, trailing bytes); the callback counts the keys, since a
 // repeated key would otherwise silently keep its last value.
 absl::StatusOr<std::optional<bool>> ParseModeBody(const std::string& body) {
+  // nlohmann's lexer takes a NUL for the end of its input: what follows one would be ignored.
+  if (body.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("the body is not valid JSON");
+  }
   int keys = 0;
   nlohmann::json::parser_callback_t count_keys =
       [&keys](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {

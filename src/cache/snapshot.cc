@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "confgate/cache/policy.h"
+#include "confgate/common/file.h"
 #include "confgate/common/hash.h"
 #include "confgate/http/header_map.h"
 
@@ -249,8 +250,11 @@ absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheI
     }
     written += static_cast<size_t>(n);
   }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    int error = errno;
+  int synced = fsync(fd);
+  int sync_error = errno;
+  int closed = close(fd);  // whether or not the sync failed: the descriptor must not leak
+  if (synced != 0 || closed != 0) {
+    int error = synced != 0 ? sync_error : errno;
     unlink(temp.c_str());
     return absl::UnavailableError(absl::StrCat("cannot sync ", temp, ": ", std::strerror(error)));
   }
@@ -263,14 +267,16 @@ absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheI
   return absl::OkStatus();
 }
 
-absl::StatusOr<DecodedSnapshot> ReadSnapshotFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
+absl::StatusOr<DecodedSnapshot> ReadSnapshotFile(const std::string& path, uint64_t max_bytes) {
+  if (access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
     return absl::NotFoundError(absl::StrCat("no snapshot at ", path));
   }
-  std::stringstream data;
-  data << file.rdbuf();
-  return DecodeSnapshot(data.str());
+  // A regular file of bounded size only: the path may be pointed at a FIFO or a device.
+  absl::StatusOr<std::string> data = ReadRegularFile(path, max_bytes);
+  if (!data.ok()) {
+    return data.status();
+  }
+  return DecodeSnapshot(*data);
 }
 
 int RemoveStaleSnapshotTemps(const std::string& path) {

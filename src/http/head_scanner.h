@@ -138,6 +138,8 @@ class HeadScanner {
   }
 
   bool started() const { return started_; }
+  // Between lines, with no part of a line (a blank line's CR, say) seen.
+  bool at_line_start() const { return state_ == State::kLineStart; }
   // The head was found whole, from the first byte given to Scan() to `*used`.
   bool whole() const { return whole_; }
 

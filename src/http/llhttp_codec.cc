@@ -26,9 +26,10 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
   void Reuse(RequestDecoderCallbacks& callbacks, const DecoderLimits& limits) override {
     callbacks_ = &callbacks;
     limits_ = limits;
+    scanner_.Reset();
   }
   bool paused() const override { return paused_; }
-  bool in_message() const override { return in_message_; }
+  bool in_message() const override { return InMessage(); }
   bool has_error() const override { return has_error_; }
   const DecodeError& error() const override { return error_; }
 
@@ -131,7 +132,9 @@ class RequestDecoderImpl final : public RequestDecoder, private LlhttpDecoder {
 class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder {
  public:
   ResponseDecoderImpl(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits)
-      : LlhttpDecoder(HTTP_RESPONSE, limits), callbacks_(&callbacks) {}
+      : LlhttpDecoder(HTTP_RESPONSE, limits), callbacks_(&callbacks) {
+    capture_status_line_ = true;
+  }
 
   // confgate::http::ResponseDecoder
   void ExpectResponse(absl::string_view request_method) override {
@@ -142,6 +145,7 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
   void Reuse(ResponseDecoderCallbacks& callbacks, const DecoderLimits& limits) override {
     callbacks_ = &callbacks;
     limits_ = limits;
+    scanner_.Reset();
   }
   void FeedEof() override {
     if (has_error_ || paused_) {
@@ -163,7 +167,7 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     }
   }
   bool paused() const override { return paused_; }
-  bool in_message() const override { return in_message_; }
+  bool in_message() const override { return InMessage(); }
   bool has_error() const override { return has_error_; }
   const DecodeError& error() const override { return error_; }
 
@@ -173,8 +177,8 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
     if (parser_.http_major != 1 || parser_.http_minor > 1) {
       return Fail(502, "unsupported HTTP version");
     }
-    // RFC 9110 section 15: three digits, 100 to 599.
-    if (status < 100 || status > 599) {
+    // RFC 9110 section 15: three digits, 100 to 599 (llhttp reads "0200" as 200).
+    if (status < 100 || status > 599 || !StatusHasThreeDigits()) {
       return Fail(502, "invalid status code");
     }
     if (status == 101) {
@@ -203,6 +207,12 @@ class ResponseDecoderImpl final : public ResponseDecoder, private LlhttpDecoder 
       if (head.framing != BodyFraming::kNone) {
         return Fail(502, "interim response with a body");
       }
+      if (head.version_minor == 0) {
+        return Fail(502, "interim response in HTTP/1.0");
+      }
+      // Connection on an interim response says nothing of the connection after the final
+      // one; llhttp would otherwise take "close" as the end and drop the final response.
+      parser_.flags &= ~F_CONNECTION_CLOSE;
       interim_ = true;
       return 1;
     }

@@ -94,6 +94,9 @@ class LlhttpDecoder {
         continue;
       }
       if (!head_done_) {
+        if (capture_status_line_ && status_line_size_ < sizeof(status_line_)) {
+          CaptureStatusLine(rest);
+        }
         size_t used = 0;
         HeadScanner::Result result = scanner_.Scan(
             rest, limits_.max_header_bytes, limits_.max_uri_bytes + 32, &used, &error_,
@@ -134,6 +137,34 @@ class LlhttpDecoder {
       }
     }
     return total;
+  }
+
+  // A message is under way, or a line of one (a blank line's CR before a start line) is.
+  bool InMessage() const { return in_message_ || !scanner_.at_line_start(); }
+
+  void CaptureStatusLine(absl::string_view data) {
+    for (char c : data) {
+      if (status_line_size_ == sizeof(status_line_)) {
+        return;
+      }
+      if (status_line_size_ == 0 && (c == '\r' || c == '\n')) {
+        continue;  // blank lines before the status line
+      }
+      status_line_[status_line_size_++] = c;
+    }
+  }
+  // "HTTP/1.x " + three digits + SP or the line's end.
+  bool StatusHasThreeDigits() const {
+    if (status_line_size_ != sizeof(status_line_)) {
+      return false;
+    }
+    for (int i = 9; i < 12; ++i) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(status_line_[i]))) {
+        return false;
+      }
+    }
+    char after = status_line_[12];
+    return after == ' ' || after == '\r' || after == '\n';
   }
 
   // After a pause of our own inside a message: sets up what comes next and resumes llhttp.
@@ -325,6 +356,11 @@ class LlhttpDecoder {
   bool in_chunk_line_ = false;     // the next bytes are a chunk-size line (FeedChunkLine)
   bool last_chunk_ = false;        // the last chunk was seen
   std::string chunk_line_;         // a chunk-size line that came in pieces
+  // Responses: the first bytes of the status line ("HTTP/1.1 200 "), kept to see that the
+  // status has exactly three digits, which llhttp does not check.
+  bool capture_status_line_ = false;
+  char status_line_[13] = {};
+  uint8_t status_line_size_ = 0;
   std::string url_;                // the target in pieces, or
   absl::string_view url_in_text_;  // a whole head's target, in headers_' text
   std::string status_text_;
@@ -470,6 +506,7 @@ class LlhttpDecoder {
     }
     self->in_message_ = false;
     self->head_done_ = false;
+    self->status_line_size_ = 0;
     self->scanner_.Reset();
     return self->MessageComplete();
   }

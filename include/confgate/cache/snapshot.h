@@ -28,7 +28,13 @@ std::optional<std::string> WhySnapshotEntryInvalid(const CacheItem& item);
 // The one temp file a write to `path` uses: `<path>.tmp`.
 std::string SnapshotTempPath(const std::string& path);
 absl::Status WriteSnapshotFile(const std::string& path, const std::vector<CacheItem>& items);
-absl::StatusOr<DecodedSnapshot> ReadSnapshotFile(const std::string& path);
+// The file must be a regular file of at most `max_bytes`; kNotFound when there is none.
+absl::StatusOr<DecodedSnapshot> ReadSnapshotFile(const std::string& path, uint64_t max_bytes);
+// The largest snapshot file read for a cache of `cache_max_bytes`: its entries and their keys
+// and fields, with room to spare.
+inline uint64_t MaxSnapshotFileBytes(uint64_t cache_max_bytes) {
+  return 2 * cache_max_bytes + 16 * 1024 * 1024;
+}
 // Removes what a writer killed mid-write left next to `path` (its temp file, and the
 // `<path>.tmp.<pid>` files of earlier versions); for start-up, before any write. Returns how
 // many files were removed.

@@ -134,6 +134,10 @@ TEST(AdminRouting, ModeBodyIsExactlyTheDocumentedJson) {
     EXPECT_THAT(reply.body, ::testing::StartsWith("{\"error\":\"")) << body;
     EXPECT_THAT(reply.body, ::testing::HasSubstr("read_only")) << body;
   }
+  // nlohmann's lexer stops at a NUL: what follows it must not be ignored.
+  AdminReply with_nul = mode(std::string("{\"read_only\": true}\0garbage", 27));
+  EXPECT_EQ(with_nul.status, 400);
+  EXPECT_EQ(backend.last, "");
   // The error body is one JSON object (its quotes escaped).
   EXPECT_THAT(mode("{}").body,
               ::testing::HasSubstr("the one key \\\"read_only\\\"; send {\\\"read_only\\\": "

@@ -80,10 +80,26 @@ TEST(Snapshot, TruncatedCorruptAndForeignFilesAreRejected) {
 TEST(Snapshot, FileWriteIsAtomicAndReadable) {
   std::string path = ::testing::TempDir() + "/confgate-cache.snapshot";
   ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse("on disk")}}).ok());
-  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path);
+  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path, 1 << 20);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(Bodies(*read), std::vector<std::string>{"on disk"});
-  EXPECT_EQ(ReadSnapshotFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadSnapshotFile(path + ".missing", 1 << 20).status().code(), absl::StatusCode::kNotFound);
+}
+
+// The snapshot path is read like the upstream file: a regular file of bounded size only, so a
+// path pointed at a device, a FIFO or a huge file cannot hang or exhaust start-up.
+TEST(Snapshot, OnlyABoundedRegularFileIsRead) {
+  EXPECT_FALSE(ReadSnapshotFile("/dev/zero", 1 << 20).ok());
+  std::string fifo = ::testing::TempDir() + "/confgate-cache.fifo";
+  unlink(fifo.c_str());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(ReadSnapshotFile(fifo, 1 << 20).ok());
+  unlink(fifo.c_str());
+  std::string path = ::testing::TempDir() + "/confgate-cache-large.snapshot";
+  ASSERT_TRUE(WriteSnapshotFile(path, {{"a", {}, "", MakeResponse(std::string(4096, 'x'))}}).ok());
+  EXPECT_TRUE(ReadSnapshotFile(path, 1 << 20).ok());
+  EXPECT_FALSE(ReadSnapshotFile(path, 1024).ok());
+  EXPECT_GT(MaxSnapshotFileBytes(64 << 20), uint64_t{128} << 20);
 }
 
 // One hostile entry between two good ones, with a valid checksum (EncodeSnapshot writes
@@ -219,7 +235,7 @@ TEST(Snapshot, WriteDoesNotFollowALinkAtTheTempName) {
   struct stat info {};
   ASSERT_EQ(lstat(path.c_str(), &info), 0);
   EXPECT_TRUE(S_ISREG(info.st_mode)) << "the snapshot must be a file of its own, not the link";
-  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path);
+  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path, 1 << 20);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(Bodies(*read), std::vector<std::string>{"cached"});
 }
@@ -281,7 +297,7 @@ TEST(Snapshot, KilledWritersLeaveOneTempFileThatStartUpRemoves) {
   // Only the snapshot, and a file that merely shares the prefix, are left.
   EXPECT_EQ(FilesStartingWith(directory, "cache.snapshot"),
             (std::vector<std::string>{"cache.snapshot", "cache.snapshot.tmp.other"}));
-  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path);
+  absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path, 1 << 20);
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(Bodies(*read), std::vector<std::string>{"last good"});
   EXPECT_EQ(RemoveStaleSnapshotTemps(path), 0);

@@ -488,6 +488,28 @@ INSTANTIATE_TEST_SUITE_P(
                     400}),
     [](const ::testing::TestParamInfo<HostileCase>& info) { return info.param.name; });
 
+// A connection that sent half a blank line (its CR) between requests is in a message: its
+// decoder is not idle, and a decoder handed to another connection starts clean.
+TEST(RequestDecoder, HalfABlankLineIsNotIdleAndReuseStartsClean) {
+  RequestRecorder recorder;
+  auto decoder = RequestDecoder::Create(recorder, {});
+  EXPECT_EQ(decoder->Feed("\r"), 1u);
+  EXPECT_TRUE(decoder->in_message());
+  EXPECT_EQ(decoder->Feed("\nGET / HTTP/1.1\r\nHost: h\r\n\r\n"), 29u);
+  EXPECT_FALSE(decoder->has_error());
+  ASSERT_EQ(recorder.heads.size(), 1u);
+  decoder->Resume();
+  EXPECT_FALSE(decoder->in_message());
+  // Reuse() after a stray CR: the next owner's request is its own.
+  EXPECT_EQ(decoder->Feed("\r"), 1u);
+  RequestRecorder next;
+  decoder->Reuse(next, {});
+  decoder->Feed("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_FALSE(decoder->has_error()) << decoder->error().reason;
+  ASSERT_EQ(next.heads.size(), 1u);
+  EXPECT_EQ(next.heads[0].target(), "/b");
+}
+
 TEST(RequestDecoder, TrailersAreAcceptedCheckedAndDropped) {
   Transcript t = DecodeAllSplits(std::string(kChunkedPost) +
                                  "X-Checksum: abc\r\nX-Other: 1\r\n\r\n"
@@ -777,6 +799,8 @@ TEST(ResponseDecoder, StatusOutside100To599Is502) {
         "HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.1 000 X\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.1 2000 X\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 0200 OK\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 00200 OK\r\nContent-Length: 0\r\n\r\n",
         "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}) {
     auto r = DecodeResponseAllSplits(input);
     EXPECT_TRUE(r.transcript.error) << input;
@@ -802,6 +826,23 @@ TEST(ResponseDecoder, TrailersAreCheckedAndBounded) {
     EXPECT_TRUE(r.transcript.error) << trailer.substr(0, 20);
     EXPECT_EQ(r.transcript.error_status, 502);
   }
+}
+
+// Connection on an interim response says nothing of the connection after the final one: the
+// final response is still read (llhttp took "close" as the end and dropped it). An interim
+// response in HTTP/1.0, which has none, is broken.
+TEST(ResponseDecoder, InterimResponseWithConnectionCloseKeepsTheFinalResponse) {
+  auto r = DecodeResponseAllSplits(
+      "HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\nHTTP/1.1 200 OK\r\n"
+      "Content-Length: 4\r\n\r\nreal");
+  ASSERT_FALSE(r.transcript.error);
+  ASSERT_EQ(r.transcript.events.size(), 3u);
+  EXPECT_EQ(r.transcript.events[0].rfind("head 200", 0), 0u);
+  EXPECT_EQ(r.transcript.events[1], "body real");
+  auto old = DecodeResponseAllSplits(
+      "HTTP/1.0 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+  EXPECT_TRUE(old.transcript.error);
+  EXPECT_EQ(old.transcript.error_status, 502);
 }
 
 // As for requests: no byte but a token character gets into a response's field name.
