@@ -4,11 +4,8 @@
 #include <optional>
 #include <string>
 
-#include "confgate/admin/admin_server.h"
 #include "confgate/common/log.h"
-#include "confgate/config/loader.h"
 #include "confgate/event/libevent_memory.h"
-#include "confgate/network/tls.h"
 #include "confgate/server/server.h"
 
 namespace {
@@ -77,38 +74,26 @@ int main(int argc, char** argv) {
     PrintUsage(std::cerr);
     return 2;
   }
-  confgate::config::LoadResult loaded = confgate::config::LoadConfigFile(config_path);
-  if (check_only && !loaded.ok()) {
-    return confgate::config::RunConfigCheck(config_path, std::cout);
-  }
-  if (loaded.ok()) {
-    // Certificates and keys are checked like the rest of the file: unreadable, malformed,
-    // mismatched or expired ones are reported with their field and line.
-    loaded.errors = confgate::network::CheckTlsFiles(loaded.config);
-    // --check reads the admin token file too (start-up reads it as it opens the admin port).
-    if (check_only && !loaded.config.admin.token_file.empty()) {
-      absl::StatusOr<std::string> token =
-          confgate::admin::ReadAdminToken(loaded.config.admin.token_file);
-      if (!token.ok()) {
-        loaded.errors.push_back({"", 0, std::string(token.status().message())});
-      }
-    }
-  }
+  // --check and start-up run the same steps (only binding sockets is left to start-up).
+  confgate::server::PreparedConfig prepared = confgate::server::LoadAndBuild(config_path);
   if (check_only) {
-    for (const confgate::config::ConfigError& error : loaded.errors) {
+    for (const confgate::config::ConfigError& error : prepared.errors) {
       std::cout << config_path << ": " << error.ToString() << "\n";
     }
-    if (loaded.ok()) {
+    if (prepared.ok()) {
       std::cout << config_path << ": ok\n";
+    } else {
+      std::cout << config_path << ": " << prepared.errors.size()
+                << (prepared.errors.size() == 1 ? " problem" : " problems") << "\n";
     }
-    return loaded.ok() ? 0 : 1;
+    return prepared.ok() ? 0 : 1;
   }
-  if (!loaded.ok()) {
-    for (const confgate::config::ConfigError& error : loaded.errors) {
+  if (!prepared.ok()) {
+    for (const confgate::config::ConfigError& error : prepared.errors) {
       confgate::Log(confgate::LogLevel::kError, "invalid config",
                     {{"file", config_path}, {"error", error.ToString()}});
     }
     return 1;
   }
-  return confgate::server::RunServer(loaded.config, config_path);
+  return confgate::server::RunServer(prepared, config_path);
 }

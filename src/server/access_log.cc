@@ -49,6 +49,22 @@ absl::Status AccessLog::Open(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status AccessLog::CheckWritable(const config::AccessLogConfig& config) {
+  const std::string& path = config.path;
+  if (!config.enabled || path == "stdout" || path == "stderr") {
+    return absl::OkStatus();
+  }
+  // An existing file must be writable; a new one needs a writable directory to be created in.
+  size_t slash = path.rfind('/');
+  std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
+  bool exists = access(path.c_str(), F_OK) == 0;
+  if (access(exists ? path.c_str() : (directory.empty() ? "/" : directory.c_str()), W_OK) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("access_log.path: cannot open ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 AccessLog::~AccessLog() {
   Flush();
   if (owns_fd_) {

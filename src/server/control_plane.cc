@@ -116,6 +116,12 @@ double ControlPlane::Unit() { return (random_.Next() >> 11) * 0x1.0p-53; }
 
 void ControlPlane::Start(std::function<void()> on_warm) {
   on_warm_ = std::move(on_warm);
+  // An upstream whose names do not resolve yet has no host at all: read-only from the start.
+  for (ClusterControl& cluster : clusters_) {
+    if (cluster.cluster->hosts().empty()) {
+      UpdateMode(cluster, "no host: its names do not resolve yet");
+    }
+  }
   absl::Duration longest_first_round = absl::ZeroDuration();
   for (const auto& control : hosts_) {
     if (control->tracker == nullptr) {

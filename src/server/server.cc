@@ -167,33 +167,72 @@ class ConfigWatch {
 
 }  // namespace
 
-// The first resolution of every `dns:` server (blocking; the main thread, before any worker).
-upstream::DnsResults ResolveDnsServers(const config::Config& config) {
+config::LoadResult LoadAndValidate(const std::string& config_path) {
+  config::LoadResult loaded = config::LoadConfigFile(config_path);
+  if (loaded.ok()) {
+    // Certificates and keys are checked like the rest of the file: unreadable, malformed,
+    // mismatched or expired ones are reported with their field and line.
+    loaded.errors = network::CheckTlsFiles(loaded.config);
+  }
+  return loaded;
+}
+
+upstream::DnsResults ResolveNames(const config::Config& config, const upstream::DnsResults& known) {
   upstream::DnsResults results;
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     for (const config::ServerConfig& server : upstream.servers) {
-      if (server.dns.empty() || results.contains(server.dns)) {
+      std::string key = upstream::NameKey(server);
+      if (key.empty() || results.contains(key)) {
+        continue;
+      }
+      if (auto answer = known.find(key); answer != known.end() && !answer->second.empty()) {
+        results[key] = answer->second;
         continue;
       }
       absl::StatusOr<std::vector<std::string>> resolved = upstream::ResolveNow(server.address);
       if (!resolved.ok()) {
-        Log(LogLevel::kWarn, "DNS resolution failed; retrying every dns_refresh",
-            {{"name", server.dns}, {"error", std::string(resolved.status().message())}});
+        Log(LogLevel::kWarn, "name does not resolve yet; its server joins once it does",
+            {{"upstream", upstream.name},
+             {"name", key},
+             {"retry_every_ms", absl::StrCat(absl::ToInt64Milliseconds(upstream.dns_refresh))},
+             {"error", std::string(resolved.status().message())}});
       }
-      results[server.dns] = resolved.ok() ? *resolved : std::vector<std::string>{};
+      results[key] = resolved.ok() ? *std::move(resolved) : std::vector<std::string>{};
     }
   }
   return results;
 }
 
-int RunServer(const config::Config& config, const std::string& config_path) {
-  upstream::DnsResults initial_dns = ResolveDnsServers(config);
-  absl::StatusOr<RuntimeSnapshotPtr> snapshot = BuildRuntimeSnapshot(config, nullptr, initial_dns);
-  if (!snapshot.ok()) {
-    Log(LogLevel::kError, "cannot build runtime configuration",
-        {{"error", std::string(snapshot.status().message())}});
-    return 1;
+PreparedConfig LoadAndBuild(const std::string& config_path) {
+  PreparedConfig prepared;
+  config::LoadResult loaded = LoadAndValidate(config_path);
+  prepared.errors = std::move(loaded.errors);
+  if (!prepared.errors.empty()) {
+    return prepared;
   }
+  if (!loaded.config.admin.token_file.empty()) {
+    absl::StatusOr<std::string> token = admin::ReadAdminToken(loaded.config.admin.token_file);
+    if (!token.ok()) {
+      prepared.errors.push_back({"", 0, std::string(token.status().message())});
+    }
+  }
+  if (absl::Status writable = AccessLog::CheckWritable(loaded.config.access_log); !writable.ok()) {
+    prepared.errors.push_back({"", 0, std::string(writable.message())});
+  }
+  prepared.dns = ResolveNames(loaded.config, {});
+  absl::StatusOr<RuntimeSnapshotPtr> snapshot =
+      BuildRuntimeSnapshot(loaded.config, nullptr, prepared.dns);
+  if (!snapshot.ok()) {
+    prepared.errors.push_back({"", 0, std::string(snapshot.status().message())});
+  } else if (prepared.errors.empty()) {
+    prepared.snapshot = *std::move(snapshot);
+  }
+  return prepared;
+}
+
+int RunServer(const PreparedConfig& prepared, const std::string& config_path) {
+  const upstream::DnsResults& initial_dns = prepared.dns;
+  const config::Config& config = prepared.snapshot->config;
   AccessLog access_log;
   SharedState shared;
   if (config.access_log.enabled) {
@@ -206,7 +245,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   }
 
   uint32_t worker_count = WorkerCount(config);
-  LoadCacheSnapshots(**snapshot);
+  LoadCacheSnapshots(*prepared.snapshot);
   signal(SIGPIPE, SIG_IGN);
   sigset_t handled;
   sigemptyset(&handled);
@@ -217,9 +256,9 @@ int RunServer(const config::Config& config, const std::string& config_path) {
 
   event::Dispatcher main_dispatcher;
   RealTimeSource time_source;
-  ControlPlane control_plane(main_dispatcher, time_source, *snapshot);
+  ControlPlane control_plane(main_dispatcher, time_source, prepared.snapshot);
   shared.outcome_reporter = &control_plane;
-  ProcessAdminBackend admin_backend(*snapshot, control_plane, shared);
+  ProcessAdminBackend admin_backend(prepared.snapshot, control_plane, shared);
   absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin_server =
       admin::AdminServer::Start(main_dispatcher.base(), config.admin, admin_backend);
   if (!admin_server.ok()) {
@@ -262,7 +301,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     sigset_t previous;
     pthread_sigmask(SIG_BLOCK, &handled, &previous);
     for (uint32_t i = 0; i < worker_count; ++i) {
-      workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, *snapshot,
+      workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, prepared.snapshot,
                                                  std::move((*sockets)[i])));
       workers.back()->Start();
     }
@@ -331,7 +370,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
   event_add(hup_event, nullptr);
   pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
 
-  RuntimeSnapshotPtr current = *snapshot;
+  RuntimeSnapshotPtr current = prepared.snapshot;
   CachePersister persister(main_dispatcher, time_source);
   persister.Follow(*current);
 
@@ -353,8 +392,11 @@ int RunServer(const config::Config& config, const std::string& config_path) {
       next.admin = running.admin;
       next.access_log = running.access_log;
     }
-    absl::StatusOr<RuntimeSnapshotPtr> built =
-        BuildRuntimeSnapshot(next, current.get(), dns_refresher->results());
+    // A reload looks up names the refresher has no answer for (blocking, like start-up); a
+    // DNS-triggered rebuild takes the refresher's answers as they are.
+    upstream::DnsResults dns =
+        trigger == "dns" ? dns_refresher->results() : ResolveNames(next, dns_refresher->results());
+    absl::StatusOr<RuntimeSnapshotPtr> built = BuildRuntimeSnapshot(next, current.get(), dns);
     if (!built.ok()) {
       Log(LogLevel::kError, "reload rejected; the running configuration stays",
           {{"trigger", trigger}, {"error", std::string(built.status().message())}});
@@ -397,7 +439,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     }
     persister.Follow(*current);
     if (trigger != "dns") {
-      dns_refresher->Watch(current->config, dns_refresher->results());
+      dns_refresher->Watch(current->config, dns);
       admin_backend.CountReload(true);
     }
     Log(LogLevel::kInfo, "configuration reloaded",
@@ -421,8 +463,7 @@ int RunServer(const config::Config& config, const std::string& config_path) {
     return apply(std::move(loaded.config), trigger);
   };
   reloader = std::make_unique<ConfigReloader>(
-      main_dispatcher, [&config_path] { return config::LoadConfigFile(config_path); },
-      apply_loaded);
+      main_dispatcher, [&config_path] { return LoadAndValidate(config_path); }, apply_loaded);
   dns_refresher = std::make_unique<DnsRefresher>(main_dispatcher, [&] {
     if (!draining) {
       apply(current->config, "dns").IgnoreError();

@@ -223,12 +223,12 @@ absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress&
 
 namespace {
 
-// The Host for `address` in `upstream`: the previous one when nothing about it changed.
-absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream,
+// The Host named `name` in `upstream`, connecting to the numeric `address`: the previous one
+// when nothing about it changed.
+absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream, const std::string& name,
                                        const config::SocketAddress& address, uint32_t weight,
                                        bool backup, int line,
                                        const std::vector<ClusterSharedPtr>& previous) {
-  std::string name = address.ToString();
   for (const ClusterSharedPtr& old_cluster : previous) {
     if (old_cluster->name() != upstream) {
       continue;
@@ -249,7 +249,20 @@ absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream,
                                 backup);
 }
 
+bool IsIpLiteral(const std::string& host) {
+  in6_addr raw;
+  return inet_pton(AF_INET, host.c_str(), &raw) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), &raw) == 1;
+}
+
 }  // namespace
+
+std::string NameKey(const config::ServerConfig& server) {
+  if (!server.dns.empty()) {
+    return server.dns;
+  }
+  return IsIpLiteral(server.address.host) ? "" : server.address.ToString();
+}
 
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous,
@@ -258,27 +271,25 @@ absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
   for (const config::UpstreamConfig& upstream : config.upstreams) {
     std::vector<HostSharedPtr> hosts;
     for (const config::ServerConfig& server : upstream.servers) {
-      std::vector<config::SocketAddress> addresses;
-      if (server.dns.empty()) {
-        addresses.push_back(server.address);
-      } else {
-        auto known = dns.find(server.dns);
-        std::vector<std::string> ips;
-        if (known != dns.end()) {
-          ips = known->second;
-        } else {
-          absl::StatusOr<std::vector<std::string>> resolved = ResolveNow(server.address);
-          if (resolved.ok()) {
-            ips = *resolved;
-          }  // else: no hosts for now; the DNS refresh keeps trying
-        }
-        for (const std::string& ip : ips) {
-          addresses.push_back(config::SocketAddress{ip, server.address.port});
-        }
+      std::string key = NameKey(server);
+      std::vector<std::string> ips;
+      if (key.empty()) {
+        ips.push_back(server.address.host);
+      } else if (auto known = dns.find(key); known != dns.end()) {
+        ips = known->second;
+      } else if (absl::StatusOr<std::vector<std::string>> resolved = ResolveNow(server.address);
+                 resolved.ok()) {
+        ips = *std::move(resolved);
+      }  // else: no host for now; the DNS refresh keeps trying until the name resolves
+      // An `address:` name is one host, labelled with the name, at its first address.
+      if (server.dns.empty() && ips.size() > 1) {
+        ips.resize(1);
       }
-      for (const config::SocketAddress& address : addresses) {
-        absl::StatusOr<HostSharedPtr> host =
-            MakeHost(upstream.name, address, server.weight, server.backup, server.line, previous);
+      for (const std::string& ip : ips) {
+        config::SocketAddress address{ip, server.address.port};
+        std::string name = server.dns.empty() ? server.address.ToString() : address.ToString();
+        absl::StatusOr<HostSharedPtr> host = MakeHost(upstream.name, name, address, server.weight,
+                                                      server.backup, server.line, previous);
         if (!host.ok()) {
           return host.status();
         }

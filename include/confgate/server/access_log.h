@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "confgate/common/mutex.h"
+#include "confgate/config/config.h"
 
 namespace confgate::server {
 
@@ -32,6 +33,8 @@ class AccessLog {
   // `path`: "stdout", "stderr" or a file opened for append. Called on the main thread.
   absl::Status Open(const std::string& path);
   ~AccessLog();
+  // Whether Open() would succeed for `config`, without creating the file (--check).
+  static absl::Status CheckWritable(const config::AccessLogConfig& config);
 
   // Thread-safe; cheap.
   void Append(const AccessLogEntry& entry);

@@ -219,11 +219,16 @@ absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous);
 
-// The addresses (numeric "ip", no port) each `dns:` server resolved to, by its "name:port".
+// The addresses (numeric "ip", no port) each name resolved to, by its NameKey ("name:port").
+// An empty list: the name does not resolve (yet).
 using DnsResults = std::map<std::string, std::vector<std::string>>;
-// A `dns:` server becomes one host per resolved address ("ip:port"); a name missing from
-// `dns` is resolved here, blocking (start-up, on the main thread). A resolved address that was
-// already a host keeps its Host object.
+// The DnsResults key of a server that needs a name looked up: its `dns:` NAME:PORT, or the
+// NAME:PORT of an `address:` that is a name. Empty for an IP literal.
+std::string NameKey(const config::ServerConfig& server);
+// A `dns:` server becomes one host per resolved address ("ip:port"); an `address:` name one
+// host labelled "name:port" at its first address. A name missing from `dns` is resolved here,
+// blocking (on the main thread). A name that does not resolve gives no host (yet), never an
+// error. A resolved address that was already a host keeps its Host object.
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous,
     const DnsResults& dns);
