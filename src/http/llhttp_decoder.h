@@ -350,12 +350,12 @@ class LlhttpDecoder {
   bool in_message_ = false;
   bool head_done_ = false;
   bool interim_ = false;
-  bool trailers_next_ = false;     // paused at the last chunk; a trailer section follows
-  bool in_trailers_ = false;       // headers_ holds trailer fields
-  bool chunk_line_next_ = false;   // paused where a chunk-size line starts
-  bool in_chunk_line_ = false;     // the next bytes are a chunk-size line (FeedChunkLine)
-  bool last_chunk_ = false;        // the last chunk was seen
-  std::string chunk_line_;         // a chunk-size line that came in pieces
+  bool trailers_next_ = false;    // paused at the last chunk; a trailer section follows
+  bool in_trailers_ = false;      // headers_ holds trailer fields
+  bool chunk_line_next_ = false;  // paused where a chunk-size line starts
+  bool in_chunk_line_ = false;    // the next bytes are a chunk-size line (FeedChunkLine)
+  bool last_chunk_ = false;       // the last chunk was seen
+  std::string chunk_line_;        // a chunk-size line that came in pieces
   // Responses: the first bytes of the status line ("HTTP/1.1 200 "), kept to see that the
   // status has exactly three digits, which llhttp does not check.
   bool capture_status_line_ = false;

@@ -152,7 +152,7 @@ class ProxyStream final : public event::DeferredDeletable,
   MonotonicTime watch_started_at_{};
   std::optional<absl::Duration> watch_wait_limit_;
   bool watch_wait_is_max_hold_ = false;  // the limit is max_hold, not the client's duration
-  event::QueuedTimer total_timer_;  // timeouts.total, armed with the first try (not watches)
+  event::QueuedTimer total_timer_;       // timeouts.total, armed with the first try (not watches)
   bool total_armed_ = false;
   bool total_expired_ = false;
   upstream::Host* retry_host_ = nullptr;  // picked when a status answer was to be retried

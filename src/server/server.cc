@@ -84,8 +84,8 @@ void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
       Log(LogLevel::kInfo, "stale cache snapshot temp files removed",
           {{"path", path}, {"files", absl::StrCat(removed)}});
     }
-    absl::StatusOr<cache::DecodedSnapshot> snapshot = cache::ReadSnapshotFile(
-        path, cache::MaxSnapshotFileBytes(route.cache->max_bytes));
+    absl::StatusOr<cache::DecodedSnapshot> snapshot =
+        cache::ReadSnapshotFile(path, cache::MaxSnapshotFileBytes(route.cache->max_bytes));
     if (!snapshot.ok()) {
       Log(snapshot.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo
                                                                   : LogLevel::kWarn,

@@ -83,7 +83,8 @@ TEST(Snapshot, FileWriteIsAtomicAndReadable) {
   absl::StatusOr<DecodedSnapshot> read = ReadSnapshotFile(path, 1 << 20);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(Bodies(*read), std::vector<std::string>{"on disk"});
-  EXPECT_EQ(ReadSnapshotFile(path + ".missing", 1 << 20).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadSnapshotFile(path + ".missing", 1 << 20).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // The snapshot path is read like the upstream file: a regular file of bounded size only, so a
