@@ -60,11 +60,17 @@ sleep 0.3
 cat "$run_dir/access.log"
 
 echo
-echo "now every replica goes down: confgate turns read-only and keeps serving the last good copies"
+echo "now every replica goes down: once no host has been available for read_only_after (3 s),"
+echo "confgate turns read-only and keeps serving the last good copies"
 for i in 0 1 2; do
   kill "${pids[$i]}" 2>/dev/null || true
 done
-sleep 1.5
+for _ in $(seq 100); do
+  if curl -s http://127.0.0.1:9901/status | grep -q '"mode":"read_only"'; then
+    break
+  fi
+  sleep 0.1
+done
 run curl -s -i http://127.0.0.1:8080/v1/kv/app/db-url
 run curl -s -i -X PUT --data 'v2' http://127.0.0.1:8080/v1/kv/app/db-url
 run curl -s http://127.0.0.1:9901/status
