@@ -43,9 +43,49 @@ std::optional<LogLevel> ParseLogLevel(absl::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+// forms, no surrogates, nothing past U+10FFFF), or 0 when there is none.
+size_t Utf8SequenceLength(absl::string_view text) {
+  auto byte = [&text](size_t i) { return static_cast<unsigned char>(text[i]); };
+  auto continuation = [&](size_t i, unsigned char low = 0x80, unsigned char high = 0xbf) {
+    return i < text.size() && byte(i) >= low && byte(i) <= high;
+  };
+  unsigned char lead = byte(0);
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    return continuation(1) ? 2 : 0;
+  }
+  if (lead >= 0xe0 && lead <= 0xef) {
+    unsigned char low = lead == 0xe0 ? 0xa0 : 0x80;   // overlong
+    unsigned char high = lead == 0xed ? 0x9f : 0xbf;  // surrogates
+    return continuation(1, low, high) && continuation(2) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    unsigned char low = lead == 0xf0 ? 0x90 : 0x80;
+    unsigned char high = lead == 0xf4 ? 0x8f : 0xbf;
+    return continuation(1, low, high) && continuation(2) && continuation(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
 void AppendJsonString(absl::string_view value, std::string& out) {
   out.push_back('"');
-  for (unsigned char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {
+      // Well-formed UTF-8 goes as it is; any other byte (a request path may hold anything) is
+      // written as the code point of its Latin-1 reading, so the line stays valid JSON.
+      if (size_t length = Utf8SequenceLength(value.substr(i)); length > 0) {
+        out.append(value.data() + i, length);
+        i += length - 1;
+      } else {
+        absl::StrAppendFormat(&out, "\\u%04x", c);
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out.append("\\\"");

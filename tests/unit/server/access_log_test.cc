@@ -42,6 +42,27 @@ TEST(AccessLog, ControlCharactersCannotSplitALine) {
   EXPECT_EQ(line.find('\r'), std::string::npos);
 }
 
+// A request path may hold any byte: well-formed UTF-8 is written as it is, every other byte as
+// \u00XX, so each line stays valid JSON (a parser that rejects the line loses the request).
+TEST(AccessLog, InvalidUtf8IsEscapedAndValidUtf8Kept) {
+  AccessLogEntry entry = MakeEntry();
+  entry.path =
+      "/a\x80\xff"
+      "\xc3\xa9"          // é
+      "\xe2\x82\xac"      // €
+      "\xf0\x9f\x98\x80"  // U+1F600
+      "\xc0\xaf"          // overlong '/'
+      "\xed\xa0\x80"      // a surrogate
+      "\xf4\x90\x80\x80"  // past U+10FFFF
+      "\xe2\x82";         // cut short
+  std::string line = FormatAccessLogLine(entry);
+  EXPECT_NE(line.find("\"path\":\"/a\\u0080\\u00ff\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                      "\\u00c0\\u00af\\u00ed\\u00a0\\u0080\\u00f4\\u0090\\u0080\\u0080"
+                      "\\u00e2\\u0082\""),
+            std::string::npos)
+      << line;
+}
+
 TEST(AccessLog, AppendsToAFileOnFlush) {
   char path[] = "/tmp/confgate-access-XXXXXX";
   int fd = mkstemp(path);
