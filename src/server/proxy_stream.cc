@@ -53,7 +53,9 @@ std::string UpstreamErrorBody(absl::string_view error, const std::string& upstre
                               absl::string_view message) {
   std::string body = absl::StrCat("{\"error\":\"", error, "\",\"upstream\":");
   AppendJsonString(upstream, body);
-  absl::StrAppend(&body, ",\"message\":\"", message, "\"}\n");
+  absl::StrAppend(&body, ",\"message\":");
+  AppendJsonString(message, body);
+  body.append("}\n");
   return body;
 }
 
@@ -1099,12 +1101,9 @@ void ProxyStream::EndWatch(absl::string_view reason) {
   finished_ = true;
   timer_.Disable();
   if (!response_started_) {
-    // The read-only 503's shape, so that clients parse one format.
-    std::string body = "{\"error\":\"watch_ended\",\"upstream\":";
-    AppendJsonString(cluster_.name(), body);
-    absl::StrAppend(&body, ",\"message\":");
-    AppendJsonString(absl::StrCat("confgate ended the watch (", reason, "); watch again"), body);
-    absl::StrAppend(&body, "}\n");
+    std::string body =
+        UpstreamErrorBody("watch_ended", cluster_.name(),
+                          absl::StrCat("confgate ended the watch (", reason, "); watch again"));
     downstream_.SendLocalReply(503, body, /*close_after=*/false, "application/json",
                                absl::StrCat("Retry-After: ", kWatchEndedRetryAfterSeconds, "\r\n"));
     return;

@@ -14,11 +14,14 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import (CONFGATE_BIN, SLOW, Proxy, ProxyTestCase,  # noqa: E402
+from confgate_harness import (CONFGATE_BIN, SLOW, ClosedPort, Proxy, ProxyTestCase,  # noqa: E402
                               admin_call, wait_until, write_confgate_config)
 
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 
+# The upstream: a port held without listen() for the module's life, so no other process can
+# answer on it.
+UPSTREAM = ClosedPort()
 VALID = """listeners:
   - address: 127.0.0.1:0
 admin: {address: 127.0.0.1:0%s}
@@ -26,11 +29,11 @@ workers: 1
 upstreams:
   config-service:
     servers:
-      - {address: 127.0.0.1:8081}
+      - {address: UPSTREAM_ADDRESS}
 routes:
   - match: {prefix: /}
     upstream: config-service
-"""
+""".replace("UPSTREAM_ADDRESS", UPSTREAM.address)
 
 
 class UpstreamFileTest(unittest.TestCase):

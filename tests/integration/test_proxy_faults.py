@@ -16,7 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import SLOW, ProxyTestCase, ScriptedUpstream, wait_until  # noqa: E402
+from confgate_harness import SLOW, ClosedPort, ProxyTestCase, ScriptedUpstream, wait_until  # noqa: E402
 
 # The upstream response timeout (to the head, then the longest silence between body reads).
 RESPONSE_TIMEOUT = 0.4
@@ -169,18 +169,6 @@ class Client:
             pass
         return self.closed and not self.buffer
 
-
-class ClosedPort:
-    """An address where nothing listens: connects to it are refused at once. The port stays
-    bound (without listen()) so no other process can take it meanwhile."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-
-    def close(self):
-        self.sock.close()
 
 
 class FullListenQueue:

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
-from confgate_harness import ProxyTestCase  # noqa: E402
+from confgate_harness import ClosedPort, ProxyTestCase  # noqa: E402
 
 
 def routes(timeouts=""):
@@ -20,17 +20,6 @@ def routes(timeouts=""):
     kind: auto
 %s""" % ("    timeouts: {%s}\n" % timeouts if timeouts else "")
 
-
-class ClosedPort:
-    """An address where nothing listens (the port stays bound, without listen())."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-
-    def close(self):
-        self.sock.close()
 
 
 def answer_503(connection):

@@ -499,3 +499,16 @@ class ScriptedUpstream:
             except OSError:
                 pass
         self._thread.join(timeout=5)
+
+
+class ClosedPort:
+    """An address where nothing listens: connects to it are refused at once. The port stays
+    bound (without listen()) so no other process can take it meanwhile."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
