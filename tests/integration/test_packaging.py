@@ -149,7 +149,43 @@ class PrometheusConfigTest(unittest.TestCase):
                  for rule in group["rules"]}
         self.assertEqual(names, {"ConfgateUpstreamReadOnly", "ConfgateNoAvailableHost",
                                  "ConfgateHostEjected", "ConfgateReloadFailed",
-                                 "ConfgateHigh5xxRatio"})
+                                 "ConfgateReloadKeepsFailing", "ConfgateHigh5xxRatio"})
+
+    def test_alert_rules_keep_the_instance(self):
+        # An aggregation without `instance` would hide one confgate process that lost every host
+        # behind the others (docs/scale-out.md).
+        for group in load_all("conf/prometheus/alerts.yaml")[0]["groups"]:
+            for rule in group["rules"]:
+                aggregations = re.findall(r"\b(?:sum|max|min|avg|count)\s+by\s*\(([^)]*)\)",
+                                          rule["expr"])
+                self.assertTrue(aggregations, rule["alert"])
+                for labels in aggregations:
+                    self.assertIn("instance", [label.strip() for label in labels.split(",")],
+                                  rule["alert"])
+
+    def test_every_alert_fires_and_clears_in_the_unit_tests(self):
+        names = {rule["alert"] for group in load_all("conf/prometheus/alerts.yaml")[0]["groups"]
+                 for rule in group["rules"]}
+        fired, cleared = set(), set()
+        for case in load_all("conf/prometheus/alerts_test.yaml")[0]["tests"]:
+            checks = sorted(case["alert_rule_test"], key=lambda check: int(check["eval_time"][:-1]))
+            seen_firing = set()
+            for check in checks:
+                self.assertTrue(check["eval_time"].endswith("m"), check)
+                if check["exp_alerts"]:
+                    seen_firing.add(check["alertname"])
+                    fired.add(check["alertname"])
+                elif check["alertname"] in seen_firing:
+                    cleared.add(check["alertname"])
+        self.assertEqual(fired, names)
+        self.assertEqual(cleared, names)
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
+        result = subprocess.run([promtool, "test", "rules",
+                                 path("conf", "prometheus", "alerts_test.yaml")],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
     def test_scrape_config_points_at_the_admin_listener(self):
         config = load_all("conf/prometheus/prometheus.yaml")[0]
