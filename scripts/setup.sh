@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config python3 python3-yaml curl openssl clang-format prometheus
+  build-essential cmake pkg-config python3 python3-yaml python3-jsonschema curl openssl clang-format prometheus
   clang libclang-rt-14-dev
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   nlohmann-json3-dev
