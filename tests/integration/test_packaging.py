@@ -124,7 +124,7 @@ class ComposeAndDockerfileTest(unittest.TestCase):
         with open(path("docker", "Dockerfile")) as handle:
             dockerfile = handle.read()
         self.assertIn("FROM debian:bookworm AS build", dockerfile)
-        self.assertRegex(dockerfile, r"\nUSER confgate\n")
+        self.assertRegex(dockerfile, r"\nUSER 10001:10001\n")
         self.assertIn("http://127.0.0.1:9901/healthz", dockerfile)
         self.assertIn("COPY conf/confgate.yaml /etc/confgate/confgate.yaml", dockerfile)
         with open(path("conf", "confgate.yaml")) as handle:
