@@ -49,7 +49,9 @@ class KubernetesManifestTest(unittest.TestCase):
                                      files)
         admin_port = port_of(config["admin"]["address"])
         listener_port = port_of(config["listeners"][0]["address"])
-        container = next(c for c in kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+        pod = kinds["Deployment"]["spec"]["template"]["spec"]
+        # A sidecar is a native one: an initContainer with restartPolicy: Always.
+        container = next(c for c in pod["containers"] + pod.get("initContainers", [])
                          if c["name"] == "confgate")
         self.assertEqual(container["volumeMounts"][0]["mountPath"], "/etc/confgate")
         self.assertIn("/etc/confgate/confgate.yaml", container["args"])
