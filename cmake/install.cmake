@@ -26,3 +26,4 @@ install(FILES LICENSE README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES docs/confgate.schema.json DESTINATION ${CMAKE_INSTALL_DATADIR}/confgate)
 install(FILES conf/prometheus/alerts.yaml conf/prometheus/prometheus.yaml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/confgate/prometheus)
+install(FILES deploy/grafana/confgate-dashboard.json DESTINATION ${CMAKE_INSTALL_DATADIR}/confgate/grafana)

@@ -72,8 +72,8 @@ class InstallTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.docs, "examples", "demo.yaml")))
         schema = os.path.join(self.prefix, "share", "confgate", "confgate.schema.json")
         self.assertEqual(json.loads(self.read(schema))["type"], "object")
-        self.assertTrue(os.path.exists(os.path.join(self.prefix, "share", "confgate",
-                                                    "prometheus", "alerts.yaml")))
+        for part in (("prometheus", "alerts.yaml"), ("grafana", "confgate-dashboard.json")):
+            self.assertTrue(os.path.exists(os.path.join(self.prefix, "share", "confgate", *part)))
 
     def test_licence_is_the_full_apache_2_text(self):
         for path in (os.path.join(SOURCE_DIR, "LICENSE"), os.path.join(self.docs, "LICENSE")):
