@@ -196,5 +196,52 @@ class PrometheusConfigTest(unittest.TestCase):
         self.assertTrue(job["static_configs"][0]["targets"][0].endswith(":9901"))
 
 
+class ScaleOutDocTest(unittest.TestCase):
+    """docs/scale-out.md: the topics it must cover, paths that exist, PromQL that parses, and
+    health-check arithmetic that adds up."""
+
+    def setUp(self):
+        with open(path("docs", "scale-out.md")) as handle:
+            self.text = handle.read()
+
+    def test_topics(self):
+        headings = re.findall(r"^## (.+)$", self.text, re.M)
+        self.assertEqual(headings, ["Several instances behind a Service or DNS", "Sidecar or edge",
+                                    "What differs between instances",
+                                    "Load on the replicas from many instances",
+                                    "Alerting across instances"])
+        for needed in ("Caches.", "Health and ejection.", "Admin calls are per instance.",
+                       "count by (upstream) (confgate_upstream_mode == 2)"):
+            self.assertIn(needed, self.text)
+
+    def test_named_files_exist(self):
+        named = set(re.findall(r"`((?:docs|conf|deploy|docker|scripts)/[^`\s]*)`", self.text))
+        self.assertGreater(len(named), 5)
+        for name in named:
+            self.assertTrue(os.path.exists(path(name)), name)
+
+    def test_health_check_load_table(self):
+        rows = re.findall(r"^\| (\d+)[^|]* \| (\d+)s \| ([\d.]+)", self.text, re.M)
+        self.assertEqual(len(rows), 4)
+        for instances, interval, per_second in rows:
+            self.assertAlmostEqual(int(instances) / int(interval), float(per_second))
+
+    def test_promql_parses(self):
+        promtool = shutil.which("promtool")
+        if promtool is None:
+            self.skipTest("promtool is installed by scripts/setup.sh (Debian package prometheus)")
+        blocks = re.findall(r"```promql\n(.*?)```", self.text, re.S)
+        self.assertEqual(len(blocks), 2)
+        rules = {"groups": [{"name": "doc", "rules": [
+            {"record": "doc:query_%d" % index, "expr": block.strip()}
+            for index, block in enumerate(blocks)]}]}
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            yaml.safe_dump(rules, handle)
+        self.addCleanup(os.unlink, handle.name)
+        result = subprocess.run([promtool, "check", "rules", handle.name], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
