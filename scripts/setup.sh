@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config python3 python3-yaml python3-jsonschema curl openssl clang-format prometheus
+  man-db
   clang libclang-rt-14-dev
   libevent-dev node-llhttp libssl-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   nlohmann-json3-dev
