@@ -28,7 +28,7 @@ admin::AdminReply FromStatus(const absl::Status& status, const std::string& done
                            absl::StrCat("{\"error\":", Quoted(status.message()), "}\n")};
 }
 
-std::string LastFailureJson(const upstream::Host::LastFailure& failure) {
+std::string LastFailureJson(const upstream::HostState::LastFailure& failure) {
   if (failure.reason == upstream::FailureReason::kNone) {
     return "null";
   }
@@ -69,17 +69,17 @@ std::string ProcessAdminBackend::StatusJson() {
                     ",\"balancer\":", Quoted(cluster.config().balancer), ",\"hosts\":[");
     for (size_t h = 0; h < cluster.hosts().size(); ++h) {
       upstream::Host& host = *cluster.hosts()[h];
-      absl::StrAppend(&out, h > 0 ? "," : "", "{\"address\":", Quoted(host.address()),
-                      ",\"weight\":", host.weight(),
-                      ",\"backup\":", host.backup() ? "true" : "false",
-                      ",\"available\":", host.available() ? "true" : "false",
-                      ",\"health\":", Quoted(control_plane_.health(host)),
-                      ",\"ejected\":", host.ejected().load() ? "true" : "false",
-                      ",\"ejections\":", control_plane_.ejection_count(host),
-                      ",\"drained\":", host.drained().load() ? "true" : "false",
-                      ",\"active_requests\":", host.active_requests().load(),
-                      ",\"requests\":", host.requests(), ",\"failures\":", host.failures(),
-                      ",\"last_failure\":", LastFailureJson(host.last_failure()), "}");
+      absl::StrAppend(
+          &out, h > 0 ? "," : "", "{\"address\":", Quoted(host.address()),
+          ",\"weight\":", host.weight(), ",\"backup\":", host.backup() ? "true" : "false",
+          ",\"available\":", host.state().available() ? "true" : "false",
+          ",\"health\":", Quoted(control_plane_.health(host)),
+          ",\"ejected\":", host.state().ejected() ? "true" : "false",
+          ",\"ejections\":", control_plane_.ejection_count(host),
+          ",\"drained\":", host.state().drained() ? "true" : "false",
+          ",\"active_requests\":", host.state().active_requests().load(),
+          ",\"requests\":", host.state().requests(), ",\"failures\":", host.state().failures(),
+          ",\"last_failure\":", LastFailureJson(host.state().last_failure()), "}");
     }
     out.append("]}");
   }

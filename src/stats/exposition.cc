@@ -115,24 +115,25 @@ std::string RenderMetrics(const std::vector<upstream::ClusterSharedPtr>& cluster
         with_outcome.push_back(
             {"outcome", upstream::OutcomeName(static_cast<upstream::Outcome>(outcome))});
         AddCounter(upstream_requests, with_outcome,
-                   static_cast<double>(host->outcomes()[outcome].load()));
+                   static_cast<double>(host->state().outcomes()[outcome].load()));
       }
-      AddGauge(available, labels, host->available() ? 1 : 0);
-      AddGauge(ejected, labels, host->ejected().load() ? 1 : 0);
+      AddGauge(available, labels, host->state().available() ? 1 : 0);
+      AddGauge(ejected, labels, host->state().ejected() ? 1 : 0);
       for (int reason = 0; reason < 3; ++reason) {
         std::vector<ClientMetric::Label> with_reason = labels;
         with_reason.push_back({"reason", upstream::EjectionReasonName(
                                              static_cast<upstream::EjectionReason>(reason))});
-        AddCounter(ejections, with_reason, static_cast<double>(host->ejections()[reason].load()));
+        AddCounter(ejections, with_reason,
+                   static_cast<double>(host->state().ejections()[reason].load()));
       }
-      AddGauge(active, labels, host->active_requests().load());
+      AddGauge(active, labels, host->state().active_requests().load());
       if (cluster->config().health_check.has_value()) {
         for (int result = 0; result < 5; ++result) {
           std::vector<ClientMetric::Label> with_result = labels;
           with_result.push_back(
               {"result", upstream::CheckResultName(static_cast<upstream::CheckResult>(result))});
           AddCounter(checks, with_result,
-                     static_cast<double>(host->health_checks()[result].load()));
+                     static_cast<double>(host->state().health_checks()[result].load()));
         }
       }
     }
