@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "confgate/common/log.h"
-#include "confgate/stats/exposition.h"
+#include "server/metrics.h"
 
 namespace confgate::server {
 namespace {
@@ -46,18 +46,18 @@ std::string LastFailureJson(const upstream::HostState::LastFailure& failure) {
 }  // namespace
 
 std::string ProcessAdminBackend::Metrics() {
-  std::vector<stats::RouteCache> caches;
+  std::vector<RouteCache> caches;
   for (const router::Route& route : snapshot_->routes.routes()) {
     if (snapshot_->route_caches[route.index] != nullptr) {
       caches.push_back({route.upstream, snapshot_->route_caches[route.index].get()});
     }
   }
-  stats::ProcessCounters process;
+  ProcessCounters process;
   process.downstream_connections = shared_.downstream_connections.load();
   process.reloads_succeeded = reloads_succeeded_;
   process.reloads_failed = reloads_failed_;
   process.allocation_failures = shared_.allocation_failures.load();
-  return stats::RenderMetrics(snapshot_->clusters, caches, process);
+  return RenderMetrics(snapshot_->clusters, caches, process);
 }
 
 std::string ProcessAdminBackend::StatusJson() {
