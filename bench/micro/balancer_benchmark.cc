@@ -18,7 +18,7 @@ std::vector<HostSharedPtr> MakeHosts(int count) {
     hosts.push_back(std::make_shared<Host>("bench", "127.0.0.1:" + std::to_string(8000 + i),
                                            reinterpret_cast<sockaddr*>(&addr), sizeof(addr),
                                            1 + i % 3, false));
-    hosts.back()->active_requests() = static_cast<uint32_t>(i % 7);
+    hosts.back()->state().active_requests() = static_cast<uint32_t>(i % 7);
   }
   return hosts;
 }

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "confgate/common/log.h"
-#include "confgate/stats/exposition.h"
+#include "server/metrics.h"
 
 namespace confgate::server {
 namespace {
@@ -28,7 +28,7 @@ admin::AdminReply FromStatus(const absl::Status& status, const std::string& done
                            absl::StrCat("{\"error\":", Quoted(status.message()), "}\n")};
 }
 
-std::string LastFailureJson(const upstream::Host::LastFailure& failure) {
+std::string LastFailureJson(const upstream::HostState::LastFailure& failure) {
   if (failure.reason == upstream::FailureReason::kNone) {
     return "null";
   }
@@ -46,18 +46,18 @@ std::string LastFailureJson(const upstream::Host::LastFailure& failure) {
 }  // namespace
 
 std::string ProcessAdminBackend::Metrics() {
-  std::vector<stats::RouteCache> caches;
+  std::vector<RouteCache> caches;
   for (const router::Route& route : snapshot_->routes.routes()) {
     if (snapshot_->route_caches[route.index] != nullptr) {
       caches.push_back({route.upstream, snapshot_->route_caches[route.index].get()});
     }
   }
-  stats::ProcessCounters process;
+  ProcessCounters process;
   process.downstream_connections = shared_.downstream_connections.load();
   process.reloads_succeeded = reloads_succeeded_;
   process.reloads_failed = reloads_failed_;
   process.allocation_failures = shared_.allocation_failures.load();
-  return stats::RenderMetrics(snapshot_->clusters, caches, process);
+  return RenderMetrics(snapshot_->clusters, caches, process);
 }
 
 std::string ProcessAdminBackend::StatusJson() {
@@ -69,17 +69,17 @@ std::string ProcessAdminBackend::StatusJson() {
                     ",\"balancer\":", Quoted(cluster.config().balancer), ",\"hosts\":[");
     for (size_t h = 0; h < cluster.hosts().size(); ++h) {
       upstream::Host& host = *cluster.hosts()[h];
-      absl::StrAppend(&out, h > 0 ? "," : "", "{\"address\":", Quoted(host.address()),
-                      ",\"weight\":", host.weight(),
-                      ",\"backup\":", host.backup() ? "true" : "false",
-                      ",\"available\":", host.available() ? "true" : "false",
-                      ",\"health\":", Quoted(control_plane_.health(host)),
-                      ",\"ejected\":", host.ejected().load() ? "true" : "false",
-                      ",\"ejections\":", control_plane_.ejection_count(host),
-                      ",\"drained\":", host.drained().load() ? "true" : "false",
-                      ",\"active_requests\":", host.active_requests().load(),
-                      ",\"requests\":", host.requests(), ",\"failures\":", host.failures(),
-                      ",\"last_failure\":", LastFailureJson(host.last_failure()), "}");
+      absl::StrAppend(
+          &out, h > 0 ? "," : "", "{\"address\":", Quoted(host.address()),
+          ",\"weight\":", host.weight(), ",\"backup\":", host.backup() ? "true" : "false",
+          ",\"available\":", host.state().available() ? "true" : "false",
+          ",\"health\":", Quoted(control_plane_.health(host)),
+          ",\"ejected\":", host.state().ejected() ? "true" : "false",
+          ",\"ejections\":", control_plane_.ejection_count(host),
+          ",\"drained\":", host.state().drained() ? "true" : "false",
+          ",\"active_requests\":", host.state().active_requests().load(),
+          ",\"requests\":", host.state().requests(), ",\"failures\":", host.state().failures(),
+          ",\"last_failure\":", LastFailureJson(host.state().last_failure()), "}");
     }
     out.append("]}");
   }

@@ -500,7 +500,7 @@ upstream::Host* ProxyStream::PickHost() {
   for (size_t round = 0; round <= cluster_.hosts().size(); ++round) {
     upstream::PickContext pick{skipped, hash_};
     host = worker_.balancer(snapshot_->clusters[route_.upstream_index]).ChooseHost(pick);
-    if (host == nullptr || !host->trial_open() || host->ClaimTrial()) {
+    if (host == nullptr || !host->state().trial_open() || host->state().ClaimTrial()) {
       break;
     }
     skipped.push_back(host);
@@ -524,9 +524,9 @@ void ProxyStream::StartAttempt(upstream::Host* host) {
   host_ = host;
   attempt_active_ = true;
   tried_.push_back(host_);
-  host_->active_requests().fetch_add(1, std::memory_order_relaxed);
+  host_->state().active_requests().fetch_add(1, std::memory_order_relaxed);
   if (kind_ == router::RequestKind::kWatch) {
-    host_->active_watches().fetch_add(1, std::memory_order_relaxed);
+    host_->state().active_watches().fetch_add(1, std::memory_order_relaxed);
   }
   downstream_.SetUpstreamForLog(cluster_.name(), host_->address());
   response_bytes_seen_ = false;
@@ -581,14 +581,14 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome,
                              upstream::FailureReason reason, int status) {
   if (attempt_active_) {
     attempt_active_ = false;
-    host_->outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+    host_->state().outcomes()[static_cast<size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
     if (outcome == upstream::Outcome::kServerError ||
         outcome == upstream::Outcome::kGatewayFailure) {
-      host_->RecordFailure(reason, status, worker_.time_source().SystemTime());
+      host_->state().RecordFailure(reason, status, worker_.time_source().SystemTime());
     }
-    host_->active_requests().fetch_sub(1, std::memory_order_relaxed);
+    host_->state().active_requests().fetch_sub(1, std::memory_order_relaxed);
     if (kind_ == router::RequestKind::kWatch) {
-      host_->active_watches().fetch_sub(1, std::memory_order_relaxed);
+      host_->state().active_watches().fetch_sub(1, std::memory_order_relaxed);
     }
     if (attempt_is_retry_) {
       cluster_.active_retries().fetch_sub(1, std::memory_order_relaxed);
@@ -603,7 +603,7 @@ void ProxyStream::EndAttempt(bool reusable, upstream::Outcome outcome,
   if (connection_ == nullptr) {
     return;
   }
-  if (reusable && !worker_.draining() && worker_.IsCurrentHost(&connection_->host())) {
+  if (reusable && !worker_.draining() && worker_.IsCurrentHost(connection_->host())) {
     const config::KeepaliveConfig& keepalive = cluster_.config().keepalive;
     worker_.pool().Release(std::move(connection_), keepalive.max_idle_per_worker,
                            keepalive.idle_timeout);

@@ -57,7 +57,7 @@ void Worker::AdoptSnapshot(RuntimeSnapshotPtr snapshot) {
   for (const upstream::ClusterSharedPtr& cluster : snapshot_->clusters) {
     balancer(cluster);
     for (const upstream::HostSharedPtr& host : cluster->hosts()) {
-      current_hosts_.insert(host.get());
+      current_hosts_.insert(host->id());
     }
   }
   // Idle connections to hosts the new snapshot dropped are closed; in-flight ones finish.

@@ -88,8 +88,11 @@ class Worker {
   // This worker's balancer for `cluster` (built on first use for a cluster of an older
   // snapshot that an in-flight request still uses).
   upstream::LoadBalancer& balancer(const upstream::ClusterSharedPtr& cluster);
-  // Whether `host` belongs to the current snapshot (only those are pooled).
-  bool IsCurrentHost(const upstream::Host* host) const { return current_hosts_.contains(host); }
+  // Whether `host` belongs to the current snapshot (only those are pooled). By id: a host that a
+  // reload removed and a later one re-added at the same address is a different host.
+  bool IsCurrentHost(const upstream::Host& host) const {
+    return current_hosts_.contains(host.id());
+  }
   // Thread-safe: a reloaded snapshot, sockets for listeners it adds (one per listener, for this
   // worker) and the addresses of listeners it removes.
   void UpdateSnapshot(RuntimeSnapshotPtr snapshot, std::vector<std::pair<std::string, int>> added,
@@ -138,7 +141,7 @@ class Worker {
   upstream::SeededRandom balancer_random_;
   std::unordered_map<upstream::ClusterSharedPtr, std::unique_ptr<upstream::LoadBalancer>>
       balancers_;
-  absl::flat_hash_set<const upstream::Host*> current_hosts_;
+  absl::flat_hash_set<upstream::HostId> current_hosts_;
   bool draining_ = false;
   absl::Time last_accept_error_log_ = absl::InfinitePast();
   absl::Time last_allocation_failure_log_ = absl::InfinitePast();

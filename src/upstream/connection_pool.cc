@@ -23,7 +23,7 @@ UpstreamConnectionPtr UpstreamConnection::Connect(event::Dispatcher& dispatcher,
 }
 
 UpstreamConnection::UpstreamConnection(Host& host, UpstreamConnectionHandler& handler)
-    : host_(host), handler_(&handler) {}
+    : host_(host.shared_from_this()), handler_(&handler) {}
 
 UpstreamConnection::~UpstreamConnection() = default;
 
@@ -40,7 +40,7 @@ ConnectionPool::ConnectionPool(event::Dispatcher& dispatcher, TimeSource& time_s
 ConnectionPool::~ConnectionPool() { CloseAll(); }
 
 UpstreamConnectionPtr ConnectionPool::TakeIdle(Host& host, UpstreamConnectionHandler& new_handler) {
-  auto it = idle_.find(&host);
+  auto it = idle_.find(host.id());
   if (it == idle_.end() || it->second.empty()) {
     return nullptr;
   }
@@ -54,7 +54,7 @@ UpstreamConnectionPtr ConnectionPool::TakeIdle(Host& host, UpstreamConnectionHan
 
 void ConnectionPool::Release(UpstreamConnectionPtr connection, uint32_t max_idle,
                              absl::Duration idle_timeout) {
-  IdleList& list = idle_[&connection->host()];
+  IdleList& list = idle_[connection->host().id()];
   if (list.size() >= max_idle) {
     return;  // closed by the unique_ptr
   }
@@ -91,12 +91,12 @@ void ConnectionPool::CloseExpired() {
 }
 
 size_t ConnectionPool::idle_count(const Host& host) const {
-  auto it = idle_.find(&host);
+  auto it = idle_.find(host.id());
   return it == idle_.end() ? 0 : it->second.size();
 }
 
 void ConnectionPool::Remove(UpstreamConnection& connection) {
-  auto it = idle_.find(&connection.host());
+  auto it = idle_.find(connection.host().id());
   if (it == idle_.end()) {
     return;
   }

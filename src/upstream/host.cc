@@ -12,12 +12,13 @@
 namespace confgate::upstream {
 
 Host::Host(std::string upstream, std::string address, const sockaddr* addr, socklen_t addr_len,
-           uint32_t weight, bool backup)
-    : upstream_(std::move(upstream)),
-      address_(std::move(address)),
-      addr_len_(addr_len),
+           uint32_t weight, bool backup, HostStateSharedPtr state)
+    : state_(state != nullptr ? std::move(state) : std::make_shared<HostState>()),
       weight_(weight),
-      backup_(backup) {
+      backup_(backup),
+      addr_len_(addr_len),
+      upstream_(std::move(upstream)),
+      address_(std::move(address)) {
   std::memcpy(&addr_, addr, std::min<size_t>(addr_len, sizeof(addr_)));
 }
 
@@ -27,37 +28,6 @@ std::string Host::host_name() const {
     name = name.substr(1, name.size() - 2);
   }
   return name;
-}
-
-void Host::SetAvailable(bool available, MonotonicTime now) {
-  bool was = available_.exchange(available, std::memory_order_relaxed);
-  if (available && !was) {
-    available_since_ns_.store(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count(),
-        std::memory_order_relaxed);
-  }
-}
-
-bool Host::RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& outlier) {
-  switch (outcome) {
-    case Outcome::kSuccess:
-      consecutive_5xx_.store(0, std::memory_order_relaxed);
-      consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
-      return false;
-    case Outcome::kServerError:
-      consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
-      return consecutive_5xx_.fetch_add(1, std::memory_order_relaxed) + 1 >=
-             outlier.consecutive_5xx;
-    case Outcome::kGatewayFailure: {
-      // Gateway failures are 5xx too (502/503/504 or their local equivalents).
-      uint32_t errors = consecutive_5xx_.fetch_add(1, std::memory_order_relaxed) + 1;
-      uint32_t gateway = consecutive_gateway_failures_.fetch_add(1, std::memory_order_relaxed) + 1;
-      return errors >= outlier.consecutive_5xx || gateway >= outlier.consecutive_gateway_failures;
-    }
-    case Outcome::kNeutral:
-      return false;
-  }
-  return false;
 }
 
 const char* EjectionReasonName(EjectionReason reason) {
@@ -84,77 +54,6 @@ const char* OutcomeName(Outcome outcome) {
       return "neutral";
   }
   return "unknown";
-}
-
-void Host::ResetFailureCounts() {
-  consecutive_5xx_.store(0, std::memory_order_relaxed);
-  consecutive_gateway_failures_.store(0, std::memory_order_relaxed);
-}
-
-void Host::OpenTrial() {
-  trial_in_flight_.store(false);
-  trial_open_.store(true, std::memory_order_release);
-  available_.store(true, std::memory_order_relaxed);
-}
-
-const char* FailureReasonName(FailureReason reason) {
-  switch (reason) {
-    case FailureReason::kNone:
-      return "none";
-    case FailureReason::kConnect:
-      return "connect_failure";
-    case FailureReason::kReset:
-      return "reset";
-    case FailureReason::kTimeout:
-      return "timeout";
-    case FailureReason::kMalformed:
-      return "malformed_response";
-    case FailureReason::kStatus:
-      return "status";
-  }
-  return "none";
-}
-
-uint64_t Host::requests() const {
-  uint64_t total = 0;
-  for (const std::atomic<uint64_t>& count : outcomes_) {
-    total += count.load(std::memory_order_relaxed);
-  }
-  return total;
-}
-
-uint64_t Host::failures() const {
-  return outcomes_[static_cast<size_t>(Outcome::kServerError)].load(std::memory_order_relaxed) +
-         outcomes_[static_cast<size_t>(Outcome::kGatewayFailure)].load(std::memory_order_relaxed);
-}
-
-void Host::RecordFailure(FailureReason reason, int status, absl::Time when) {
-  uint64_t millis = static_cast<uint64_t>(std::max<int64_t>(absl::ToUnixMillis(when), 0));
-  uint64_t code = status > 0 && status < 4096 ? static_cast<uint64_t>(status) : 0;
-  last_failure_.store(millis << 16 | static_cast<uint64_t>(reason) << 12 | code,
-                      std::memory_order_relaxed);
-}
-
-Host::LastFailure Host::last_failure() const {
-  uint64_t word = last_failure_.load(std::memory_order_relaxed);
-  LastFailure failure;
-  if (word == 0) {
-    return failure;
-  }
-  failure.reason = static_cast<FailureReason>((word >> 12) & 0xf);
-  failure.status = static_cast<int>(word & 0xfff);
-  failure.when = absl::FromUnixMillis(static_cast<int64_t>(word >> 16));
-  return failure;
-}
-
-bool Host::ClaimTrial() {
-  bool expected = true;
-  if (!trial_open_.compare_exchange_strong(expected, false)) {
-    return false;
-  }
-  available_.store(false, std::memory_order_relaxed);
-  trial_in_flight_.store(true);
-  return true;
 }
 
 Cluster::Cluster(const config::UpstreamConfig& config, std::vector<HostSharedPtr> hosts,
@@ -224,7 +123,8 @@ absl::StatusOr<std::vector<std::string>> ResolveNow(const config::SocketAddress&
 namespace {
 
 // The Host named `name` in `upstream`, connecting to the numeric `address`: the previous one
-// when nothing about it changed.
+// when nothing about it changed; a new Host over the previous one's state when only its weight
+// or backup flag did (state belongs to the address, design.md "Signals and lifecycle").
 absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream, const std::string& name,
                                        const config::SocketAddress& address, uint32_t weight,
                                        bool backup, int line,
@@ -234,10 +134,15 @@ absl::StatusOr<HostSharedPtr> MakeHost(const std::string& upstream, const std::s
       continue;
     }
     for (const HostSharedPtr& old_host : old_cluster->hosts()) {
-      if (old_host->address() == name && old_host->weight() == weight &&
-          old_host->backup() == backup) {
+      if (old_host->address() != name) {
+        continue;
+      }
+      if (old_host->weight() == weight && old_host->backup() == backup) {
         return old_host;
       }
+      return std::make_shared<Host>(upstream, name, old_host->sockaddr_ptr(),
+                                    old_host->sockaddr_len(), weight, backup,
+                                    old_host->shared_state());
     }
   }
   absl::StatusOr<AddrInfoPtr> result = Lookup(address);

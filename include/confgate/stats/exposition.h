@@ -1,30 +1,47 @@
-// The Prometheus exposition of every metric in design.md, built at scrape time from the
-// counters the data plane keeps (never a registry lookup per request).
+// The Prometheus text exposition, over plain data: callers declare families and add samples
+// at scrape time from the counters their components keep (never a registry lookup per
+// request). What the figures mean belongs to the components; this knows only the format.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "confgate/cache/store.h"
-#include "confgate/upstream/host.h"
+#include "confgate/stats/counters.h"
 
 namespace confgate::stats {
 
-struct ProcessCounters {
-  uint64_t downstream_connections = 0;
-  uint64_t reloads_succeeded = 0;
-  uint64_t reloads_failed = 0;
-  uint64_t allocation_failures = 0;
-};
+using Labels = std::vector<std::pair<std::string, std::string>>;
 
-struct RouteCache {
-  std::string upstream;
-  const cache::ResponseCache* cache = nullptr;
-};
+class Exposition {
+ public:
+  enum class Type { kCounter, kGauge, kHistogram };
+  using FamilyId = size_t;
 
-// Text format 0.0.4. prometheus-cpp's exceptions stop here (an empty body and a log line).
-std::string RenderMetrics(const std::vector<upstream::ClusterSharedPtr>& clusters,
-                          const std::vector<RouteCache>& caches, const ProcessCounters& process);
+  // Declares a family named "confgate_" + `name`; families render in declaration order.
+  FamilyId AddFamily(const std::string& name, const std::string& help, Type type);
+  // One counter or gauge sample.
+  void Add(FamilyId family, Labels labels, double value);
+  void AddHistogram(FamilyId family, Labels labels, const LatencyHistogram& histogram);
+
+  // Text format 0.0.4. prometheus-cpp's exceptions stop here (an empty body and a log line).
+  std::string Render() const;
+
+ private:
+  struct Sample {
+    Labels labels;
+    double value = 0;
+    std::vector<uint64_t> cumulative;  // histograms: per bucket, +Inf last
+    double sum = 0;
+  };
+  struct Family {
+    std::string name;
+    std::string help;
+    Type type;
+    std::vector<Sample> samples;
+  };
+  std::vector<Family> families_;
+};
 
 }  // namespace confgate::stats

@@ -32,9 +32,9 @@ class UpstreamConnectionHandler {
 
 class UpstreamConnection final : private network::TransportCallbacks {
  public:
-  // Starts a non-blocking connect; events arrive (deferred, never re-entrantly) at `handler`.
-  // With `tls`, the connection speaks TLS and "connected" means the handshake (and the
-  // certificate verification) succeeded.
+  // Starts a non-blocking connect (`host` must be owned by a shared_ptr); events arrive (deferred,
+  // never re-entrantly) at `handler`. With `tls`, the connection speaks TLS and "connected" means
+  // the handshake (and the certificate verification) succeeded.
   static std::unique_ptr<UpstreamConnection> Connect(event::Dispatcher& dispatcher, Host& host,
                                                      UpstreamConnectionHandler& handler,
                                                      const network::ClientTls* tls = nullptr);
@@ -42,7 +42,7 @@ class UpstreamConnection final : private network::TransportCallbacks {
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
-  Host& host() const { return host_; }
+  Host& host() const { return *host_; }
   network::Transport& transport() const { return *transport_; }
   bool connected() const { return connected_; }
   // Requests this connection has carried before the current one; > 0 means it was pooled.
@@ -61,7 +61,10 @@ class UpstreamConnection final : private network::TransportCallbacks {
     handler_->OnUpstreamClosed(*this, connect_failed);
   }
 
-  Host& host_;
+  // Shared: a pooled connection outlives the snapshot that held its Host when a reload only
+  // re-weights the host (the pool is keyed by HostId, which the reload keeps). One reference
+  // count per connect, none per request.
+  std::shared_ptr<Host> host_;
   std::unique_ptr<network::Transport> transport_;
   UpstreamConnectionHandler* handler_;
   bool connected_ = false;
@@ -87,7 +90,7 @@ class ConnectionPool final : private UpstreamConnectionHandler {
   void CloseExpired();
   // Closes every idle connection (drain, shutdown).
   void CloseAll();
-  // Closes the idle connections to hosts not in `keep` (a reload removed them).
+  // Closes the idle connections to hosts whose HostId is not in `keep` (a reload removed them).
   template <typename HostSet>
   void CloseIdleExcept(const HostSet& keep) {
     for (auto it = idle_.begin(); it != idle_.end();) {
@@ -120,7 +123,7 @@ class ConnectionPool final : private UpstreamConnectionHandler {
 
   event::Dispatcher& dispatcher_;
   TimeSource& time_source_;
-  std::unordered_map<const Host*, IdleList> idle_;
+  std::unordered_map<HostId, IdleList> idle_;
   event::TimerPtr sweep_timer_;
   MonotonicTime sweep_at_{};  // when the armed sweep timer fires
 };

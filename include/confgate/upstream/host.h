@@ -18,25 +18,24 @@
 #include "confgate/common/time_source.h"
 #include "confgate/config/config.h"
 #include "confgate/stats/counters.h"
+#include "confgate/upstream/host_state.h"
 #include "confgate/upstream/outlier.h"
 
 namespace confgate::upstream {
 
-// Why an attempt on a host failed, as /status reports it.
-enum class FailureReason : uint8_t { kNone, kConnect, kReset, kTimeout, kMalformed, kStatus };
-const char* FailureReasonName(FailureReason reason);
-
-class Host {
+// One upstream endpoint as the configuration describes it (immutable), and the HostState it
+// shares with every Host a reload builds for the same (upstream, address).
+class Host : public std::enable_shared_from_this<Host> {
  public:
-  // The last failed attempt on this host: what went wrong and when (the epoch when none did).
-  struct LastFailure {
-    FailureReason reason = FailureReason::kNone;
-    int status = 0;  // the upstream's status, for kStatus
-    absl::Time when = absl::UnixEpoch();
-  };
-
+  // `state`: the state of the same address in the previous snapshot; a fresh one when null.
   Host(std::string upstream, std::string address, const sockaddr* addr, socklen_t addr_len,
-       uint32_t weight, bool backup);
+       uint32_t weight, bool backup, HostStateSharedPtr state = nullptr);
+
+  // The live state, shared across reloads that keep the address.
+  HostState& state() const { return *state_; }
+  const HostStateSharedPtr& shared_state() const { return state_; }
+  // The state's id: how other threads and later snapshots name this host.
+  HostId id() const { return state_->id(); }
 
   const std::string& upstream() const { return upstream_; }
   // "127.0.0.1:8081" as written in the file; names the host in logs and metrics.
@@ -48,107 +47,15 @@ class Host {
   uint32_t weight() const { return weight_; }
   bool backup() const { return backup_; }
 
-  // Requests in flight to this host, across workers; watches are also counted on their own,
-  // because a parked long-poll is not load.
-  std::atomic<uint32_t>& active_requests() { return active_requests_; }
-  std::atomic<uint32_t>& active_watches() { return active_watches_; }
-  uint32_t load() const {
-    uint32_t active = active_requests_.load(std::memory_order_relaxed);
-    uint32_t watches = active_watches_.load(std::memory_order_relaxed);
-    return active > watches ? active - watches : 0;
-  }
-
-  // Whether the balancers may choose this host. Health checks, outlier detection and operator
-  // drain decide it; the data plane only reads it.
-  bool available() const { return available_.load(std::memory_order_relaxed); }
-  // Records a change of availability; a host that becomes available starts its slow start at
-  // `now`.
-  void SetAvailable(bool available, MonotonicTime now);
-  // --- passive health, reported by workers ---
-  // Counts an attempt's outcome; true when a consecutive-failure threshold of `outlier` is
-  // reached (the main thread then decides on an ejection).
-  bool RecordOutcome(Outcome outcome, const config::OutlierDetectionConfig& outlier);
-  // The thresholds of the host's current outlier_detection (main thread sets them at start
-  // and reload); 0 when detection is off.
-  void SetOutlierThresholds(uint32_t consecutive_5xx, uint32_t consecutive_gateway_failures) {
-    threshold_5xx_.store(consecutive_5xx, std::memory_order_relaxed);
-    threshold_gateway_.store(consecutive_gateway_failures, std::memory_order_relaxed);
-  }
-  bool outlier_detection_enabled() const {
-    return threshold_5xx_.load(std::memory_order_relaxed) > 0;
-  }
-  // RecordOutcome() with the host's own thresholds.
-  bool RecordOutcome(Outcome outcome) {
-    config::OutlierDetectionConfig thresholds;
-    thresholds.consecutive_5xx = threshold_5xx_.load(std::memory_order_relaxed);
-    thresholds.consecutive_gateway_failures = threshold_gateway_.load(std::memory_order_relaxed);
-    return RecordOutcome(outcome, thresholds);
-  }
-  uint32_t consecutive_5xx() const { return consecutive_5xx_.load(std::memory_order_relaxed); }
-  uint32_t consecutive_gateway_failures() const {
-    return consecutive_gateway_failures_.load(std::memory_order_relaxed);
-  }
-  void ResetFailureCounts();
-
-  // --- half-open: after its cooldown an ejected host takes exactly one trial request ---
-  // Makes the host choosable for one trial (main thread).
-  void OpenTrial();
-  bool trial_open() const { return trial_open_.load(std::memory_order_acquire); }
-  // A worker that picked a half-open host claims the trial; only one claim succeeds, and the
-  // host is unavailable again until the trial's outcome is known.
-  bool ClaimTrial();
-  // The claimed trial ended; true when it was this host's trial request (main thread).
-  bool TakeTrialInFlight() { return trial_in_flight_.exchange(false); }
-  bool trial_in_flight() const { return trial_in_flight_.load(std::memory_order_relaxed); }
-
-  // --- counters for the metrics endpoint ---
-  // Attempts by upstream::Outcome; ejections by EjectionReason; checks by CheckResult.
-  std::array<std::atomic<uint64_t>, 4>& outcomes() { return outcomes_; }
-  std::array<std::atomic<uint64_t>, 3>& ejections() { return ejections_; }
-  std::array<std::atomic<uint64_t>, 5>& health_checks() { return health_checks_; }
-  // Attempts that ended (any outcome), and those that failed (a 5xx or a gateway failure).
-  uint64_t requests() const;
-  uint64_t failures() const;
-  // Any worker; one atomic word, so a reader never sees a reason from one failure and the
-  // time of another.
-  void RecordFailure(FailureReason reason, int status, absl::Time when);
-  LastFailure last_failure() const;
-
-  // --- state shown to operators (set by the main thread) ---
-  std::atomic<bool>& drained() { return drained_; }
-  bool is_drained() const { return drained_.load(std::memory_order_relaxed); }
-  std::atomic<bool>& ejected() { return ejected_; }
-
-  // When the host last became available; the far past for hosts available from the start.
-  MonotonicTime available_since() const {
-    return MonotonicTime(
-        std::chrono::nanoseconds(available_since_ns_.load(std::memory_order_relaxed)));
-  }
-
  private:
+  // What a pick reads, first.
+  HostStateSharedPtr state_;
+  uint32_t weight_;
+  bool backup_;
+  socklen_t addr_len_;
   std::string upstream_;
   std::string address_;
   sockaddr_storage addr_{};
-  socklen_t addr_len_;
-  uint32_t weight_;
-  bool backup_;
-  std::atomic<uint32_t> active_requests_{0};
-  std::atomic<uint32_t> active_watches_{0};
-  std::atomic<bool> available_{true};
-  std::atomic<uint32_t> consecutive_5xx_{0};
-  std::atomic<uint32_t> consecutive_gateway_failures_{0};
-  std::atomic<bool> trial_open_{false};
-  std::atomic<bool> trial_in_flight_{false};
-  std::atomic<bool> drained_{false};
-  std::atomic<bool> ejected_{false};
-  std::atomic<int64_t> available_since_ns_{std::numeric_limits<int64_t>::min()};
-  std::atomic<uint32_t> threshold_5xx_{0};
-  std::atomic<uint32_t> threshold_gateway_{0};
-  std::array<std::atomic<uint64_t>, 4> outcomes_{};
-  std::array<std::atomic<uint64_t>, 3> ejections_{};
-  std::array<std::atomic<uint64_t>, 5> health_checks_{};
-  // Unix milliseconds << 16 | reason << 12 | status (below 4096); 0 before any failure.
-  std::atomic<uint64_t> last_failure_{0};
 };
 
 // Why outlier detection ejected a host, for the ejections counter.
@@ -213,9 +120,9 @@ using ClusterSharedPtr = std::shared_ptr<const Cluster>;
 // Resolves every server address (numeric, or a name looked up once here, on the main thread)
 // and builds the clusters in file order.
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(const config::Config& config);
-// For a reload: a server whose upstream, address, weight and backup flag are unchanged keeps
-// its Host object from `previous`, and with it its health, ejection state and pooled
-// connections.
+// For a reload: a server whose upstream and address are unchanged keeps its HostState from
+// `previous` (health, ejection, trial, counters) whatever else changed; when its weight and
+// backup flag are unchanged too it keeps the Host object itself.
 absl::StatusOr<std::vector<ClusterSharedPtr>> BuildClusters(
     const config::Config& config, const std::vector<ClusterSharedPtr>& previous);
 

@@ -10,16 +10,16 @@ namespace confgate::upstream {
 HealthProbe::HealthProbe(event::Dispatcher& dispatcher, Host& host,
                          const config::HealthCheckConfig& config,
                          std::shared_ptr<const network::ClientTls> tls, Done done)
-    : config_(config), host_(host), done_(std::move(done)), tls_(std::move(tls)) {
+    : config_(config), done_(std::move(done)), tls_(std::move(tls)) {
   timeout_ = dispatcher.CreateTimer([this] { Finish(CheckResult::kTimeout); });
   timeout_->Enable(config_.timeout);
-  connection_ = UpstreamConnection::Connect(dispatcher, host_, *this, tls_.get());
+  connection_ = UpstreamConnection::Connect(dispatcher, host, *this, tls_.get());
   if (config_.type == "http") {
     decoder_ = http::ResponseDecoder::Create(*this, http::DecoderLimits{});
     decoder_->ExpectResponse("GET");
     std::string request =
         absl::StrCat("GET ", config_.path,
-                     " HTTP/1.1\r\nHost: ", config_.host.empty() ? host_.address() : config_.host,
+                     " HTTP/1.1\r\nHost: ", config_.host.empty() ? host.address() : config_.host,
                      "\r\nUser-Agent: confgate-health-check\r\nConnection: close\r\n\r\n");
     evbuffer_add(connection_->transport().output(), request.data(), request.size());
   }

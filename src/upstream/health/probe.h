@@ -40,7 +40,6 @@ class HealthProbe final : public event::DeferredDeletable,
   void Finish(CheckResult result, int status = 0);
 
   const config::HealthCheckConfig config_;  // a copy: a reload may end the old config
-  Host& host_;
   Done done_;
   std::shared_ptr<const network::ClientTls> tls_;
   UpstreamConnectionPtr connection_;

@@ -17,7 +17,7 @@ double EffectiveWeight(const Host& host, MonotonicTime now, absl::Duration slow_
   if (slow_start <= absl::ZeroDuration()) {
     return weight;
   }
-  MonotonicTime since = host.available_since();
+  MonotonicTime since = host.state().available_since();
   if (since == MonotonicTime::min() || now < since) {
     return weight;
   }
@@ -29,7 +29,7 @@ double EffectiveWeight(const Host& host, MonotonicTime now, absl::Duration slow_
 }
 
 bool Eligible(const Host& host, const PickContext& context) {
-  return (context.panic ? !host.is_drained() : host.available()) &&
+  return (context.panic ? !host.state().drained() : host.state().available()) &&
          std::find(context.tried.begin(), context.tried.end(), &host) == context.tried.end();
 }
 
@@ -50,7 +50,7 @@ namespace {
 size_t AvailableCount(const std::vector<Host*>& hosts) {
   size_t available = 0;
   for (const Host* host : hosts) {
-    available += host->available() ? 1 : 0;
+    available += host->state().available() ? 1 : 0;
   }
   return available;
 }

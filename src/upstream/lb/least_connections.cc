@@ -16,7 +16,7 @@ Host* LeastConnectionsStrategy::ChooseHost(const PickContext& context) {
     if (!Eligible(*host, context)) {
       continue;
     }
-    double score = host->load() / EffectiveWeight(*host, now, params_.slow_start);
+    double score = host->state().load() / EffectiveWeight(*host, now, params_.slow_start);
     if (best == nullptr || score < best_score) {
       best = host;
       best_score = score;

@@ -68,8 +68,10 @@ Host* PowerOfTwoChoicesStrategy::ChooseHost(const PickContext& context) {
   }
   // Weighted comparison: load per unit of (slow-start adjusted) weight.
   MonotonicTime now = params_.time.Monotonic();
-  double first_score = (first->load() + 1) / EffectiveWeight(*first, now, params_.slow_start);
-  double second_score = (second->load() + 1) / EffectiveWeight(*second, now, params_.slow_start);
+  double first_score =
+      (first->state().load() + 1) / EffectiveWeight(*first, now, params_.slow_start);
+  double second_score =
+      (second->state().load() + 1) / EffectiveWeight(*second, now, params_.slow_start);
   return second_score < first_score ? second : first;
 }
 

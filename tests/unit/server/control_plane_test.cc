@@ -43,18 +43,18 @@ TEST_F(ControlPlaneTest, DrainAndEnableDriveAvailabilityAndMode) {
   upstream::Host& backup = *cluster.hosts()[1];
 
   ASSERT_TRUE(control.DrainHost("cs", "127.0.0.1:1").ok());
-  EXPECT_FALSE(primary.available());
+  EXPECT_FALSE(primary.state().available());
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kFailover);
   EXPECT_EQ(cluster.mode().load(), static_cast<int>(mode::UpstreamMode::kFailover));
 
   ASSERT_TRUE(control.DrainHost("cs", "127.0.0.1:2").ok());
-  EXPECT_FALSE(backup.available());
+  EXPECT_FALSE(backup.state().available());
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kReadOnly);
 
   time_.Advance(absl::Seconds(1));
   ASSERT_TRUE(control.EnableHost("cs", "127.0.0.1:1").ok());
-  EXPECT_TRUE(primary.available());
-  EXPECT_EQ(primary.available_since(), time_.Monotonic());  // slow start from now
+  EXPECT_TRUE(primary.state().available());
+  EXPECT_EQ(primary.state().available_since(), time_.Monotonic());  // slow start from now
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kNormal);
 
   EXPECT_EQ(control.DrainHost("cs", "127.0.0.1:9").code(), absl::StatusCode::kNotFound);
@@ -73,7 +73,7 @@ TEST_F(ControlPlaneTest, ReadOnlyWaitsForReadOnlyAfterWhenHostsFail) {
   }
   dispatcher_.RunReady();
   for (const upstream::HostSharedPtr& host : snapshot->clusters[0]->hosts()) {
-    ASSERT_FALSE(host->available());
+    ASSERT_FALSE(host->state().available());
   }
   // Every host ejected, but not yet for read_only_after: requests still go to the hosts.
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kNormal);
@@ -104,8 +104,8 @@ TEST_F(ControlPlaneTest, OutcomesWithoutOutlierDetectionAreIgnored) {
   for (int i = 0; i < 20; ++i) {
     control.Report(host, upstream::Outcome::kGatewayFailure);
   }
-  EXPECT_EQ(host.consecutive_gateway_failures(), 0u);
-  EXPECT_TRUE(host.available());
+  EXPECT_EQ(host.state().consecutive_gateway_failures(), 0u);
+  EXPECT_TRUE(host.state().available());
 }
 
 constexpr const char* kOutlier =
@@ -122,10 +122,10 @@ TEST_F(ControlPlaneTest, GatewayFailuresEjectAHostOnTheMainThread) {
   dispatcher_.RunReady();
   EXPECT_FALSE(control.ejected(host));
   control.Report(host, upstream::Outcome::kGatewayFailure);
-  EXPECT_TRUE(host.available());  // workers only report; the main thread decides
+  EXPECT_TRUE(host.state().available());  // workers only report; the main thread decides
   dispatcher_.RunReady();
   EXPECT_TRUE(control.ejected(host));
-  EXPECT_FALSE(host.available());
+  EXPECT_FALSE(host.state().available());
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kNormal);
   // 50% of two hosts is one: the second host stays whatever it does.
   upstream::Host& other = *snapshot->clusters[0]->hosts()[1];
@@ -134,7 +134,7 @@ TEST_F(ControlPlaneTest, GatewayFailuresEjectAHostOnTheMainThread) {
   }
   dispatcher_.RunReady();
   EXPECT_FALSE(control.ejected(other));
-  EXPECT_TRUE(other.available());
+  EXPECT_TRUE(other.state().available());
 }
 
 TEST_F(ControlPlaneTest, WatchTimeoutsAndDepartedClientsAreNotFailures) {
@@ -147,7 +147,7 @@ TEST_F(ControlPlaneTest, WatchTimeoutsAndDepartedClientsAreNotFailures) {
   }
   dispatcher_.RunReady();
   EXPECT_FALSE(control.ejected(host));
-  EXPECT_EQ(host.consecutive_gateway_failures(), 0u);
+  EXPECT_EQ(host.state().consecutive_gateway_failures(), 0u);
 }
 
 }  // namespace

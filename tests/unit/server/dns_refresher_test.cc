@@ -71,7 +71,7 @@ TEST_F(DnsRefresherTest, AnAddressNameThatDoesNotResolveYetJoinsOnceItDoes) {
   ASSERT_EQ(current->clusters[0]->hosts().size(), 1u);
   EXPECT_EQ(current->clusters[0]->hosts()[0]->address(), "pending.test:8080");
   control.Reload(current);
-  EXPECT_TRUE(current->clusters[0]->hosts()[0]->available());
+  EXPECT_TRUE(current->clusters[0]->hosts()[0]->state().available());
   EXPECT_EQ(control.mode(0), mode::UpstreamMode::kNormal);
 
   // An `address:` name is resolved once: no lookups after it resolved.

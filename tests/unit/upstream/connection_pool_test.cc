@@ -37,7 +37,7 @@ class ConnectionPoolTest : public ::testing::Test {
     ASSERT_EQ(listen(listener_, 16), 0);
     socklen_t length = sizeof(address);
     ASSERT_EQ(getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length), 0);
-    host_ = std::make_unique<Host>("config-service",
+    host_ = std::make_shared<Host>("config-service",
                                    "127.0.0.1:" + std::to_string(ntohs(address.sin_port)),
                                    reinterpret_cast<sockaddr*>(&address), length, 1, false);
   }
@@ -78,7 +78,7 @@ class ConnectionPoolTest : public ::testing::Test {
   IgnoringHandler handler_;
   int listener_ = -1;
   std::vector<int> peers_;
-  std::unique_ptr<Host> host_;
+  std::shared_ptr<Host> host_;
 };
 
 TEST_F(ConnectionPoolTest, ReusesTheMostRecentlyReleasedConnectionFirst) {

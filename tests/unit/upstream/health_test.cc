@@ -138,33 +138,34 @@ HostSharedPtr MakeHost() {
 TEST(HostOutcomes, ConsecutiveCountersAndThresholds) {
   config::OutlierDetectionConfig config = OutlierConfig();
   HostSharedPtr host = MakeHost();
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kGatewayFailure, config));
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kGatewayFailure, config));
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kSuccess, config));  // resets both
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kGatewayFailure, config));
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kNeutral, config));  // a watch timeout: no reset
-  EXPECT_FALSE(host->RecordOutcome(Outcome::kGatewayFailure, config));
-  EXPECT_TRUE(host->RecordOutcome(Outcome::kGatewayFailure, config));  // 3 gateway failures
-  host->ResetFailureCounts();
+  EXPECT_FALSE(host->state().RecordOutcome(Outcome::kGatewayFailure, config));
+  EXPECT_FALSE(host->state().RecordOutcome(Outcome::kGatewayFailure, config));
+  EXPECT_FALSE(host->state().RecordOutcome(Outcome::kSuccess, config));  // resets both
+  EXPECT_FALSE(host->state().RecordOutcome(Outcome::kGatewayFailure, config));
+  EXPECT_FALSE(
+      host->state().RecordOutcome(Outcome::kNeutral, config));  // a watch timeout: no reset
+  EXPECT_FALSE(host->state().RecordOutcome(Outcome::kGatewayFailure, config));
+  EXPECT_TRUE(host->state().RecordOutcome(Outcome::kGatewayFailure, config));  // 3 gateway failures
+  host->state().ResetFailureCounts();
   for (int i = 0; i < 4; ++i) {
-    EXPECT_FALSE(host->RecordOutcome(Outcome::kServerError, config));
+    EXPECT_FALSE(host->state().RecordOutcome(Outcome::kServerError, config));
   }
-  EXPECT_TRUE(host->RecordOutcome(Outcome::kServerError, config));  // 5 x 5xx
-  EXPECT_EQ(host->consecutive_gateway_failures(), 0u);
+  EXPECT_TRUE(host->state().RecordOutcome(Outcome::kServerError, config));  // 5 x 5xx
+  EXPECT_EQ(host->state().consecutive_gateway_failures(), 0u);
 }
 
 TEST(HostOutcomes, HalfOpenAdmitsExactlyOneTrial) {
   HostSharedPtr host = MakeHost();
-  host->SetAvailable(false, MonotonicTime{});
-  host->OpenTrial();
-  EXPECT_TRUE(host->available());
-  EXPECT_TRUE(host->trial_open());
-  EXPECT_TRUE(host->ClaimTrial());
-  EXPECT_FALSE(host->ClaimTrial());  // a second worker loses
-  EXPECT_FALSE(host->available());   // no other request until the trial's outcome
-  EXPECT_TRUE(host->trial_in_flight());
-  EXPECT_TRUE(host->TakeTrialInFlight());
-  EXPECT_FALSE(host->TakeTrialInFlight());
+  host->state().SetAvailable(false, MonotonicTime{});
+  host->state().OpenTrial();
+  EXPECT_TRUE(host->state().available());
+  EXPECT_TRUE(host->state().trial_open());
+  EXPECT_TRUE(host->state().ClaimTrial());
+  EXPECT_FALSE(host->state().ClaimTrial());  // a second worker loses
+  EXPECT_FALSE(host->state().available());   // no other request until the trial's outcome
+  EXPECT_TRUE(host->state().trial_in_flight());
+  EXPECT_TRUE(host->state().TakeTrialInFlight());
+  EXPECT_FALSE(host->state().TakeTrialInFlight());
 }
 
 }  // namespace

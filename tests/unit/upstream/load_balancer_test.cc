@@ -60,7 +60,7 @@ TEST_F(BalancerTest, RoundRobinRotatesEvenlyAndSkipsUnavailableHosts) {
   for (const auto& host : hosts) {
     EXPECT_EQ(counts[host.get()], 100);
   }
-  hosts[1]->SetAvailable(false, time_.Monotonic());
+  hosts[1]->state().SetAvailable(false, time_.Monotonic());
   counts = Count(*lb, 300);
   EXPECT_EQ(counts[hosts[1].get()], 0);
   EXPECT_EQ(counts[hosts[0].get()], 150);
@@ -101,16 +101,16 @@ TEST_F(BalancerTest, RandomIsUniformWithEqualWeights) {
 TEST_F(BalancerTest, LeastConnectionsSteersAwayFromLoadAndIgnoresWatches) {
   auto hosts = MakeHosts({1, 1, 1});
   auto lb = Make("least_connections", hosts);
-  hosts[0]->active_requests() = 5;
-  hosts[1]->active_requests() = 2;
+  hosts[0]->state().active_requests() = 5;
+  hosts[1]->state().active_requests() = 2;
   EXPECT_EQ(lb->ChooseHost({}), hosts[2].get());
-  hosts[2]->active_requests() = 9;
-  hosts[2]->active_watches() = 9;  // parked watches are not load
+  hosts[2]->state().active_requests() = 9;
+  hosts[2]->state().active_watches() = 9;  // parked watches are not load
   auto counts = Count(*lb, 100);
   EXPECT_EQ(counts[hosts[2].get()], 100);
   // Ties are broken in rotation.
-  hosts[0]->active_requests() = 0;
-  hosts[1]->active_requests() = 0;
+  hosts[0]->state().active_requests() = 0;
+  hosts[1]->state().active_requests() = 0;
   counts = Count(*lb, 300);
   EXPECT_EQ(counts[hosts[0].get()], 100);
   EXPECT_EQ(counts[hosts[1].get()], 100);
@@ -119,20 +119,20 @@ TEST_F(BalancerTest, LeastConnectionsSteersAwayFromLoadAndIgnoresWatches) {
 TEST_F(BalancerTest, LeastConnectionsIsRelativeToWeight) {
   auto hosts = MakeHosts({4, 1});
   auto lb = Make("least_connections", hosts);
-  hosts[0]->active_requests() = 3;  // 3/4 < 1/1
-  hosts[1]->active_requests() = 1;
+  hosts[0]->state().active_requests() = 3;  // 3/4 < 1/1
+  hosts[1]->state().active_requests() = 1;
   EXPECT_EQ(lb->ChooseHost({}), hosts[0].get());
 }
 
 TEST_F(BalancerTest, PowerOfTwoChoicesAvoidsTheLoadedHost) {
   auto hosts = MakeHosts({1, 1, 1});
   auto lb = Make("p2c", hosts);
-  hosts[0]->active_requests() = 50;
+  hosts[0]->state().active_requests() = 50;
   auto counts = Count(*lb, 3000);
   // The two draws always differ, so the loaded host always loses its comparison.
   EXPECT_EQ(counts[hosts[0].get()], 0);
   EXPECT_NEAR(counts[hosts[1].get()] / 3000.0, 0.5, 0.05);
-  hosts[0]->active_watches() = 50;  // all its requests are parked watches
+  hosts[0]->state().active_watches() = 50;  // all its requests are parked watches
   counts = Count(*lb, 3000);
   EXPECT_NEAR(counts[hosts[0].get()] / 3000.0, 1.0 / 3, 0.05);
 }
@@ -177,7 +177,7 @@ TEST_F(BalancerTest, MaglevRemovingOneHostMovesOnlyItsShare) {
   for (int key = 0; key < 1000; ++key) {
     owners.push_back(lb->ChooseHost({{}, StableHash("key-" + std::to_string(key))}));
   }
-  hosts[3]->SetAvailable(false, time_.Monotonic());
+  hosts[3]->state().SetAvailable(false, time_.Monotonic());
   for (int key = 0; key < 1000; ++key) {
     Host* now = lb->ChooseHost({{}, StableHash("key-" + std::to_string(key))});
     EXPECT_NE(now, hosts[3].get());
@@ -201,20 +201,20 @@ TEST_F(BalancerTest, BackupsServeOnlyWhenNoPrimaryIsAvailable) {
     auto lb = Make(strategy, hosts);
     auto counts = Count(*lb, 100, {{}, 7});
     EXPECT_EQ(counts[hosts[2].get()], 0) << strategy;
-    hosts[0]->SetAvailable(false, time_.Monotonic());
-    hosts[1]->SetAvailable(false, time_.Monotonic());
+    hosts[0]->state().SetAvailable(false, time_.Monotonic());
+    hosts[1]->state().SetAvailable(false, time_.Monotonic());
     counts = Count(*lb, 100, {{}, 7});
     EXPECT_EQ(counts[hosts[2].get()], 100) << strategy;
-    hosts[1]->SetAvailable(true, time_.Monotonic());
+    hosts[1]->state().SetAvailable(true, time_.Monotonic());
     counts = Count(*lb, 100, {{}, 7});
     EXPECT_EQ(counts[hosts[1].get()], 100) << strategy << ": back to the primary";
-    hosts[1]->SetAvailable(false, time_.Monotonic());
-    hosts[2]->SetAvailable(false, time_.Monotonic());
+    hosts[1]->state().SetAvailable(false, time_.Monotonic());
+    hosts[2]->state().SetAvailable(false, time_.Monotonic());
     // No host available: until read-only starts, requests go to the primaries anyway.
     Host* panic = lb->ChooseHost({});
     EXPECT_TRUE(panic == hosts[0].get() || panic == hosts[1].get()) << strategy;
     for (const auto& host : hosts) {
-      host->drained().store(true);
+      host->state().SetDrained(true);
     }
     EXPECT_EQ(lb->ChooseHost({}), nullptr) << strategy << ": drained hosts never take traffic";
   }
@@ -227,11 +227,11 @@ TEST_F(BalancerTest, PanicBalancesOverAllHostsBelowTheThreshold) {
     config::UpstreamConfig config;
     config.balancer = strategy;  // panic_threshold: the default, 50%
     auto lb = CreateLoadBalancer(config, hosts, BalancerParams{time_, random_});
-    hosts[0]->SetAvailable(false, time_.Monotonic());
-    hosts[1]->SetAvailable(false, time_.Monotonic());
+    hosts[0]->state().SetAvailable(false, time_.Monotonic());
+    hosts[1]->state().SetAvailable(false, time_.Monotonic());
     auto counts = Count(*lb, 400, {{}, 7});  // 2 of 4 (50%): not below, no panic
     EXPECT_EQ(counts[hosts[0].get()] + counts[hosts[1].get()], 0) << strategy;
-    hosts[2]->SetAvailable(false, time_.Monotonic());
+    hosts[2]->state().SetAvailable(false, time_.Monotonic());
     // 1 of 4: every host takes traffic (maglev: each key its own host, available or not).
     std::map<Host*, int> spread;
     for (uint64_t key = 0; key < 400; ++key) {
@@ -241,7 +241,7 @@ TEST_F(BalancerTest, PanicBalancesOverAllHostsBelowTheThreshold) {
       EXPECT_GT(spread[host.get()], 40) << strategy;
     }
     // A drained host stays out even in panic.
-    hosts[0]->drained().store(true);
+    hosts[0]->state().SetDrained(true);
     for (uint64_t key = 0; key < 400; ++key) {
       EXPECT_NE(lb->ChooseHost({{}, key}), hosts[0].get()) << strategy;
     }
@@ -254,7 +254,7 @@ TEST_F(BalancerTest, ZeroPanicThresholdKeepsToAvailableHosts) {
   config.panic_threshold = 0;
   auto lb = CreateLoadBalancer(config, hosts, BalancerParams{time_, random_});
   for (int i = 0; i < 3; ++i) {
-    hosts[i]->SetAvailable(false, time_.Monotonic());
+    hosts[i]->state().SetAvailable(false, time_.Monotonic());
   }
   auto counts = Count(*lb, 100);
   EXPECT_EQ(counts[hosts[3].get()], 100);
@@ -264,12 +264,12 @@ TEST_F(BalancerTest, PanicStaysInTheTierInUse) {
   std::vector<HostSharedPtr> hosts{MakeHost(1), MakeHost(2), MakeHost(3, 1, true),
                                    MakeHost(4, 1, true), MakeHost(5, 1, true)};
   auto lb = Make("round_robin", hosts);
-  hosts[0]->SetAvailable(false, time_.Monotonic());
-  hosts[1]->SetAvailable(false, time_.Monotonic());
-  hosts[3]->SetAvailable(false, time_.Monotonic());
+  hosts[0]->state().SetAvailable(false, time_.Monotonic());
+  hosts[1]->state().SetAvailable(false, time_.Monotonic());
+  hosts[3]->state().SetAvailable(false, time_.Monotonic());
   auto counts = Count(*lb, 300);  // backups 2 of 3 available: failover, no panic
   EXPECT_EQ(counts[hosts[2].get()] + counts[hosts[4].get()], 300);
-  hosts[4]->SetAvailable(false, time_.Monotonic());
+  hosts[4]->state().SetAvailable(false, time_.Monotonic());
   counts = Count(*lb, 300);  // backups 1 of 3: panic over the backups, not the primaries
   EXPECT_EQ(counts[hosts[2].get()], 100);
   EXPECT_EQ(counts[hosts[3].get()], 100);
@@ -295,8 +295,8 @@ TEST_F(BalancerTest, SlowStartRampsTheWeight) {
   auto host = MakeHost(1, 10);
   absl::Duration window = absl::Seconds(10);
   EXPECT_DOUBLE_EQ(EffectiveWeight(*host, time_.Monotonic(), window), 10);  // never recovered
-  host->SetAvailable(false, time_.Monotonic());
-  host->SetAvailable(true, time_.Monotonic());
+  host->state().SetAvailable(false, time_.Monotonic());
+  host->state().SetAvailable(true, time_.Monotonic());
   EXPECT_DOUBLE_EQ(EffectiveWeight(*host, time_.Monotonic(), window), 1);  // 10% at 0%
   time_.Advance(absl::Seconds(5));
   EXPECT_DOUBLE_EQ(EffectiveWeight(*host, time_.Monotonic(), window), 5.5);  // 55% at 50%
@@ -308,8 +308,8 @@ TEST_F(BalancerTest, SlowStartRampsTheWeight) {
 TEST_F(BalancerTest, SlowStartShiftsTrafficOfWeightedStrategies) {
   auto hosts = MakeHosts({1, 1});
   auto lb = Make("weighted_round_robin", hosts, absl::Seconds(10));
-  hosts[1]->SetAvailable(false, time_.Monotonic());
-  hosts[1]->SetAvailable(true, time_.Monotonic());
+  hosts[1]->state().SetAvailable(false, time_.Monotonic());
+  hosts[1]->state().SetAvailable(true, time_.Monotonic());
   auto counts = Count(*lb, 1100);
   EXPECT_NEAR(counts[hosts[1].get()] / 1100.0, 0.1 / 1.1, 0.01);
   time_.Advance(absl::Seconds(10));
