@@ -59,6 +59,23 @@ TEST_F(ConfigPipelineTest, SchemaErrorsStopBeforeBuild) {
   EXPECT_EQ(prepared.snapshot, nullptr);
 }
 
+// An access log path naming a directory passes parse and validate, and the old --check said ok;
+// start-up then failed to open it. --check now runs the same checks as start-up and rejects it
+// with start-up's own message.
+TEST_F(ConfigPipelineTest, AnAccessLogThatStartUpCannotOpenIsRejected) {
+  std::string path =
+      Write("dir.yaml", std::string(kValid) + "access_log: {path: " + directory_ + "}\n");
+  config::LoadResult validated = ConfigPipeline(path).LoadAndValidate();
+  ASSERT_TRUE(validated.ok());  // parse + validate pass: it is the Build step that refuses it
+  PreparedConfig prepared = ConfigPipeline(path).Prepare();
+  ASSERT_EQ(prepared.errors.size(), 1u);
+  EXPECT_EQ(prepared.snapshot, nullptr);
+  AccessLog access_log;
+  absl::Status at_start_up = access_log.Open(directory_);
+  ASSERT_FALSE(at_start_up.ok());
+  EXPECT_EQ(prepared.errors[0].ToString(), at_start_up.message());
+}
+
 TEST_F(ConfigPipelineTest, AnUnreadableAdminTokenIsRejectedAtStartUpButKeptOnReload) {
   std::string path = Write("ok.yaml", kValid);
   ConfigPipeline pipeline(path);
