@@ -3,9 +3,12 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "confgate/common/log.h"
+#include "confgate/config/loader.h"
 #include "confgate/event/libevent_memory.h"
+#include "confgate/server/config_pipeline.h"
 #include "confgate/server/server.h"
 
 namespace {
@@ -74,19 +77,11 @@ int main(int argc, char** argv) {
     PrintUsage(std::cerr);
     return 2;
   }
-  // --check and start-up run the same steps (only binding sockets is left to start-up).
-  confgate::server::PreparedConfig prepared = confgate::server::LoadAndBuild(config_path);
+  // --check and start-up run the same pipeline (only binding sockets is left to start-up).
+  confgate::server::ConfigPipeline pipeline(config_path);
+  confgate::server::PreparedConfig prepared = pipeline.Prepare();
   if (check_only) {
-    for (const confgate::config::ConfigError& error : prepared.errors) {
-      std::cout << config_path << ": " << error.ToString() << "\n";
-    }
-    if (prepared.ok()) {
-      std::cout << config_path << ": ok\n";
-    } else {
-      std::cout << config_path << ": " << prepared.errors.size()
-                << (prepared.errors.size() == 1 ? " problem" : " problems") << "\n";
-    }
-    return prepared.ok() ? 0 : 1;
+    return confgate::config::WriteCheckReport(config_path, prepared.errors, std::cout);
   }
   if (!prepared.ok()) {
     for (const confgate::config::ConfigError& error : prepared.errors) {
@@ -95,5 +90,6 @@ int main(int argc, char** argv) {
     }
     return 1;
   }
-  return confgate::server::RunServer(prepared, config_path);
+  confgate::server::Server server(pipeline, std::move(prepared));
+  return server.Run();
 }

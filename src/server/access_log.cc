@@ -1,6 +1,7 @@
 #include "confgate/server/access_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -57,7 +58,13 @@ absl::Status AccessLog::CheckWritable(const config::AccessLogConfig& config) {
   // An existing file must be writable; a new one needs a writable directory to be created in.
   size_t slash = path.rfind('/');
   std::string directory = slash == std::string::npos ? "." : path.substr(0, slash);
-  bool exists = access(path.c_str(), F_OK) == 0;
+  struct stat status;
+  bool exists = stat(path.c_str(), &status) == 0;
+  if (exists && S_ISDIR(status.st_mode)) {
+    // Writable, but open() for writing fails on it at start-up.
+    return absl::UnavailableError(
+        absl::StrCat("access_log.path: cannot open ", path, ": ", std::strerror(EISDIR)));
+  }
   if (access(exists ? path.c_str() : (directory.empty() ? "/" : directory.c_str()), W_OK) != 0) {
     return absl::UnavailableError(
         absl::StrCat("access_log.path: cannot open ", path, ": ", std::strerror(errno)));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "confgate/cache/snapshot.h"
 #include "confgate/common/log.h"
 
@@ -12,6 +13,43 @@ void PersistCache(cache::ResponseCache& route_cache, const std::string& path) {
   if (!written.ok()) {
     Log(LogLevel::kWarn, "cache snapshot not written",
         {{"path", path}, {"reason", std::string(written.message())}});
+  }
+}
+
+void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
+  for (const router::Route& route : runtime.routes.routes()) {
+    if (!route.cache.has_value() || !route.cache->persist.has_value()) {
+      continue;
+    }
+    const std::string& path = route.cache->persist->path;
+    // What a writer killed mid-write left behind; no write has started yet.
+    if (int removed = cache::RemoveStaleSnapshotTemps(path); removed > 0) {
+      Log(LogLevel::kInfo, "stale cache snapshot temp files removed",
+          {{"path", path}, {"files", absl::StrCat(removed)}});
+    }
+    absl::StatusOr<cache::DecodedSnapshot> snapshot =
+        cache::ReadSnapshotFile(path, cache::MaxSnapshotFileBytes(route.cache->max_bytes));
+    if (!snapshot.ok()) {
+      Log(snapshot.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo
+                                                                  : LogLevel::kWarn,
+          "cache snapshot not loaded",
+          {{"path", path}, {"reason", std::string(snapshot.status().message())}});
+      continue;
+    }
+    if (!snapshot->dropped.empty()) {
+      Log(LogLevel::kWarn, "cache snapshot entries dropped",
+          {{"path", path},
+           {"dropped", absl::StrCat(snapshot->dropped.size())},
+           {"first_reason", snapshot->dropped.front()}});
+    }
+    size_t loaded = 0;
+    for (cache::CacheItem& item : snapshot->items) {
+      loaded += runtime.route_caches[route.index]->Insert(std::move(item)) ? 1 : 0;
+    }
+    // Loaded entries are stale until an upstream answer replaces them: their times came from
+    // disk. They still answer in read-only mode and on upstream errors (within max_stale).
+    Log(LogLevel::kInfo, "cache snapshot loaded",
+        {{"path", path}, {"entries", absl::StrCat(loaded)}});
   }
 }
 

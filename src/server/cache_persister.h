@@ -45,6 +45,11 @@ class CachePersister {
   std::map<std::string, std::unique_ptr<Entry>> entries_;  // by snapshot path
 };
 
+// At start-up, before any write: fills the persisted caches of `runtime` from their files, so a
+// confgate restarted during a full outage still serves the last good config. A bad snapshot is
+// logged and ignored, never fatal.
+void LoadCacheSnapshots(const RuntimeSnapshot& runtime);
+
 // Writes `route_cache` to `path`; a failure is logged, never fatal.
 void PersistCache(cache::ResponseCache& route_cache, const std::string& path);
 

@@ -210,7 +210,7 @@ absl::Duration ProxyStream::TotalTimeout() const {
 }
 
 std::optional<uint64_t> ProxyStream::HashKey() const {
-  const std::string& spec = cluster_.config().hash_key;
+  const config::HashKeySpec& spec = cluster_.config().hash_key;
   if (spec.empty()) {
     return std::nullopt;
   }
@@ -634,23 +634,14 @@ bool ProxyStream::MayRetry(Failure failure, int status) const {
   if (request_has_body_ && body_too_large_to_retry_) {
     return false;
   }
-  // The cause as the config spells it; a status in three digits on the stack (every response
-  // of a read comes this way).
-  char digits[3];
-  absl::string_view cause;
-  if (failure == Failure::kStatus) {
-    if (status < 100 || status > 999) {
-      return false;
-    }
-    digits[0] = static_cast<char>('0' + status / 100);
-    digits[1] = static_cast<char>('0' + status / 10 % 10);
-    digits[2] = static_cast<char>('0' + status % 10);
-    cause = absl::string_view(digits, 3);
-  } else {
-    cause = FailureName(static_cast<int>(failure));
-  }
-  const std::vector<std::string>& on = cluster_.config().retries.on;
-  if (std::find(on.begin(), on.end(), cause) == on.end()) {
+  // retries.on as parsed by the config: one bit test.
+  const config::RetryOn& on = cluster_.config().retries.on;
+  using Condition = config::RetryOn::Condition;
+  bool listed = failure == Failure::kStatus    ? on.HasStatus(status)
+                : failure == Failure::kConnect ? on.Has(Condition::kConnectFailure)
+                : failure == Failure::kReset   ? on.Has(Condition::kReset)
+                                               : on.Has(Condition::kTimeout);
+  if (!listed) {
     return false;
   }
   return retries_left_ > 0 && cluster_.RetryBudgetAllows();

@@ -6,21 +6,19 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "confgate/admin/admin_server.h"
-#include "confgate/cache/snapshot.h"
 #include "confgate/common/log.h"
-#include "confgate/config/loader.h"
 #include "confgate/event/dispatcher.h"
 #include "confgate/network/socket.h"
 #include "confgate/network/tls.h"
 #include "server/admin_backend.h"
 #include "server/cache_persister.h"
-#include "server/config_reloader.h"
 #include "server/control_plane.h"
 #include "server/dns_refresher.h"
 #include "server/worker.h"
@@ -30,6 +28,8 @@ namespace {
 
 constexpr absl::Duration kAccessLogFlushInterval = absl::Milliseconds(100);
 constexpr absl::Duration kDrainPollInterval = absl::Milliseconds(20);
+// Bursts of file events (an editor's write, a ConfigMap's symlink swap) fold into one reload.
+constexpr absl::Duration kReloadDebounce = absl::Milliseconds(200);
 
 uint32_t WorkerCount(const config::Config& config) {
   if (config.workers > 0) {
@@ -37,6 +37,16 @@ uint32_t WorkerCount(const config::Config& config) {
   }
   unsigned cores = std::thread::hardware_concurrency();
   return cores == 0 ? 1 : cores;
+}
+
+// The signals the main loop handles; blocked everywhere else.
+sigset_t HandledSignals() {
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGHUP);
+  return handled;
 }
 
 // One socket per worker and listener, all bound to the same address with SO_REUSEPORT. A
@@ -69,45 +79,6 @@ absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> OpenListen
     }
   }
   return per_worker;
-}
-
-// A confgate restarted during a full outage still serves the last good config. A bad
-// snapshot is logged and ignored, never fatal.
-void LoadCacheSnapshots(const RuntimeSnapshot& runtime) {
-  for (const router::Route& route : runtime.routes.routes()) {
-    if (!route.cache.has_value() || !route.cache->persist.has_value()) {
-      continue;
-    }
-    const std::string& path = route.cache->persist->path;
-    // What a writer killed mid-write left behind; no write has started yet.
-    if (int removed = cache::RemoveStaleSnapshotTemps(path); removed > 0) {
-      Log(LogLevel::kInfo, "stale cache snapshot temp files removed",
-          {{"path", path}, {"files", absl::StrCat(removed)}});
-    }
-    absl::StatusOr<cache::DecodedSnapshot> snapshot =
-        cache::ReadSnapshotFile(path, cache::MaxSnapshotFileBytes(route.cache->max_bytes));
-    if (!snapshot.ok()) {
-      Log(snapshot.status().code() == absl::StatusCode::kNotFound ? LogLevel::kInfo
-                                                                  : LogLevel::kWarn,
-          "cache snapshot not loaded",
-          {{"path", path}, {"reason", std::string(snapshot.status().message())}});
-      continue;
-    }
-    if (!snapshot->dropped.empty()) {
-      Log(LogLevel::kWarn, "cache snapshot entries dropped",
-          {{"path", path},
-           {"dropped", absl::StrCat(snapshot->dropped.size())},
-           {"first_reason", snapshot->dropped.front()}});
-    }
-    size_t loaded = 0;
-    for (cache::CacheItem& item : snapshot->items) {
-      loaded += runtime.route_caches[route.index]->Insert(std::move(item)) ? 1 : 0;
-    }
-    // Loaded entries are stale until an upstream answer replaces them: their times came from
-    // disk. They still answer in read-only mode and on upstream errors (within max_stale).
-    Log(LogLevel::kInfo, "cache snapshot loaded",
-        {{"path", path}, {"entries", absl::StrCat(loaded)}});
-  }
 }
 
 // inotify on the upstream file's directory; `on_change` runs for events that concern the file
@@ -167,350 +138,341 @@ class ConfigWatch {
 
 }  // namespace
 
-config::LoadResult LoadAndValidate(const std::string& config_path) {
-  config::LoadResult loaded = config::LoadConfigFile(config_path);
-  if (loaded.ok()) {
-    // Certificates and keys are checked like the rest of the file: unreadable, malformed,
-    // mismatched or expired ones are reported with their field and line.
-    loaded.errors = network::CheckTlsFiles(loaded.config);
-  }
-  return loaded;
-}
-
-upstream::DnsResults ResolveNames(const config::Config& config, const upstream::DnsResults& known) {
-  upstream::DnsResults results;
-  for (const config::UpstreamConfig& upstream : config.upstreams) {
-    for (const config::ServerConfig& server : upstream.servers) {
-      std::string key = upstream::NameKey(server);
-      if (key.empty() || results.contains(key)) {
-        continue;
-      }
-      if (auto answer = known.find(key); answer != known.end() && !answer->second.empty()) {
-        results[key] = answer->second;
-        continue;
-      }
-      absl::StatusOr<std::vector<std::string>> resolved = upstream::ResolveNow(server.address);
-      if (!resolved.ok()) {
-        Log(LogLevel::kWarn, "name does not resolve yet; its server joins once it does",
-            {{"upstream", upstream.name},
-             {"name", key},
-             {"retry_every_ms", absl::StrCat(absl::ToInt64Milliseconds(upstream.dns_refresh))},
-             {"error", std::string(resolved.status().message())}});
-      }
-      results[key] = resolved.ok() ? *std::move(resolved) : std::vector<std::string>{};
+// The main loop's process events: SIGTERM, SIGINT, SIGHUP and the upstream file's watch. The
+// only libevent calls of the Server, kept together.
+class Server::ProcessEvents {
+ public:
+  ProcessEvents(event::Dispatcher& dispatcher, const std::string& config_path,
+                std::function<void(int)> on_signal, std::function<void()> on_file_change)
+      : on_signal_(std::move(on_signal)),
+        watch_(dispatcher, config_path, std::move(on_file_change)) {
+    for (int i = 0; i < kSignals; ++i) {
+      handlers_[i] = {this, kSignalNumbers[i]};
+      events_[i] = evsignal_new(dispatcher.base(), kSignalNumbers[i], &ProcessEvents::OnSignal,
+                                &handlers_[i]);
+      event_add(events_[i], nullptr);
     }
   }
-  return results;
-}
-
-PreparedConfig LoadAndBuild(const std::string& config_path) {
-  PreparedConfig prepared;
-  config::LoadResult loaded = LoadAndValidate(config_path);
-  prepared.errors = std::move(loaded.errors);
-  if (!prepared.errors.empty()) {
-    return prepared;
-  }
-  if (!loaded.config.admin.token_file.empty()) {
-    absl::StatusOr<std::string> token = admin::ReadAdminToken(loaded.config.admin.token_file);
-    if (!token.ok()) {
-      prepared.errors.push_back({"", 0, std::string(token.status().message())});
+  ~ProcessEvents() {
+    for (::event* event : events_) {
+      event_free(event);
     }
   }
-  if (absl::Status writable = AccessLog::CheckWritable(loaded.config.access_log); !writable.ok()) {
-    prepared.errors.push_back({"", 0, std::string(writable.message())});
+
+ private:
+  static constexpr int kSignals = 3;
+  static constexpr int kSignalNumbers[kSignals] = {SIGTERM, SIGINT, SIGHUP};
+  struct Handler {
+    ProcessEvents* owner;
+    int signal_number;
+  };
+  static void OnSignal(evutil_socket_t, short, void* arg) {
+    auto* handler = static_cast<Handler*>(arg);
+    handler->owner->on_signal_(handler->signal_number);
   }
-  prepared.dns = ResolveNames(loaded.config, {});
-  absl::StatusOr<RuntimeSnapshotPtr> snapshot =
-      BuildRuntimeSnapshot(loaded.config, nullptr, prepared.dns);
-  if (!snapshot.ok()) {
-    prepared.errors.push_back({"", 0, std::string(snapshot.status().message())});
-  } else if (prepared.errors.empty()) {
-    prepared.snapshot = *std::move(snapshot);
+
+  std::function<void(int)> on_signal_;
+  ConfigWatch watch_;
+  Handler handlers_[kSignals];
+  ::event* events_[kSignals] = {};
+};
+
+ListenerChanges DiffListeners(const std::vector<config::ListenerConfig>& running,
+                              const std::vector<config::ListenerConfig>& next) {
+  auto contains = [](const std::vector<config::ListenerConfig>& listeners,
+                     const config::ListenerConfig& wanted) {
+    std::string address = wanted.address.ToString();
+    for (const config::ListenerConfig& listener : listeners) {
+      if (listener.address.ToString() == address) {
+        return true;
+      }
+    }
+    return false;
+  };
+  ListenerChanges changes;
+  for (const config::ListenerConfig& listener : next) {
+    if (!contains(running, listener)) {
+      changes.added.push_back(listener);
+    }
   }
-  return prepared;
+  for (const config::ListenerConfig& old : running) {
+    if (!contains(next, old)) {
+      changes.removed.push_back(old.address.ToString());
+    }
+  }
+  return changes;
 }
 
-int RunServer(const PreparedConfig& prepared, const std::string& config_path) {
-  const upstream::DnsResults& initial_dns = prepared.dns;
-  const config::Config& config = prepared.snapshot->config;
-  AccessLog access_log;
-  SharedState shared;
-  if (config.access_log.enabled) {
-    absl::Status opened = access_log.Open(config.access_log.path);
-    if (!opened.ok()) {
-      Log(LogLevel::kError, "cannot open access log", {{"error", std::string(opened.message())}});
-      return 1;
-    }
-    shared.access_log = &access_log;
-  }
+Server::Server(const ConfigPipeline& pipeline, PreparedConfig prepared)
+    : pipeline_(pipeline),
+      initial_dns_(std::move(prepared.dns)),
+      current_(std::move(prepared.snapshot)),
+      worker_count_(WorkerCount(current_->config)),
+      shared_(std::make_unique<SharedState>()) {
+  control_plane_ = std::make_unique<ControlPlane>(dispatcher_, time_source_, current_);
+  shared_->outcome_reporter = control_plane_.get();
+  admin_backend_ = std::make_unique<ProcessAdminBackend>(current_, *control_plane_, *shared_);
+  persister_ = std::make_unique<CachePersister>(dispatcher_, time_source_);
+}
 
-  uint32_t worker_count = WorkerCount(config);
-  LoadCacheSnapshots(*prepared.snapshot);
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t handled;
-  sigemptyset(&handled);
-  sigaddset(&handled, SIGTERM);
-  sigaddset(&handled, SIGINT);
-  sigaddset(&handled, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+Server::~Server() = default;
 
-  event::Dispatcher main_dispatcher;
-  RealTimeSource time_source;
-  ControlPlane control_plane(main_dispatcher, time_source, prepared.snapshot);
-  shared.outcome_reporter = &control_plane;
-  ProcessAdminBackend admin_backend(prepared.snapshot, control_plane, shared);
-  absl::StatusOr<std::unique_ptr<admin::AdminServer>> admin_server =
-      admin::AdminServer::Start(main_dispatcher.base(), config.admin, admin_backend);
-  if (!admin_server.ok()) {
-    Log(LogLevel::kError, "cannot open the admin listener",
-        {{"error", std::string(admin_server.status().message())}});
+int Server::Run() {
+  if (!Start()) {
     return 1;
   }
-  Log(LogLevel::kInfo, "admin listening", {{"address", (*admin_server)->address()}});
-  if (!(*admin_server)->loopback_only()) {
+  dispatcher_.Run();
+  Stop();
+  return exit_code_;
+}
+
+bool Server::Start() {
+  const config::Config& config = current_->config;
+  if (config.access_log.enabled) {
+    absl::Status opened = access_log_.Open(config.access_log.path);
+    if (!opened.ok()) {
+      Log(LogLevel::kError, "cannot open access log", {{"error", std::string(opened.message())}});
+      return false;
+    }
+    shared_->access_log = &access_log_;
+  }
+  LoadCacheSnapshots(*current_);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t handled = HandledSignals();
+  pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+  if (!StartAdmin()) {
+    return false;
+  }
+  StartTimers();
+  events_ = std::make_unique<ProcessEvents>(
+      dispatcher_, pipeline_.path(), [this](int signal_number) { OnSignal(signal_number); },
+      [this] { reload_debounce_->Enable(kReloadDebounce); });
+  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
+  persister_->Follow(*current_);
+  StartReloads();
+  control_plane_->Start([this] {
+    OpenListeners();
+    admin_backend_->set_ready(phase_ != Phase::kDraining && exit_code_ == 0);
+  });
+  return true;
+}
+
+bool Server::StartAdmin() {
+  const config::AdminConfig& admin = current_->config.admin;
+  absl::StatusOr<std::unique_ptr<admin::AdminServer>> started =
+      admin::AdminServer::Start(dispatcher_.base(), admin, *admin_backend_);
+  if (!started.ok()) {
+    Log(LogLevel::kError, "cannot open the admin listener",
+        {{"error", std::string(started.status().message())}});
+    return false;
+  }
+  admin_server_ = *std::move(started);
+  Log(LogLevel::kInfo, "admin listening", {{"address", admin_server_->address()}});
+  if (!admin_server_->loopback_only()) {
     // The admin port has no TLS, and its reads (/metrics, /status, /config) need no token:
     // off loopback it should sit behind a firewall or network policy.
     Log(LogLevel::kWarn,
         "admin listener is reachable from other hosts; its reads need no token and it has no TLS",
-        {{"address", (*admin_server)->address()},
-         {"mutating_calls", config.admin.token_file.empty()
+        {{"address", admin_server_->address()},
+         {"mutating_calls", admin.token_file.empty()
                                 ? "refused from other hosts (no admin.token_file)"
                                 : "need the bearer token from admin.token_file"}});
   }
+  return true;
+}
 
-  std::vector<std::unique_ptr<Worker>> workers;
-  int exit_code = 0;
-  bool draining = false;
-
-  // Listeners open once the first round of health checks is in (cluster warming), so the
-  // first requests already avoid hosts that are down.
-  auto open_listeners = [&] {
-    if (draining) {
-      return;
-    }
-    absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> sockets =
-        OpenListenSockets(config.listeners, worker_count);
-    if (!sockets.ok()) {
-      Log(LogLevel::kError, "cannot open listener",
-          {{"error", std::string(sockets.status().message())}});
-      exit_code = 1;
-      main_dispatcher.Exit();
-      return;
-    }
-    // Signals go to the main thread only: workers start with them blocked.
-    sigset_t previous;
-    pthread_sigmask(SIG_BLOCK, &handled, &previous);
-    for (uint32_t i = 0; i < worker_count; ++i) {
-      workers.push_back(std::make_unique<Worker>(static_cast<int>(i), shared, prepared.snapshot,
-                                                 std::move((*sockets)[i])));
-      workers.back()->Start();
-    }
-    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    Log(LogLevel::kInfo, "started", {{"workers", absl::StrCat(worker_count)}});
-  };
-
-  event::TimerPtr flush_timer;
-  flush_timer = main_dispatcher.CreateTimer([&] {
-    access_log.Flush();
-    flush_timer->Enable(kAccessLogFlushInterval);
+void Server::StartTimers() {
+  flush_timer_ = dispatcher_.CreateTimer([this] {
+    access_log_.Flush();
+    flush_timer_->Enable(kAccessLogFlushInterval);
   });
-  flush_timer->Enable(kAccessLogFlushInterval);
-
-  absl::Time drain_deadline;
-  event::TimerPtr drain_timer;
-  drain_timer = main_dispatcher.CreateTimer([&] {
-    uint64_t open = 0;
-    for (const auto& worker : workers) {
-      open += worker->open_connections();
-    }
-    if (open == 0 || absl::Now() >= drain_deadline) {
-      if (open > 0) {
-        Log(LogLevel::kWarn, "drain timeout; closing connections",
-            {{"open_connections", absl::StrCat(open)}});
-      }
-      main_dispatcher.Exit();
-      return;
-    }
-    drain_timer->Enable(kDrainPollInterval);
-  });
-
-  auto start_drain = [&](const char* signal_name) {
-    if (draining) {
-      return;
-    }
-    draining = true;
-    admin_backend.set_ready(false);  // load balancers in front stop sending first
-    drain_deadline = absl::Now() + config.limits.drain_timeout;
-    Log(LogLevel::kInfo, "draining", {{"signal", signal_name}});
-    for (const auto& worker : workers) {
-      worker->Drain();
-    }
-    drain_timer->Enable(kDrainPollInterval);
-  };
-
-  struct SignalHandler {
-    std::function<void()> callback;
-  };
-  SignalHandler on_term{[&] { start_drain("SIGTERM"); }};
-  SignalHandler on_int{[&] { start_drain("SIGINT"); }};
-  std::unique_ptr<ConfigReloader> reloader;  // set below
-  SignalHandler on_hup{[&] {
-    if (!draining && reloader != nullptr) {
-      reloader->Reload("SIGHUP");
-    }
-  }};
-  auto trampoline = [](evutil_socket_t, short, void* arg) {
-    static_cast<SignalHandler*>(arg)->callback();
-  };
-  ::event* term_event = evsignal_new(main_dispatcher.base(), SIGTERM, trampoline, &on_term);
-  ::event* int_event = evsignal_new(main_dispatcher.base(), SIGINT, trampoline, &on_int);
-  ::event* hup_event = evsignal_new(main_dispatcher.base(), SIGHUP, trampoline, &on_hup);
-  event_add(term_event, nullptr);
-  event_add(int_event, nullptr);
-  event_add(hup_event, nullptr);
-  pthread_sigmask(SIG_UNBLOCK, &handled, nullptr);
-
-  RuntimeSnapshotPtr current = prepared.snapshot;
-  CachePersister persister(main_dispatcher, time_source);
-  persister.Follow(*current);
-
-  // Reload: parse -> validate -> build, then swap the snapshot everywhere. Any error keeps the
-  // running configuration.
-  std::unique_ptr<DnsRefresher> dns_refresher;
-  // Builds and swaps in a snapshot for `next` (a reloaded file, or new DNS answers).
-  auto apply = [&](config::Config next, const std::string& trigger) -> absl::Status {
-    const config::Config& running = current->config;
-    // These are fixed for the life of the process.
-    if (next.workers != running.workers ||
-        next.admin.address.ToString() != running.admin.address.ToString() ||
-        next.admin.token_file != running.admin.token_file ||
-        next.access_log.enabled != running.access_log.enabled ||
-        next.access_log.path != running.access_log.path) {
-      Log(LogLevel::kWarn, "workers, admin and access_log changes need a restart; kept as running",
-          {{"trigger", trigger}});
-      next.workers = running.workers;
-      next.admin = running.admin;
-      next.access_log = running.access_log;
-    }
-    // A reload looks up names the refresher has no answer for (blocking, like start-up); a
-    // DNS-triggered rebuild takes the refresher's answers as they are.
-    upstream::DnsResults dns =
-        trigger == "dns" ? dns_refresher->results() : ResolveNames(next, dns_refresher->results());
-    absl::StatusOr<RuntimeSnapshotPtr> built = BuildRuntimeSnapshot(next, current.get(), dns);
-    if (!built.ok()) {
-      Log(LogLevel::kError, "reload rejected; the running configuration stays",
-          {{"trigger", trigger}, {"error", std::string(built.status().message())}});
-      admin_backend.CountReload(false);
-      return built.status();
-    }
-    std::vector<config::ListenerConfig> added;
-    std::vector<std::string> removed;
-    for (const config::ListenerConfig& listener : next.listeners) {
-      bool existed = false;
-      for (const config::ListenerConfig& old : running.listeners) {
-        existed = existed || old.address.ToString() == listener.address.ToString();
-      }
-      if (!existed) {
-        added.push_back(listener);
-      }
-    }
-    for (const config::ListenerConfig& old : running.listeners) {
-      bool kept = false;
-      for (const config::ListenerConfig& listener : next.listeners) {
-        kept = kept || old.address.ToString() == listener.address.ToString();
-      }
-      if (!kept) {
-        removed.push_back(old.address.ToString());
-      }
-    }
-    absl::StatusOr<std::vector<std::vector<std::pair<std::string, int>>>> sockets =
-        OpenListenSockets(added, worker_count);
-    if (!sockets.ok()) {
-      Log(LogLevel::kError, "reload rejected; the running configuration stays",
-          {{"trigger", trigger}, {"error", std::string(sockets.status().message())}});
-      admin_backend.CountReload(false);
-      return sockets.status();
-    }
-    current = *built;
-    control_plane.Reload(current);
-    admin_backend.SetSnapshot(current);
-    for (size_t i = 0; i < workers.size(); ++i) {
-      workers[i]->UpdateSnapshot(current, std::move((*sockets)[i]), removed);
-    }
-    persister.Follow(*current);
-    if (trigger != "dns") {
-      dns_refresher->Watch(current->config, dns);
-      admin_backend.CountReload(true);
-    }
-    Log(LogLevel::kInfo, "configuration reloaded",
-        {{"trigger", trigger},
-         {"listeners_added", absl::StrCat(added.size())},
-         {"listeners_removed", absl::StrCat(removed.size())}});
-    return absl::OkStatus();
-  };
-  // The file is read and parsed on the reloader's thread; this runs back on the main thread.
-  auto apply_loaded = [&](config::LoadResult loaded, const std::string& trigger) -> absl::Status {
-    if (!loaded.ok()) {
-      std::string problems;
-      for (const config::ConfigError& error : loaded.errors) {
-        Log(LogLevel::kError, "reload rejected; the running configuration stays",
-            {{"trigger", trigger}, {"error", error.ToString()}});
-        absl::StrAppend(&problems, problems.empty() ? "" : "; ", error.ToString());
-      }
-      admin_backend.CountReload(false);
-      return absl::InvalidArgumentError(problems);
-    }
-    return apply(std::move(loaded.config), trigger);
-  };
-  reloader = std::make_unique<ConfigReloader>(
-      main_dispatcher, [&config_path] { return LoadAndValidate(config_path); }, apply_loaded);
-  dns_refresher = std::make_unique<DnsRefresher>(main_dispatcher, [&] {
-    if (!draining) {
-      apply(current->config, "dns").IgnoreError();
-    }
-  });
-  dns_refresher->Watch(current->config, initial_dns);
-  admin_backend.set_reload(
-      [&](std::function<void(absl::Status)> done) { reloader->Reload("admin", std::move(done)); });
-
-  // Watch the file's directory, so an atomic rename or a Kubernetes ConfigMap symlink swap
-  // (..data) is seen; bursts of events are folded into one reload.
-  event::TimerPtr reload_debounce = main_dispatcher.CreateTimer([&] {
-    if (!draining) {
-      reloader->Reload("file change");
-    }
-  });
-  ConfigWatch watch(main_dispatcher, config_path,
-                    [&] { reload_debounce->Enable(absl::Milliseconds(200)); });
-
+  flush_timer_->Enable(kAccessLogFlushInterval);
+  drain_timer_ = dispatcher_.CreateTimer([this] { PollDrain(); });
   // Session-ticket keys rotate on the main thread; the previous key still opens tickets.
-  event::TimerPtr ticket_rotation;
-  ticket_rotation = main_dispatcher.CreateTimer([&] {
+  ticket_rotation_ = dispatcher_.CreateTimer([this] {
     network::TicketKeys::Process().Rotate();
-    ticket_rotation->Enable(network::kTicketKeyRotation);
+    ticket_rotation_->Enable(network::kTicketKeyRotation);
   });
-  ticket_rotation->Enable(network::kTicketKeyRotation);
+  ticket_rotation_->Enable(network::kTicketKeyRotation);
+}
 
-  control_plane.Start([&] {
-    open_listeners();
-    admin_backend.set_ready(!draining && exit_code == 0);
+void Server::StartReloads() {
+  reloader_ = std::make_unique<config::ConfigReloader>(
+      dispatcher_, [this] { return pipeline_.LoadAndValidate(); },
+      [this](config::LoadResult loaded, config::ReloadTrigger trigger) {
+        return ApplyLoaded(std::move(loaded), trigger);
+      });
+  dns_refresher_ = std::make_unique<DnsRefresher>(
+      dispatcher_, [this] { OnTrigger(config::ReloadTrigger::kDnsRefresh); });
+  dns_refresher_->Watch(current_->config, initial_dns_);
+  // POST /reload answers with the result, even while draining.
+  admin_backend_->set_reload([this](std::function<void(absl::Status)> done) {
+    reloader_->Reload(config::ReloadTrigger::kAdmin, std::move(done));
   });
-  main_dispatcher.Run();
+  reload_debounce_ =
+      dispatcher_.CreateTimer([this] { OnTrigger(config::ReloadTrigger::kFileWatch); });
+}
 
-  for (const auto& worker : workers) {
+void Server::OpenListeners() {
+  if (phase_ == Phase::kDraining) {
+    return;
+  }
+  absl::StatusOr<ListenSockets> sockets =
+      OpenListenSockets(current_->config.listeners, worker_count_);
+  if (!sockets.ok()) {
+    Log(LogLevel::kError, "cannot open listener",
+        {{"error", std::string(sockets.status().message())}});
+    exit_code_ = 1;
+    dispatcher_.Exit();
+    return;
+  }
+  // Signals go to the main thread only: workers start with them blocked.
+  sigset_t handled = HandledSignals();
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &handled, &previous);
+  for (uint32_t i = 0; i < worker_count_; ++i) {
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), *shared_, current_,
+                                                std::move((*sockets)[i])));
+    workers_.back()->Start();
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  phase_ = Phase::kServing;
+  Log(LogLevel::kInfo, "started", {{"workers", absl::StrCat(worker_count_)}});
+}
+
+void Server::OnSignal(int signal_number) {
+  switch (signal_number) {
+    case SIGTERM:
+      StartDrain("SIGTERM");
+      break;
+    case SIGINT:
+      StartDrain("SIGINT");
+      break;
+    case SIGHUP:
+      OnTrigger(config::ReloadTrigger::kSignal);
+      break;
+  }
+}
+
+void Server::OnTrigger(config::ReloadTrigger trigger) {
+  if (phase_ == Phase::kDraining) {
+    return;
+  }
+  if (PolicyOf(trigger).reads_file) {
+    reloader_->Reload(trigger);
+  } else {
+    Apply(current_->config, trigger).IgnoreError();
+  }
+}
+
+// The file was read and validated on the reloader's thread; this runs back on the main thread.
+absl::Status Server::ApplyLoaded(config::LoadResult loaded, config::ReloadTrigger trigger) {
+  if (loaded.ok()) {
+    return Apply(std::move(loaded.config), trigger);
+  }
+  std::string problems;
+  for (const config::ConfigError& error : loaded.errors) {
+    Log(LogLevel::kError, "reload rejected; the running configuration stays",
+        {{"trigger", config::ReloadTriggerName(trigger)}, {"error", error.ToString()}});
+    absl::StrAppend(&problems, problems.empty() ? "" : "; ", error.ToString());
+  }
+  admin_backend_->CountReload(false);
+  return absl::InvalidArgumentError(problems);
+}
+
+// Build for `next` (a reloaded file, or new DNS answers), open the listeners it adds, then
+// publish. Any error keeps the running configuration.
+absl::Status Server::Apply(config::Config next, config::ReloadTrigger trigger) {
+  TriggerPolicy policy = PolicyOf(trigger);
+  PreparedConfig built = pipeline_.Build(std::move(next), current_.get(), dns_refresher_->results(),
+                                         policy.resolves_missing_names);
+  if (built.process_settings_kept) {
+    Log(LogLevel::kWarn, "workers, admin and access_log changes need a restart; kept as running",
+        {{"trigger", config::ReloadTriggerName(trigger)}});
+  }
+  if (!built.ok()) {
+    return Reject(trigger, absl::InvalidArgumentError(built.errors.front().ToString()));
+  }
+  ListenerChanges changes =
+      DiffListeners(current_->config.listeners, built.snapshot->config.listeners);
+  absl::StatusOr<ListenSockets> sockets = OpenListenSockets(changes.added, worker_count_);
+  if (!sockets.ok()) {
+    return Reject(trigger, sockets.status());
+  }
+  Publish(std::move(built), *std::move(sockets), changes, trigger);
+  return absl::OkStatus();
+}
+
+absl::Status Server::Reject(config::ReloadTrigger trigger, const absl::Status& error) {
+  Log(LogLevel::kError, "reload rejected; the running configuration stays",
+      {{"trigger", config::ReloadTriggerName(trigger)}, {"error", std::string(error.message())}});
+  admin_backend_->CountReload(false);
+  return error;
+}
+
+// The new snapshot to every reader: the control plane and admin here, the workers through
+// their queues (each adopts it between events; requests in flight keep the one they hold).
+void Server::Publish(PreparedConfig built, ListenSockets sockets, const ListenerChanges& changes,
+                     config::ReloadTrigger trigger) {
+  current_ = std::move(built.snapshot);
+  control_plane_->Reload(current_);
+  admin_backend_->SetSnapshot(current_);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->UpdateSnapshot(current_, std::move(sockets[i]), changes.removed);
+  }
+  persister_->Follow(*current_);
+  if (PolicyOf(trigger).counts_as_reload) {
+    dns_refresher_->Watch(current_->config, built.dns);
+    admin_backend_->CountReload(true);
+  }
+  Log(LogLevel::kInfo, "configuration reloaded",
+      {{"trigger", config::ReloadTriggerName(trigger)},
+       {"listeners_added", absl::StrCat(changes.added.size())},
+       {"listeners_removed", absl::StrCat(changes.removed.size())}});
+}
+
+void Server::StartDrain(const char* signal_name) {
+  if (phase_ == Phase::kDraining) {
+    return;
+  }
+  phase_ = Phase::kDraining;
+  admin_backend_->set_ready(false);  // load balancers in front stop sending first
+  drain_deadline_ = absl::Now() + current_->config.limits.drain_timeout;
+  Log(LogLevel::kInfo, "draining", {{"signal", signal_name}});
+  for (const auto& worker : workers_) {
+    worker->Drain();
+  }
+  drain_timer_->Enable(kDrainPollInterval);
+}
+
+void Server::PollDrain() {
+  uint64_t open = 0;
+  for (const auto& worker : workers_) {
+    open += worker->open_connections();
+  }
+  if (open == 0 || absl::Now() >= drain_deadline_) {
+    if (open > 0) {
+      Log(LogLevel::kWarn, "drain timeout; closing connections",
+          {{"open_connections", absl::StrCat(open)}});
+    }
+    dispatcher_.Exit();
+    return;
+  }
+  drain_timer_->Enable(kDrainPollInterval);
+}
+
+void Server::Stop() {
+  for (const auto& worker : workers_) {
     worker->Stop();
   }
-  for (const auto& worker : workers) {
+  for (const auto& worker : workers_) {
     worker->Join();
   }
-  workers.clear();
-  event_free(term_event);
-  event_free(int_event);
-  event_free(hup_event);
-  persister.WriteAll();
-  access_log.Flush();
+  workers_.clear();
+  events_.reset();
+  persister_->WriteAll();
+  access_log_.Flush();
   Log(LogLevel::kInfo, "stopped");
-  return exit_code;
 }
 
 }  // namespace confgate::server

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "confgate/config/hash_key.h"
+#include "confgate/config/retry_on.h"
 
 namespace confgate::config {
 
@@ -104,7 +106,7 @@ struct OutlierDetectionConfig {
 struct RetryConfig {
   uint32_t attempts = 2;
   // connect_failure, reset, timeout, or a status code written as digits.
-  std::vector<std::string> on{"connect_failure", "reset", "timeout", "502", "503", "504"};
+  RetryOn on = RetryOn::Defaults();
   uint32_t budget_percent = 20;
 };
 
@@ -124,7 +126,7 @@ struct KeepaliveConfig {
 struct UpstreamConfig {
   std::string name;
   std::string balancer = "round_robin";
-  std::string hash_key;
+  HashKeySpec hash_key;  // maglev only
   std::vector<ServerConfig> servers;
   std::optional<HealthCheckConfig> health_check;
   std::optional<OutlierDetectionConfig> outlier_detection;

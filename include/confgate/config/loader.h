@@ -1,4 +1,5 @@
-// Parse -> validate: the upstream file into a Config, with every problem reported at once.
+// The Load step of the config pipeline (server/config_pipeline.h): the upstream file into a
+// Config, with every problem of its syntax and schema reported at once.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +43,9 @@ constexpr size_t kMaxConfigNodes = 200000;
 // at once.
 LoadResult LoadConfigFile(const std::string& path, uint64_t max_bytes = kMaxConfigFileBytes);
 
-// `confgate --check -c FILE`: prints every problem (or "ok") to `out`, returns the exit code.
-int RunConfigCheck(const std::string& path, std::ostream& out);
+// What `confgate --check -c FILE` prints: every problem of `path` (or "ok") to `out`. Returns
+// the exit code: 0 when `errors` is empty, else 1.
+int WriteCheckReport(const std::string& path, const std::vector<ConfigError>& errors,
+                     std::ostream& out);
 
 }  // namespace confgate::config

@@ -289,6 +289,11 @@ TEST(LoadConfig, WatchMaxHoldAndQueryValues) {
   }
 }
 
+// What `confgate --check` prints for the file alone (the binary adds the rest of the pipeline).
+int RunConfigCheck(const std::string& path, std::ostream& out) {
+  return WriteCheckReport(path, LoadConfigFile(path).errors, out);
+}
+
 TEST(RunConfigCheck, ExitCodesAndOutput) {
   std::ostringstream good;
   EXPECT_EQ(RunConfigCheck(std::string(CONFGATE_SOURCE_DIR) + "/conf/demo.yaml", good), 0);

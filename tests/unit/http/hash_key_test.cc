@@ -5,13 +5,11 @@
 namespace confgate::http {
 namespace {
 
-TEST(HashKey, SpecForms) {
-  EXPECT_TRUE(IsValidHashKeySpec("path"));
-  EXPECT_TRUE(IsValidHashKeySpec("client_ip"));
-  EXPECT_TRUE(IsValidHashKeySpec("header:X-Client-Id"));
-  EXPECT_TRUE(IsValidHashKeySpec("cookie:session"));
-  EXPECT_FALSE(IsValidHashKeySpec("header:"));
-  EXPECT_FALSE(IsValidHashKeySpec("body"));
+// The spec as the config loader parses it.
+config::HashKeySpec Spec(absl::string_view text) {
+  std::optional<config::HashKeySpec> spec = config::ParseHashKeySpec(text);
+  EXPECT_TRUE(spec.has_value()) << text;
+  return spec.value_or(config::HashKeySpec{});
 }
 
 TEST(HashKey, ExtractsEachKind) {
@@ -19,12 +17,13 @@ TEST(HashKey, ExtractsEachKind) {
   head.SetTarget("/v1/kv/app");
   head.headers.Add("X-Client-Id", "svc-7");
   head.headers.Add("Cookie", "theme=dark; session=abc123");
-  EXPECT_EQ(ExtractHashKey("path", head, "10.0.0.9"), "/v1/kv/app");
-  EXPECT_EQ(ExtractHashKey("client_ip", head, "10.0.0.9"), "10.0.0.9");
-  EXPECT_EQ(ExtractHashKey("header:x-client-id", head, ""), "svc-7");
-  EXPECT_EQ(ExtractHashKey("cookie:session", head, ""), "abc123");
-  EXPECT_FALSE(ExtractHashKey("cookie:missing", head, "").has_value());
-  EXPECT_FALSE(ExtractHashKey("header:X-Other", head, "").has_value());
+  EXPECT_EQ(ExtractHashKey(Spec("path"), head, "10.0.0.9"), "/v1/kv/app");
+  EXPECT_EQ(ExtractHashKey(Spec("client_ip"), head, "10.0.0.9"), "10.0.0.9");
+  EXPECT_EQ(ExtractHashKey(Spec("header:x-client-id"), head, ""), "svc-7");
+  EXPECT_EQ(ExtractHashKey(Spec("cookie:session"), head, ""), "abc123");
+  EXPECT_FALSE(ExtractHashKey(Spec("cookie:missing"), head, "").has_value());
+  EXPECT_FALSE(ExtractHashKey(Spec("header:X-Other"), head, "").has_value());
+  EXPECT_FALSE(ExtractHashKey(config::HashKeySpec{}, head, "10.0.0.9").has_value());
 }
 
 }  // namespace

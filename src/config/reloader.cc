@@ -1,9 +1,23 @@
-#include "server/config_reloader.h"
+#include "confgate/config/reloader.h"
 
 #include <pthread.h>
 #include <signal.h>
 
-namespace confgate::server {
+namespace confgate::config {
+
+const char* ReloadTriggerName(ReloadTrigger trigger) {
+  switch (trigger) {
+    case ReloadTrigger::kSignal:
+      return "SIGHUP";
+    case ReloadTrigger::kFileWatch:
+      return "file change";
+    case ReloadTrigger::kAdmin:
+      return "admin";
+    case ReloadTrigger::kDnsRefresh:
+      return "dns";
+  }
+  return "unknown";
+}
 
 ConfigReloader::ConfigReloader(event::Dispatcher& dispatcher, Load load, Apply apply)
     : dispatcher_(dispatcher),
@@ -18,9 +32,9 @@ ConfigReloader::~ConfigReloader() {
   }
 }
 
-void ConfigReloader::Reload(const std::string& trigger, Done done) {
+void ConfigReloader::Reload(ReloadTrigger trigger, Done done) {
   Batch& batch = loading() ? next_ : running_;
-  if (batch.trigger.empty()) {
+  if (!batch.trigger.has_value()) {
     batch.trigger = trigger;  // a folded load is named after its first trigger
   }
   if (done) {
@@ -42,7 +56,7 @@ void ConfigReloader::Start(Batch batch) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   loader_ = std::thread([this, link = link_] {
-    config::LoadResult loaded = load_();
+    LoadResult loaded = load_();
     dispatcher_.Post([link, loaded = std::move(loaded)]() mutable {
       if (link->owner != nullptr) {
         link->owner->OnLoaded(std::move(loaded));
@@ -52,11 +66,11 @@ void ConfigReloader::Start(Batch batch) {
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-void ConfigReloader::OnLoaded(config::LoadResult loaded) {
+void ConfigReloader::OnLoaded(LoadResult loaded) {
   loader_.join();  // the post was its last step
   Batch finished = std::move(running_);
   running_ = Batch{};
-  absl::Status result = apply_(std::move(loaded), finished.trigger);
+  absl::Status result = apply_(std::move(loaded), *finished.trigger);
   if (queued_) {
     queued_ = false;
     Batch next = std::move(next_);
@@ -68,4 +82,4 @@ void ConfigReloader::OnLoaded(config::LoadResult loaded) {
   }
 }
 
-}  // namespace confgate::server
+}  // namespace confgate::config

@@ -1,4 +1,4 @@
-#include "server/config_reloader.h"
+#include "confgate/config/reloader.h"
 
 #include <future>
 #include <thread>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace confgate::server {
+namespace confgate::config {
 namespace {
 
 // A load that waits until the test (or the main loop) lets it finish.
@@ -21,9 +21,9 @@ class Gate {
   std::shared_future<void> ready_ = opened_.get_future().share();
 };
 
-config::LoadResult Failed(const std::string& message) {
-  config::LoadResult result;
-  result.errors.push_back(config::ConfigError{"", 0, message});
+LoadResult Failed(const std::string& message) {
+  LoadResult result;
+  result.errors.push_back(ConfigError{"", 0, message});
   return result;
 }
 
@@ -38,13 +38,13 @@ TEST(ConfigReloader, LoadsOnItsOwnThreadAndAppliesOnTheMainThread) {
         loaded_on = std::this_thread::get_id();
         return Failed("bad file");
       },
-      [&](config::LoadResult loaded, const std::string& trigger) {
+      [&](LoadResult loaded, ReloadTrigger trigger) {
         applied_on = std::this_thread::get_id();
-        EXPECT_EQ(trigger, "SIGHUP");
+        EXPECT_EQ(trigger, ReloadTrigger::kSignal);
         return absl::InvalidArgumentError(loaded.errors[0].message);
       });
   absl::Status result;
-  reloader.Reload("SIGHUP", [&](absl::Status status) {
+  reloader.Reload(ReloadTrigger::kSignal, [&](absl::Status status) {
     result = status;
     dispatcher.Exit();
   });
@@ -65,10 +65,10 @@ TEST(ConfigReloader, TheMainLoopRunsWhileALoadRuns) {
       dispatcher,
       [&] {
         opened_by_the_loop = gate.Wait();
-        return config::LoadResult{};
+        return LoadResult{};
       },
-      [](config::LoadResult, const std::string&) { return absl::OkStatus(); });
-  reloader.Reload("admin", [&](absl::Status) { dispatcher.Exit(); });
+      [](LoadResult, ReloadTrigger) { return absl::OkStatus(); });
+  reloader.Reload(ReloadTrigger::kAdmin, [&](absl::Status) { dispatcher.Exit(); });
   // Runs only if the loop is not blocked by the load.
   event::TimerPtr timer = dispatcher.CreateTimer([&] { gate.Open(); });
   timer->Enable(absl::ZeroDuration());
@@ -80,7 +80,7 @@ TEST(ConfigReloader, TriggersDuringALoadAreFoldedIntoOneMoreLoad) {
   event::Dispatcher dispatcher;
   Gate first;
   int loads = 0;
-  std::vector<std::string> applied;
+  std::vector<ReloadTrigger> applied;
   ConfigReloader reloader(
       dispatcher,
       [&] {
@@ -89,7 +89,7 @@ TEST(ConfigReloader, TriggersDuringALoadAreFoldedIntoOneMoreLoad) {
         }
         return Failed(absl::StrCat("load ", loads));
       },
-      [&](config::LoadResult loaded, const std::string& trigger) {
+      [&](LoadResult loaded, ReloadTrigger trigger) {
         applied.push_back(trigger);
         return absl::InvalidArgumentError(loaded.errors[0].message);
       });
@@ -103,18 +103,19 @@ TEST(ConfigReloader, TriggersDuringALoadAreFoldedIntoOneMoreLoad) {
       }
     };
   };
-  reloader.Reload("SIGHUP", done(0));
+  reloader.Reload(ReloadTrigger::kSignal, done(0));
   // Fifty signals and two admin calls while the first load runs: one more load.
   for (int i = 0; i < 50; ++i) {
-    reloader.Reload(i == 0 ? "file change" : "SIGHUP");
+    reloader.Reload(i == 0 ? ReloadTrigger::kFileWatch : ReloadTrigger::kSignal);
   }
-  reloader.Reload("admin", done(1));
-  reloader.Reload("admin", done(2));
-  reloader.Reload("SIGHUP", done(3));
+  reloader.Reload(ReloadTrigger::kAdmin, done(1));
+  reloader.Reload(ReloadTrigger::kAdmin, done(2));
+  reloader.Reload(ReloadTrigger::kSignal, done(3));
   first.Open();
   dispatcher.Run();
   EXPECT_EQ(reloader.loads_started(), 2u);
-  EXPECT_EQ(applied, (std::vector<std::string>{"SIGHUP", "file change"}));
+  EXPECT_EQ(applied,
+            (std::vector<ReloadTrigger>{ReloadTrigger::kSignal, ReloadTrigger::kFileWatch}));
   // The first caller gets the first load; the others the load that started after them.
   EXPECT_EQ(results, (std::vector<std::string>{"load 1", "load 2", "load 2", "load 2"}));
 }
@@ -129,13 +130,13 @@ TEST(ConfigReloader, DestroyedDuringALoadCallsNothing) {
         dispatcher,
         [&] {
           gate.Wait();
-          return config::LoadResult{};
+          return LoadResult{};
         },
-        [&](config::LoadResult, const std::string&) {
+        [&](LoadResult, ReloadTrigger) {
           applied = true;
           return absl::OkStatus();
         });
-    reloader.Reload("admin", [&](absl::Status) { answered = true; });
+    reloader.Reload(ReloadTrigger::kAdmin, [&](absl::Status) { answered = true; });
     gate.Open();
   }  // waits for the loader; its result is still queued in the dispatcher
   dispatcher.RunReady();
@@ -143,5 +144,12 @@ TEST(ConfigReloader, DestroyedDuringALoadCallsNothing) {
   EXPECT_FALSE(answered);
 }
 
+TEST(ReloadTrigger, LogNamesStayAsTheyWere) {
+  EXPECT_STREQ(ReloadTriggerName(ReloadTrigger::kSignal), "SIGHUP");
+  EXPECT_STREQ(ReloadTriggerName(ReloadTrigger::kFileWatch), "file change");
+  EXPECT_STREQ(ReloadTriggerName(ReloadTrigger::kAdmin), "admin");
+  EXPECT_STREQ(ReloadTriggerName(ReloadTrigger::kDnsRefresh), "dns");
+}
+
 }  // namespace
-}  // namespace confgate::server
+}  // namespace confgate::config
